@@ -25,9 +25,12 @@ class DmaNotReachable(DmaError):
     `reason` is one of: refused, timeout, unavailable, unauthorized, dropped.
     """
 
-    def __init__(self, message: str, *, reason: str, url: str = "", status: int | None = None):
+    def __init__(self, message: str, *, reason: str, url: str = "", status: int | None = None,
+                 request_sent: bool = False) -> None:
         super().__init__(message, url=url, status=status)
         self.reason = reason
+        # True when a state-changing request may have reached the cluster: check, never resend.
+        self.request_sent = request_sent
 
 
 class DmaConflict(DmaError):
