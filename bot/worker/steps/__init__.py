@@ -1,0 +1,33 @@
+"""The step handlers, looked up by the step kind stored in the database (never pickled)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bot.engine.planner import StepKind
+from bot.worker.context import StepContext
+from bot.worker.outcome import Outcome
+from bot.worker.steps import install, service, supercluster, territories
+
+Handler = Callable[[StepContext], Outcome]
+
+HANDLERS: dict[StepKind, Handler] = {
+    StepKind.PREFLIGHT: supercluster.preflight,
+    StepKind.UPLOAD: install.upload,
+    StepKind.RECORD_TERRITORIES: territories.record_territories,
+    StepKind.REASSIGN_TERRITORIES: territories.reassign_territories,
+    StepKind.BUSY_OUT: service.busy_out,
+    StepKind.DRAIN: service.drain,
+    StepKind.OUT_OF_SERVICE: service.out_of_service,
+    StepKind.REMOVE: service.remove,
+    StepKind.INSTALL: install.install,
+    StepKind.WAIT_LOGIN: install.wait_login,
+    StepKind.VERIFY: install.verify,
+    StepKind.LICENCE_KEYS: install.licence_keys,
+    StepKind.JOIN: supercluster.join,
+    StepKind.MOVE_TERRITORIES: territories.move_territories,
+    StepKind.RESTORE_TERRITORIES: territories.restore_territories,
+    StepKind.RETURN_TO_SERVICE: service.return_to_service,
+    StepKind.CHECK_TERRITORIES: territories.check_territories,
+    StepKind.FINAL_CHECK: supercluster.final_check,
+}

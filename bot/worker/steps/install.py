@@ -1,0 +1,156 @@
+"""Package, install, log-in and verification steps of one cluster (basic steps 1 and 3-6)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bot.dma.errors import DmaNotReachable
+from bot.engine.verification import (
+    CONDITION_TEXT,
+    Condition,
+    login_deadline,
+    login_verdict,
+    verify_cluster,
+)
+from bot.engine.versions import parse_version
+from bot.worker.context import StepContext
+from bot.worker.outcome import Outcome
+
+
+def _same(a: str | None, b: str) -> bool:
+    try:
+        return a is not None and parse_version(a) == parse_version(b)
+    except ValueError:
+        return a == b
+
+
+def upload(ctx: StepContext) -> Outcome:
+    """Make sure the target package is uploaded, and note the cluster's install estimate."""
+    sw = ctx.client().installed_software()
+    if _same(sw.system_version, ctx.to_version):
+        return Outcome.done(f"{ctx.cluster} already runs {ctx.to_version}",
+                            data={"already": True})
+    if sw.upgrade_version and _same(sw.upgrade_version, ctx.to_version):
+        estimate = sw.estimated_install_minutes
+        shown = f"{estimate:g} min" if estimate is not None else "none shown"
+        return Outcome.done(f"package {ctx.to_version} uploaded on {ctx.cluster}; install "
+                            f"estimate {shown}", data={"estimate_min": estimate})
+    if ctx.package is None:
+        return Outcome.fail(f"no package configured for {ctx.to_version} (packages: in the "
+                            "config file)")
+    if ctx.phase == "requested":
+        waited = ctx.since("requested_at") or 0.0
+        if waited > ctx.seconds(ctx.timing.upload_timeout):
+            return Outcome.fail(f"{ctx.cluster} has not fetched the package after "
+                                f"{int(waited // 60)} min (uploaded: {sw.upgrade_version})")
+        return Outcome.wait(ctx.poll_s, f"{ctx.cluster} is fetching the package")
+    ctx.client().upload_package_url(ctx.package.url, ctx.package.sha1)
+    return Outcome.wait(ctx.poll_s, f"asked {ctx.cluster} to fetch {ctx.to_version}",
+                        phase="requested", data={"requested_at": ctx.stamp()})
+
+
+def install_estimate_s(ctx: StepContext, cluster: str) -> float:
+    """The estimate the cluster showed once the package was uploaded, else the plan's."""
+    minutes = ctx.step_data.get(f"upload:{cluster}", {}).get("estimate_min")
+    if minutes:
+        return float(minutes) * 60.0
+    install = next((s for s in ctx.plan.steps if s.key == f"install:{cluster}"), None)
+    return install.estimate_s if install else ctx.seconds(ctx.timing.install_estimate)
+
+
+def install(ctx: StepContext) -> Outcome:
+    """Start the install once; on any later visit, read the cluster instead of sending again."""
+    try:
+        sw = ctx.client().installed_software()
+    except DmaNotReachable:
+        if ctx.phase == "applying":  # the apply was sent and the cluster is restarting
+            return Outcome.done(f"install running on {ctx.cluster}",
+                                data={"applied_at": ctx.data.get("apply_at") or ctx.stamp()})
+        raise
+    if _same(sw.system_version, ctx.to_version):
+        return Outcome.done(f"{ctx.cluster} runs {ctx.to_version}",
+                            data={"applied_at": ctx.data.get("apply_at") or ctx.stamp(),
+                                  "already": ctx.phase != "applying"})
+    if ctx.phase != "applying":  # commit the intent before the cluster sees the request
+        return Outcome.checkpoint("applying", f"installing {ctx.to_version} on {ctx.cluster}",
+                                  data={"apply_at": ctx.stamp()}, board_state="installing")
+    sent = ctx.since("apply_at") or 0.0
+    if ctx.data.get("apply_sent") and sent < ctx.poll_s * 4:
+        return Outcome.wait(ctx.poll_s, f"waiting for {ctx.cluster} to restart")
+    op = ctx.client().apply_upgrade()
+    return Outcome.done(f"install of {ctx.to_version} started on {ctx.cluster} "
+                        f"({op.message or op.operation_type})",
+                        data={"applied_at": ctx.stamp(), "apply_sent": True})
+
+
+def wait_login(ctx: StepContext) -> Outcome:
+    """Wait for the cluster to come back; escalate when it stays away far too long (condition 1)."""
+    name = ctx.cluster or ""
+    applied = ctx.step_data.get(f"install:{name}", {}).get("applied_at")
+    applied_at = datetime.fromisoformat(applied) if applied else (ctx.started_at or ctx.now)
+    if ctx.data.get("retry_at"):  # an operator asked to re-verify: allow one more grace period
+        applied_at = max(applied_at, datetime.fromisoformat(ctx.data["retry_at"]))
+    estimate = install_estimate_s(ctx, name)
+    grace = ctx.seconds(ctx.timing.login_grace)
+    reason, version = "", None
+    try:
+        version = ctx.client().installed_software().system_version
+        logged_in = _same(version, ctx.to_version)
+        reason = f"logged in, still on {version}" if not logged_in else ""
+    except DmaNotReachable as exc:
+        logged_in, reason = False, exc.reason
+    verdict = login_verdict(now=ctx.now, applied_at=applied_at, estimate_s=estimate,
+                            login_grace_s=grace, factor=ctx.timing.escalate_after,
+                            logged_in=logged_in)
+    waited = (ctx.now - applied_at).total_seconds()
+    times = {"estimate_min": round(estimate / 60, 1), "waited_min": round(waited / 60, 1)}
+    if verdict == "ok":
+        return Outcome.done(f"logged back in to {name} after {times['waited_min']} min "
+                            f"(estimate {times['estimate_min']} min)", data=times)
+    if version is not None and verdict == "escalate":
+        # It answers, on the old version, at the deadline: verification names the mismatch.
+        return Outcome.done(f"{name} answers but runs {version}", data=times)
+    if verdict == "wait" or version is not None:
+        return Outcome.wait(ctx.poll_s, f"waiting to log back in to {name} ({reason})",
+                            data=times, board_state="installing")
+    deadline = login_deadline(applied_at, estimate, grace, ctx.timing.escalate_after)
+    details: dict[str, Any] = {**times, "last_answer": reason, "deadline": deadline.isoformat(),
+                               "done": ["package uploaded", "install started"]}
+    return Outcome.escalate(Condition.CANNOT_LOG_IN.value,
+                            CONDITION_TEXT[Condition.CANNOT_LOG_IN], details)
+
+
+def verify(ctx: StepContext) -> Outcome:
+    """Check the Dashboard: both servers up, same package, on target, private link, history."""
+    name = ctx.cluster or ""
+    sw = ctx.client().installed_software()
+    ha = ctx.client().ha_status()
+    verdict = verify_cluster(expected_servers=ctx.servers(), target_version=ctx.to_version,
+                             installed=sw, ha=ha)
+    servers = [{"node": s.node_id, "host": s.host_name, "state": s.state,
+                "version": s.package_version, "history": s.history_status}
+               for s in verdict.servers]
+    checks = [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in verdict.checks]
+    times = {k: v for k, v in ctx.step_data.get(f"wait_login:{name}", {}).items()
+             if k in ("estimate_min", "waited_min")}
+    result = {"cluster": name, "ok": verdict.ok, "checks": checks, "servers": servers,
+              "condition": verdict.condition.value if verdict.condition else None, **times}
+    post = {"type": "verification", **result}
+    if verdict.ok:
+        return Outcome.done(f"{name} verified: {verdict.summary}", data=result, posts=[post],
+                            board_state="verified")
+    assert verdict.condition is not None
+    details = {**result, "done": ["package uploaded", "install started", "logged back in"]}
+    return Outcome.escalate(verdict.condition.value, CONDITION_TEXT[verdict.condition], details,
+                            posts=[post])
+
+
+def licence_keys(ctx: StepContext) -> Outcome:
+    """Pause for the licence keys when the package needs them (basic step 6: manual)."""
+    if not ctx.client().installed_software().activation_key_required:
+        return Outcome.done(f"{ctx.cluster} needs no new licence keys")
+    if ctx.data.get("resumed"):
+        return Outcome.done(f"licence keys installed on {ctx.cluster} (confirmed by an operator)")
+    return Outcome.block(f"{ctx.cluster} needs new licence activation keys: install them in "
+                         "the DMA web UI, then `resume`")

@@ -1,0 +1,97 @@
+"""Supercluster-wide steps: pre-flight, join, and the final check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.dma.errors import DmaNotReachable
+from bot.engine.verification import CONDITION_TEXT, Condition, verify_supercluster
+from bot.worker.context import StepContext
+from bot.worker.outcome import Outcome
+
+
+def preflight(ctx: StepContext) -> Outcome:
+    """Re-read every cluster; refuse to start when they no longer match the plan."""
+    problems: list[str] = []
+    expected = dict(ctx.plan.from_versions)
+    for name in ctx.plan.order:
+        try:
+            sw = ctx.client(name).installed_software()
+            ha = ctx.client(name).ha_status()
+        except DmaNotReachable as exc:
+            problems.append(f"{name} is not reachable ({exc.reason})")
+            continue
+        if sw.system_version not in (expected.get(name), ctx.to_version):
+            problems.append(f"{name} runs {sw.system_version}, the plan says "
+                            f"{expected.get(name)}")
+        up = sum(1 for n in ha.nodes if n.state == "UP")
+        if up < ctx.servers(name):
+            problems.append(f"{name} has {up} of {ctx.servers(name)} servers up")
+    if ctx.plan.target_kind == "supercluster" and not problems:
+        members = ctx.client(ctx.plan.order[0]).supercluster().ids
+        if members != set(ctx.plan.order):
+            problems.append(f"the supercluster lists {', '.join(sorted(members))}, the plan "
+                            f"has {', '.join(ctx.plan.order)}")
+    if problems:
+        return Outcome.fail("the clusters no longer match the plan: " + "; ".join(problems),
+                            data={"problems": problems})
+    return Outcome.done(f"{len(ctx.plan.order)} clusters match the plan")
+
+
+def _seed_address(ctx: StepContext, seed: str) -> tuple[str, int]:
+    """The seed's host name as it reports itself, and the management port of the inventory."""
+    spec = ctx.inventory[seed]
+    member = ctx.client(seed).supercluster().member(seed)
+    host = member.host_name if member and member.host_name else (spec.fqdn or seed)
+    return host, spec.port or 443
+
+
+def join(ctx: StepContext) -> Outcome:
+    """Join this cluster to the seed (never the seed to it) and check the join."""
+    name, seed = ctx.cluster or "", ctx.params["seed"]
+    member = ctx.client(seed).supercluster().member(name)
+    if member is not None and member.status == "SUPERCLUSTERED":
+        return Outcome.done(f"{name} joined {seed}'s supercluster",
+                            data={"members": sorted(ctx.client(seed).supercluster().ids)})
+    if ctx.phase != "requested":
+        host, port = _seed_address(ctx, seed)
+        ctx.client().join_supercluster(fqdn=host, port=port, version=ctx.to_version)
+        return Outcome.wait(ctx.poll_s, f"joining {name} to {seed} ({host})", phase="requested",
+                            data={"requested_at": ctx.stamp()}, board_state="joining")
+    try:
+        op = ctx.client().operation_status()
+    except DmaNotReachable:
+        op = None
+    limit = ctx.timing.escalate_after * ctx.seconds(
+        ctx.timing.join_estimate + ctx.timing.login_grace)
+    if (op is not None and op.state == "FAILED") or ctx.elapsed_s() > limit:
+        details: dict[str, Any] = {
+            "seed": seed, "operation": op.message if op else "no answer",
+            "waited_min": round(ctx.elapsed_s() / 60, 1),
+            "done": ["left the old supercluster", "upgraded and verified", "join requested"]}
+        return Outcome.escalate(Condition.JOIN_FAILED.value,
+                                CONDITION_TEXT[Condition.JOIN_FAILED], details)
+    pct = f"{op.percentage_complete}%" if op else "restarting"
+    return Outcome.wait(ctx.poll_s, f"{name} joining {seed}: {pct}", board_state="joining")
+
+
+def final_check(ctx: StepContext) -> Outcome:
+    """The supercluster shows every cluster and server, no warnings, territories on primary."""
+    via = ctx.plan.seed or ctx.plan.order[0]
+    expected = {name: ctx.servers(name) for name in ctx.plan.order}
+    view = ctx.client(via).supercluster()
+    territories = ctx.client(via).territories()
+    ha = {name: ctx.client(name).ha_status() for name in expected}
+    verdict = verify_supercluster(expected=expected, target_version=ctx.to_version, view=view,
+                                  territories=territories, ha=ha)
+    checks = [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in verdict.checks]
+    result = {"cluster": ctx.plan.target, "ok": verdict.ok, "checks": checks,
+              "members": sorted(view.ids), "warnings": list(view.warnings)}
+    if verdict.ok:
+        return Outcome.done(f"{ctx.plan.target}: {verdict.summary}", data=result,
+                            posts=[{"type": "final_check", **result}])
+    if ctx.elapsed_s() < ctx.seconds(ctx.timing.login_grace):
+        return Outcome.wait(ctx.poll_s, f"final check not clean yet: {verdict.summary}")
+    return Outcome.escalate(Condition.SUPERCLUSTER_CHECK.value, verdict.summary,
+                            {**result, "done": ["every cluster upgraded and joined"]},
+                            posts=[{"type": "final_check", **result}])

@@ -1,0 +1,117 @@
+"""Territory steps: record, reassign, move, restore, check. Each converges on a desired state."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from bot.dma.errors import DmaStaleTag
+from bot.dma.models import Territory
+from bot.worker.context import StepContext
+from bot.worker.outcome import Outcome
+
+Assignment = tuple[str | None, str | None]
+
+
+def record_territories(ctx: StepContext) -> Outcome:
+    """Record every territory (primary, backup, hosting) before anything moves (guide)."""
+    via = ctx.params.get("via") or ctx.plan.order[0]
+    view = ctx.client(via).supercluster()
+    rows = [t.to_json() for t in ctx.client(via).territories()]
+    note = f"recorded {len(rows)} territories of {ctx.plan.target} via {via}"
+    return Outcome.done(note, snapshot=rows,
+                        data={"members": sorted(view.ids), "count": len(rows)})
+
+
+def reassign_territories(ctx: StepContext) -> Outcome:
+    """Move territories off clusters that leave, so removal is allowed (guide: required first)."""
+    if "to" in ctx.params:  # full outage: everything onto the seed, which stays
+        via = ctx.params["to"]
+        desired = {t.territory_id: (via, None) for t in ctx.client(via).territories()
+                   if t.primary is not None}
+        return converge(ctx, via, desired)
+    leaving = ctx.params["away_from"]
+    stay = list(ctx.params["stay"])
+    via = stay[0]
+    desired = {t.territory_id: away_from(t, leaving, stay)
+               for t in ctx.client(via).territories()}
+    return converge(ctx, via, desired)
+
+
+def away_from(t: Territory, leaving: str, stay: list[str]) -> Assignment:
+    """Choose a primary and backup among `stay` for a territory that must not use `leaving`."""
+    primary, backup = t.primary, t.backup
+    if primary == leaving:
+        primary = backup if backup in stay else stay[0]
+    if primary is not None and primary not in stay:
+        primary = stay[0]
+    if backup == leaving or backup == primary or (backup is not None and backup not in stay):
+        backup = next((c for c in stay if c != primary), None)
+    return primary, backup
+
+
+def move_territories(ctx: StepContext) -> Outcome:
+    """Give the new supercluster back the territories whose recorded clusters are in it."""
+    new = set(ctx.params["new"])
+    via = ctx.plan.seed or sorted(new)[0]
+    desired: dict[str, Assignment] = {}
+    for row in ctx.snapshot:
+        primary, backup = row.get("primaryNodeIdentifier"), row.get("backupNodeIdentifier")
+        if primary in new:
+            desired[row["territoryIdentifier"]] = (primary, backup if backup in new else None)
+    return converge(ctx, via, desired)
+
+
+def restore_territories(ctx: StepContext) -> Outcome:
+    """Restore the recorded territory plan in the new supercluster (guide)."""
+    if not ctx.snapshot:
+        return Outcome.fail("no territory record for this run: cannot restore territories")
+    via = ctx.params.get("via") or ctx.plan.seed or ctx.plan.order[0]
+    desired = {row["territoryIdentifier"]: (row.get("primaryNodeIdentifier"),
+                                           row.get("backupNodeIdentifier"))
+               for row in ctx.snapshot}
+    return converge(ctx, via, desired)
+
+
+def converge(ctx: StepContext, via: str, desired: dict[str, Assignment]) -> Outcome:
+    """PUT what differs, then wait until the change has replicated (re-read, never assume)."""
+    client = ctx.client(via)
+    current = {t.territory_id: t for t in client.territories()}
+    missing = sorted(set(desired) - set(current))
+    if missing:
+        return Outcome.fail(f"territories {', '.join(missing)} are not in the supercluster of "
+                            f"{via} any more; cannot reassign them")
+    todo = {tid: a for tid, a in desired.items()
+            if (current[tid].primary, current[tid].backup) != a}
+    if not todo:
+        return Outcome.done(f"{len(desired)} territories as wanted (checked via {via})",
+                            data={"assignments": {k: list(v) for k, v in desired.items()}})
+    last_put = ctx.since("put_at")
+    if last_put is not None and last_put < ctx.poll_s:
+        return Outcome.wait(ctx.poll_s, f"waiting for {len(todo)} territory changes to replicate")
+    changed = 0
+    for tid, (primary, backup) in sorted(todo.items()):
+        try:
+            client.update_territory(replace(current[tid], primary=primary, backup=backup))
+            changed += 1
+        except DmaStaleTag:
+            continue  # someone (or replication) changed it: re-read on the next visit
+    return Outcome.wait(ctx.poll_s, f"reassigned {changed} territories via {via}; "
+                        "waiting for replication", phase="replicating",
+                        data={"put_at": ctx.stamp()})
+
+
+def check_territories(ctx: StepContext) -> Outcome:
+    """Check the cluster's territories are back on it, their primary (basic step 7)."""
+    territories = ctx.client().territories()
+    off = [t for t in territories if t.primary == ctx.cluster and t.active != ctx.cluster]
+    if not off:
+        mine = sum(1 for t in territories if t.primary == ctx.cluster)
+        return Outcome.done(f"{mine} territories active on their primary {ctx.cluster}")
+    if ctx.elapsed_s() < ctx.seconds(ctx.timing.drain_timeout):
+        return Outcome.wait(ctx.poll_s, f"{len(off)} territories not yet back on {ctx.cluster}")
+    details: dict[str, Any] = {"territories": [
+        {"territory": t.name or t.territory_id, "primary": t.primary, "active": t.active}
+        for t in off]}
+    return Outcome.escalate("supercluster-check", f"territories of {ctx.cluster} did not return "
+                            "to their primary", details)

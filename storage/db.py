@@ -1,0 +1,126 @@
+"""Engines, sessions, units of work and migrations for SQLite (embedded) and PostgreSQL.
+
+SQLite transactions: the sqlite3 driver is told not to manage transactions; instead a
+transaction is begun with BEGIN IMMEDIATE just before the first write (or SAVEPOINT, or a
+`SELECT ... FOR UPDATE`, which SQLite itself ignores). Reads before that see the latest committed
+data, as on PostgreSQL at READ COMMITTED; writers queue on the busy timeout instead of failing
+with "database is locked" when a read snapshot went stale; savepoints stay inside the transaction
+that owns them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection, ExecutionContext
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_S = 30.0
+# Future revisions get dated file names, e.g. 2026_12_01_0930_ab12cd34ef56_add_x.py.
+FILE_TEMPLATE = "%%(year)d_%%(month).2d_%%(day).2d_%%(hour).2d%%(minute).2d_%%(rev)s_%%(slug)s"
+
+_WRITE_STATEMENTS = ("INSERT", "UPDATE", "DELETE", "REPLACE", "SAVEPOINT", "CREATE", "DROP",
+                     "ALTER")
+# Execution option that makes a read begin the SQLite write transaction (see repo's run lock).
+SQLITE_WRITE_LOCK = "upgradebot_sqlite_write_lock"
+
+
+def normalize_url(url: str) -> str:
+    """Return the URL with PostgreSQL URLs pointed at the psycopg 3 driver."""
+    parsed = make_url(url.strip())
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def is_postgres(bind: Engine | Connection | Session) -> bool:
+    """Tell whether an engine, connection or session talks to PostgreSQL."""
+    engine = bind.get_bind() if isinstance(bind, Session) else bind
+    return engine.dialect.name == "postgresql"
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine configured for the bot (SQLite pragmas, PostgreSQL pre-ping)."""
+    url = normalize_url(url)
+    if make_url(url).get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S}
+    )
+    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "before_cursor_execute", _sqlite_begin_before_write)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    """Set the pragmas every SQLite connection needs and take over transaction control."""
+    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+    cursor.close()
+
+
+def _sqlite_begin_before_write(
+    conn: Connection, cursor: Any, statement: str, _parameters: Any,
+    context: ExecutionContext | None, _executemany: bool,
+) -> None:
+    """Begin an IMMEDIATE transaction before the first write of a SQLAlchemy transaction."""
+    dbapi_connection = cursor.connection
+    if dbapi_connection.in_transaction or not conn.in_transaction():
+        return
+    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return  # nobody will COMMIT: let each statement stand alone
+    wants_lock = context is not None and context.execution_options.get(SQLITE_WRITE_LOCK, False)
+    if wants_lock or statement.lstrip()[:9].upper().startswith(_WRITE_STATEMENTS):
+        dbapi_connection.execute("BEGIN IMMEDIATE")
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Create the session factory; objects stay readable after commit."""
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """Open a session, commit it on success, roll back and re-raise on error, always close."""
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def alembic_config(url: str) -> Config:
+    """Build the alembic configuration in code: no alembic.ini needed in the working directory."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("file_template", FILE_TEMPLATE)
+    # Passed as an attribute, not an ini option, so '%' in a password needs no escaping.
+    config.attributes["url"] = normalize_url(url)
+    return config
+
+
+def upgrade_database(url: str) -> None:
+    """Migrate the database at `url` to the newest revision."""
+    config = alembic_config(url)
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    finally:
+        engine.dispose()

@@ -1,0 +1,160 @@
+"""The step graphs of each strategy, for the three-cluster supercluster `global` (seed: dallas).
+
+The deps, not the list order, make the order, so most assertions ask "must X finish before Y
+starts?" through `before`, which follows deps transitively.
+"""
+
+from __future__ import annotations
+
+from bot.engine.planner import (
+    INCREMENTAL_FACTORS,
+    PREFLIGHT_CHECKLIST,
+    Plan,
+    StepKind,
+    Strategy,
+    make_plan,
+)
+from tests.engine.builders import MINOR, PATCH, lab, supercluster
+
+PER_CLUSTER_BASIC = ("busy_out", "drain", "install", "wait_login", "verify", "licence_keys",
+                     "return_to_service", "check_territories")
+
+
+def before(plan: Plan, first: str, then: str) -> bool:
+    """Return True when `then` cannot start until `first` has finished."""
+    deps = {s.key: s.deps for s in plan.steps}
+    seen, todo = set(), list(deps[then])
+    while todo:
+        key = todo.pop()
+        if key == first:
+            return True
+        if key not in seen:
+            seen.add(key)
+            todo.extend(deps[key])
+    return False
+
+
+def keys(plan: Plan, kind: StepKind) -> list[str]:
+    return [s.key for s in plan.steps if s.kind is kind]
+
+
+def test_a_stand_alone_cluster_is_one_chain_with_the_install_as_safe_point() -> None:
+    plan = make_plan(lab())
+    assert plan.keys == ("preflight", "upload:lab", "install:lab", "wait_login:lab",
+                         "verify:lab", "licence_keys:lab")
+    assert [s.deps for s in plan.steps] == [(), ("preflight",), ("upload:lab",),
+                                           ("install:lab",), ("wait_login:lab",),
+                                           ("verify:lab",)]
+    assert [s.key for s in plan.steps if s.safe_point] == ["install:lab"]
+    assert plan.step("install:lab").title == "Install 10.1.0.1 on lab (one server)"
+    assert plan.seed is None and plan.factors == () and plan.checklist == PREFLIGHT_CHECKLIST
+
+
+def test_a_rolling_patch_upgrade_does_one_cluster_at_a_time() -> None:
+    plan = make_plan(supercluster(PATCH))
+    assert plan.strategy is Strategy.BASIC and plan.order == ("dallas", "denver", "austin")
+    assert plan.keys == (
+        "preflight", "upload:dallas", "upload:denver", "upload:austin",
+        *[f"{kind}:dallas" for kind in PER_CLUSTER_BASIC],
+        *[f"{kind}:denver" for kind in PER_CLUSTER_BASIC],
+        *[f"{kind}:austin" for kind in PER_CLUSTER_BASIC],
+        "final_check")
+    # Uploads overlap; nothing is busied out before every package is in place.
+    for name in plan.order:
+        assert plan.step(f"upload:{name}").deps == ("preflight",)
+    assert set(plan.step("busy_out:dallas").deps) == set(keys(plan, StepKind.UPLOAD))
+    # The next cluster starts only once the previous one's territories are back home.
+    assert plan.step("busy_out:denver").deps == ("check_territories:dallas",)
+    assert plan.step("busy_out:austin").deps == ("check_territories:denver",)
+    assert plan.step("final_check").deps == ("check_territories:austin",)
+    assert keys(plan, StepKind.BUSY_OUT) == [s.key for s in plan.steps if s.safe_point]
+    assert plan.step("install:dallas").title == "Install 10.0.0.4 on dallas (both servers)"
+    assert plan.step("check_territories:dallas").param("territories") == ("t-americas",)
+
+
+def test_a_full_outage_takes_everything_down_and_rebuilds_around_the_seed() -> None:
+    plan = make_plan(supercluster(MINOR))
+    assert plan.strategy is Strategy.FULL_OUTAGE and plan.seed == "dallas"
+    assert plan.keys == (
+        "preflight", "upload:dallas", "upload:denver", "upload:austin", "record_territories",
+        "busy_out:dallas", "busy_out:denver", "busy_out:austin",
+        "drain:dallas", "drain:denver", "drain:austin",
+        "out_of_service:dallas", "out_of_service:denver", "out_of_service:austin",
+        "reassign_territories", "remove:denver", "remove:austin",
+        "install:dallas", "wait_login:dallas", "verify:dallas", "licence_keys:dallas",
+        "install:denver", "wait_login:denver", "verify:denver", "licence_keys:denver",
+        "install:austin", "wait_login:austin", "verify:austin", "licence_keys:austin",
+        "join:denver", "join:austin", "restore_territories",
+        "return_to_service:dallas", "return_to_service:denver", "return_to_service:austin",
+        "final_check")
+    # The seed becomes primary of everything, with no backups, before anyone leaves.
+    reassign = plan.step("reassign_territories")
+    assert reassign.param("to") == "dallas"
+    assert all(before(plan, "reassign_territories", r) for r in keys(plan, StepKind.REMOVE))
+    assert all(before(plan, o, "reassign_territories") for o in keys(plan, StepKind.OUT_OF_SERVICE))
+    # The seed never leaves; the others leave one at a time, through the seed.
+    assert "remove:dallas" not in plan.keys
+    assert plan.step("remove:austin").deps == ("remove:denver",)
+    assert {plan.step(r).param("via") for r in keys(plan, StepKind.REMOVE)} == {"dallas"}
+    # A cluster is installed only once it is stand-alone; the seed once all others have left.
+    for name in ("denver", "austin"):
+        assert plan.step(f"install:{name}").deps == (f"remove:{name}",)
+    assert all(before(plan, r, "install:dallas") for r in keys(plan, StepKind.REMOVE))
+    # The installs do not wait for each other: they can run side by side.
+    assert not before(plan, "install:denver", "install:austin")
+    assert not before(plan, "install:austin", "install:dallas")
+    # Everyone joins the seed, one at a time; nobody joins the seed to anything.
+    assert "join:dallas" not in plan.keys
+    assert {plan.step(j).param("seed") for j in keys(plan, StepKind.JOIN)} == {"dallas"}
+    assert set(plan.step("join:denver").deps) == {"licence_keys:dallas", "licence_keys:denver"}
+    assert set(plan.step("join:austin").deps) == {"licence_keys:dallas", "licence_keys:austin",
+                                                  "join:denver"}
+    assert plan.step("restore_territories").deps == ("join:austin",)
+    assert plan.step("restore_territories").param("via") == "dallas"
+    assert all(before(plan, "restore_territories", r)
+               for r in keys(plan, StepKind.RETURN_TO_SERVICE))
+    assert [s.key for s in plan.steps if s.safe_point] == [
+        "busy_out:dallas", "busy_out:denver", "busy_out:austin", "join:denver", "join:austin"]
+
+
+def test_an_incremental_upgrade_moves_one_cluster_at_a_time_to_a_new_supercluster() -> None:
+    plan = make_plan(supercluster(MINOR, Strategy.INCREMENTAL))
+    assert plan.strategy is Strategy.INCREMENTAL and plan.seed == "dallas"
+    leaving = ("reassign_territories", "busy_out", "drain", "remove", "install", "wait_login",
+               "verify", "licence_keys")
+    assert plan.keys == (
+        "preflight", "upload:dallas", "upload:denver", "upload:austin", "record_territories",
+        # dallas leaves first and seeds the new supercluster: it joins nothing.
+        *[f"{k}:dallas" for k in leaving], "return_to_service:dallas", "move_territories:dallas",
+        *[f"{k}:denver" for k in leaving], "join:denver", "return_to_service:denver",
+        "move_territories:denver",
+        # austin is last, alone in the old supercluster: no territories to move, nothing to leave.
+        "busy_out:austin", "drain:austin", "install:austin", "wait_login:austin",
+        "verify:austin", "licence_keys:austin", "join:austin", "return_to_service:austin",
+        "restore_territories", "final_check")
+    # Strictly sequential after the record: each step waits for the one before it.
+    start = plan.keys.index("record_territories")
+    for previous, step in zip(plan.steps[start:], plan.steps[start + 1:], strict=False):
+        assert step.deps == (previous.key,), step.key
+    assert plan.step("reassign_territories:dallas").param("stay") == ("denver", "austin")
+    assert plan.step("reassign_territories:denver").param("stay") == ("austin",)
+    assert plan.step("reassign_territories:denver").param("away_from") == "denver"
+    assert {plan.step(r).param("via") for r in keys(plan, StepKind.REMOVE)} == {"austin"}
+    assert {plan.step(j).param("seed") for j in keys(plan, StepKind.JOIN)} == {"dallas"}
+    assert plan.step("move_territories:denver").param("new") == ("dallas", "denver")
+    assert [s.key for s in plan.steps if s.safe_point] == [
+        "reassign_territories:dallas", "reassign_territories:denver", "busy_out:austin"]
+    assert plan.factors == INCREMENTAL_FACTORS and len(plan.factors) == 10
+    assert not plan.needs_window
+
+
+def test_the_ten_factors_and_the_checklist_are_the_guides() -> None:
+    assert INCREMENTAL_FACTORS[0] == "It can easily take five times as long as the simplified " \
+                                     "method."
+    assert "bandwidth limits exist in both superclusters" in INCREMENTAL_FACTORS[9]
+    assert len(PREFLIGHT_CHECKLIST) == 5
+    assert "release notes" in PREFLIGHT_CHECKLIST[0]
+    assert "Only the last upgrade can be rolled back".lower() in PREFLIGHT_CHECKLIST[1].lower()
+    assert "emergency" in PREFLIGHT_CHECKLIST[2] and "licence" in PREFLIGHT_CHECKLIST[3]
+    assert "ahead of time" in PREFLIGHT_CHECKLIST[4]
+    assert make_plan(supercluster(MINOR)).factors == ()

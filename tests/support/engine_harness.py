@@ -1,0 +1,139 @@
+"""Drive whole upgrades in virtual time: real simulator over HTTP, real database, real worker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.clients import ClientFactory
+from bot.clock import FakeClock
+from bot.config import Settings, load_settings
+from bot.dma.simulator import DmaSimulator
+from bot.engine.states import HELD, TERMINAL_RUN, RunStatus
+from bot.engine.windows import Window
+from bot.outbox import Outbox, Outgoing
+from bot.sandbox import build_simulator
+from bot.services import Services
+from bot.worker.runner import Worker
+from storage import repo
+from storage.db import make_engine, make_session_factory, unit_of_work
+from storage.models import Run, Step
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+STOP = {s.value for s in (*TERMINAL_RUN, *HELD, RunStatus.FAILED)}
+USER, PASSWORD = "admin", "sim-secret-pw"
+MUTATING = ("POST", "PUT", "DELETE")
+
+
+class RecordingSink:
+    """Collects delivered messages, as a Slack channel would show them."""
+
+    def __init__(self) -> None:
+        self.sent: list[Outgoing] = []
+
+    def send(self, message: Outgoing) -> str:
+        """Keep the message."""
+        self.sent.append(message)
+        return f"{len(self.sent)}.000100"
+
+    def texts(self) -> list[str]:
+        """Every delivered text, in order."""
+        return [str(m.payload.get("text", "")) for m in self.sent]
+
+
+@dataclass
+class Harness:
+    """One supercluster in a simulator, a database, services and one worker, in virtual time."""
+
+    settings: Settings
+    clock: FakeClock
+    sim: DmaSimulator
+    sessions: sessionmaker[Session]
+    services: Services
+    worker: Worker
+    sink: RecordingSink
+    outbox: Outbox
+
+    def plan(self, target: str = "global", version: str = "10.1.0.1", strategy: str = "auto",
+             window: Window | None = None) -> str:
+        """Plan, submit and approve by two approvers; return the run's name."""
+        plan = self.services.plan(target, version, strategy)
+        name = self.services.submit(plan, requester="U0REQUESTER", channel="C0UPGRADES",
+                                    window=window, require_window=False)
+        for user in ("U0APPROVER1", "U0APPROVER2"):
+            self.services.approve(name, user, source="cli")
+        return name
+
+    def drive(self, name: str, *, max_hours: float = 24.0, stop: Iterable[str] = STOP) -> str:
+        """Tick the worker and move time by one poll interval until the run stops."""
+        stop = set(stop)
+        poll = self.settings.timing.poll_interval
+        for _ in range(int(max_hours * 3600 / poll.total_seconds())):
+            self.worker.tick()
+            self.outbox.deliver(self.clock.now())
+            status = self.run(name).status
+            if status in stop:
+                return status
+            self.clock.advance(poll)
+        raise AssertionError(f"{name} still {self.run(name).status} after {max_hours} h")
+
+    def run(self, name: str) -> Run:
+        """The run as stored now."""
+        with unit_of_work(self.sessions) as session:
+            run = repo.get_run(session=session, ref=name)
+            assert run is not None
+            session.expunge(run)
+            return run
+
+    def steps(self, name: str) -> dict[str, Step]:
+        """The run's steps by key."""
+        with unit_of_work(self.sessions) as session:
+            run = repo.get_run(session=session, ref=name)
+            assert run is not None
+            steps = repo.steps_of(session=session, run_id=run.id)
+            for s in steps:
+                session.expunge(s)
+            return {s.key: s for s in steps}
+
+    def escalations(self, name: str) -> list[tuple[str, str]]:
+        """Open escalations of a run as (cluster, condition)."""
+        with unit_of_work(self.sessions) as session:
+            run = repo.get_run(session=session, ref=name)
+            assert run is not None
+            return [(e.cluster, e.condition)
+                    for e in repo.open_escalations(session=session, run_id=run.id)]
+
+    def applies(self, cluster: str) -> int:
+        """How many install requests a cluster received."""
+        return self.sim.count("POST", "/installed-software/upgrade-package/apply", cluster)
+
+    def mutations_after(self, index: int) -> list[tuple[str, str, str]]:
+        """State-changing requests received after the first `index` requests."""
+        return [(r.cluster, r.method, r.path) for r in self.sim.requests[index:]
+                if r.method in MUTATING]
+
+
+@contextmanager
+def harness(database_url: str, *, config: str = "supercluster.yml",
+            faults: Iterable[str] = ()) -> Iterator[Harness]:
+    """Build a harness around a fresh migrated database."""
+    settings = load_settings(FIXTURES / config)
+    clock = FakeClock()
+    sim = build_simulator(settings, clock=clock, faults=faults, username=USER, password=PASSWORD)
+    engine = make_engine(database_url)
+    with sim:
+        sessions = make_session_factory(engine)
+        clients = ClientFactory(settings, username=USER, password=PASSWORD, retries=0,
+                                urls={c.name: sim.url_for(c.name)
+                                      for c in settings.all_clusters()})
+        services = Services(settings=settings, sessions=sessions, clock=clock, clients=clients)
+        worker = Worker(session_factory=sessions, settings=settings, clock=clock,
+                        clients=clients, worker_id="test-worker")
+        sink = RecordingSink()
+        yield Harness(settings, clock, sim, sessions, services, worker, sink,
+                      Outbox(sessions, sink, min_interval_s=0))
+    engine.dispose()

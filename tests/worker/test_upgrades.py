@@ -1,0 +1,85 @@
+"""Whole upgrades against the simulator, in virtual time: each strategy, as the guide says."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.engine_harness import harness
+
+TERRITORIES = {"t-americas": ("dallas", "denver"), "t-west": ("denver", "austin"),
+               "t-south": ("austin", "dallas")}
+
+
+def assignments(h, via: str = "dallas") -> dict[str, tuple[str | None, str | None]]:
+    return {t.territory_id: (t.primary, t.backup) for t in h.sim.territories_of(via)}
+
+
+@pytest.mark.parametrize("strategy", ["full-outage", "incremental"])
+def test_incompatible_supercluster_upgrade_completes(database_url: str, strategy: str) -> None:
+    with harness(database_url) as h:
+        # An operator plans 10.0.0.3 -> 10.1.0.1 (minor: incompatible) and two approvers agree.
+        name = h.plan(strategy=strategy)
+        assert h.run(name).status == "running"
+
+        # The worker runs every step; the simulator refuses anything out of the vendor's order.
+        assert h.drive(name) == "completed"
+
+        # Every cluster is on the target, installed once, and the supercluster is re-formed
+        # around dallas (cluster A) with the recorded territories back in place.
+        for cluster in ("dallas", "denver", "austin"):
+            assert h.sim.version_of(cluster) == "10.1.0.1"
+            assert h.applies(cluster) == 1
+        assert sorted(h.sim.members_of("dallas")) == ["austin", "dallas", "denver"]
+        assert assignments(h) == TERRITORIES
+        assert all(t.active == t.primary for t in h.sim.territories_of("dallas"))
+        # Joins go to cluster A, never A to another cluster.
+        joins = [r for r in h.sim.requests if r.method == "POST" and r.path == "/dma-supercluster"]
+        assert sorted(r.cluster for r in joins) == ["austin", "denver"]
+        # One verification reply per cluster, a final check and a completion notice.
+        texts = h.sink.texts()
+        for cluster in ("dallas", "denver", "austin"):
+            assert any(f"{cluster} verified" in t for t in texts), texts
+        assert any("final check of global" in t for t in texts)
+        assert any("completed" in t for t in texts)
+
+
+def test_full_outage_installs_side_by_side(database_url: str) -> None:
+    with harness(database_url) as h:
+        name = h.plan(strategy="full-outage")
+        assert h.drive(name) == "completed"
+        steps = h.steps(name)
+        installs = [steps[f"wait_login:{c}"] for c in ("dallas", "denver", "austin")]
+        # The three clusters restart at the same time: their installs overlap.
+        latest_start = max(steps[f"install:{c}"].started_at for c in ("denver", "austin"))
+        assert all(s.finished_at > latest_start for s in installs)
+
+
+def test_incremental_takes_longer_than_full_outage(database_url: str) -> None:
+    with harness(database_url) as h:
+        full = h.services.plan("global", "10.1.0.1", "full-outage")
+        incremental = h.services.plan("global", "10.1.0.1", "incremental")
+        assert incremental.total_estimate_s > 1.5 * full.total_estimate_s
+        assert len(incremental.factors) == 10 and not full.factors
+
+
+def test_patch_upgrade_goes_cluster_by_cluster_in_service(database_url: str) -> None:
+    with harness(database_url) as h:
+        name = h.plan(version="10.0.0.4")
+        assert h.run(name).strategy == "basic"
+        assert h.drive(name) == "completed"
+        for cluster in ("dallas", "denver", "austin"):
+            assert h.sim.version_of(cluster) == "10.0.0.4"
+            assert h.applies(cluster) == 1
+        # The supercluster never broke up: no cluster was removed or joined.
+        assert not [r for r in h.sim.requests if r.method == "DELETE"]
+        assert sorted(h.sim.members_of("dallas")) == ["austin", "dallas", "denver"]
+        assert assignments(h) == TERRITORIES
+
+
+def test_standalone_cluster_gets_the_basic_procedure(database_url: str) -> None:
+    with harness(database_url) as h:
+        name = h.plan(target="lab")
+        assert h.run(name).strategy == "basic"
+        assert h.drive(name) == "completed"
+        assert h.sim.version_of("lab") == "10.1.0.1"
+        assert h.applies("lab") == 1
