@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -174,10 +175,8 @@ def cmd_worker(args: argparse.Namespace, env: Environment) -> int:
         sessions=sessions, settings=settings, clock=SystemClock(),
         clients=ClientFactory(settings, username=user, password=password), worker_id=args.id)
     print(f"worker {worker.worker_id} running", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         stop.wait()
-    except KeyboardInterrupt:
-        pass
     scheduler.shutdown(wait=True)
     return 0
 

@@ -26,8 +26,8 @@ def fmt_duration(seconds: float) -> str:
     """Say a duration the way people do: '1 h 35 min', '35 min', '40 s'."""
     seconds = max(0.0, seconds)
     if seconds < 60:
-        return f"{int(round(seconds))} s"
-    minutes = int(round(seconds / 60))
+        return f"{round(seconds)} s"
+    minutes = round(seconds / 60)
     hours, minutes = divmod(minutes, 60)
     if hours == 0:
         return f"{minutes} min"

@@ -29,6 +29,7 @@ from storage.db import make_engine, make_session_factory, unit_of_work, upgrade_
 
 REQUESTER = "U0REHEARSAL"
 SIM_USER, SIM_PASSWORD = "rehearsal", "rehearsal-only-password"
+APPLY = "/installed-software/upgrade-package/apply"
 STOP = {s.value for s in (*TERMINAL_RUN, *HELD, RunStatus.FAILED)}
 
 
@@ -143,7 +144,7 @@ def _run(settings: Settings, sim, engine, clock: ScaledClock, target: str,  # ty
 
 def speed_text(speed: float) -> str:
     """How fast virtual time runs."""
-    return f"time ×{speed:g}"
+    return f"time x{speed:g}"
 
 
 def _drive(sessions, worker: Worker, outbox: Outbox, clock: ScaledClock,  # type: ignore[no-untyped-def]
@@ -185,7 +186,7 @@ def _summary(sessions, settings: Settings, sim, out: Callable[[str], None], name
         state = next((s.status for s in mine if s.status not in ("done", "skipped")), "done")
         out(f"  {cluster}: {before.get(cluster)} → {sim.version_of(cluster)}; "
             f"{'verified' if state == 'done' else state}; "
-            f"apply calls {sim.count('POST', '/installed-software/upgrade-package/apply', cluster)}")
+            f"install requests {sim.count('POST', APPLY, cluster)}")
     for esc in escalations:
         out(f"  escalation: {esc.cluster}: {esc.condition}")
     real = clock.real_seconds((clock.now() - start).total_seconds())

@@ -1,4 +1,4 @@
-"""What a step handler returns: a decision the worker persists, never a side effect on the database."""
+"""What a step handler returns: a decision the worker persists, never a database side effect."""
 
 from __future__ import annotations
 

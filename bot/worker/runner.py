@@ -180,9 +180,8 @@ class Worker:
             if outcome.phase is not None:
                 step.phase = outcome.phase
             if outcome.snapshot is not None:
-                supercluster = run.target if run.target_kind == "supercluster" else run.target
                 repo.save_territory_snapshot(session=session, run_id=run.id,
-                                             supercluster=supercluster,
+                                             supercluster=run.target,
                                              territories=outcome.snapshot, at=now)
             lifecycle.apply_outcome(session, run, step, outcome, now=now, actor=self.actor,
                                     settings=self.settings, progress=self.progress)

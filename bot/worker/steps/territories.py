@@ -45,7 +45,7 @@ def away_from(t: Territory, leaving: str, stay: list[str]) -> Assignment:
         primary = backup if backup in stay else stay[0]
     if primary is not None and primary not in stay:
         primary = stay[0]
-    if backup == leaving or backup == primary or (backup is not None and backup not in stay):
+    if backup in (leaving, primary) or (backup is not None and backup not in stay):
         backup = next((c for c in stay if c != primary), None)
     return primary, backup
 

@@ -1,0 +1,162 @@
+"""Real worker processes: one killed in the middle of an install, two sharing one database."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import select
+
+from bot.clients import ClientFactory
+from bot.clock import SystemClock
+from bot.config import load_settings
+from bot.dma.simulator import DmaSimulator
+from bot.sandbox import build_simulator
+from bot.services import Services
+from storage import repo
+from storage.db import make_engine, make_session_factory, unit_of_work
+from storage.models import StepClaim
+
+pytestmark = pytest.mark.slow
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "supercluster.yml"
+ROOT = Path(__file__).resolve().parents[2]
+USER, PASSWORD = "admin", "process-test-pw"
+APPLY = "/installed-software/upgrade-package/apply"
+CLUSTERS = ("dallas", "denver", "austin")
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@contextmanager
+def setting_up(tmp_path: Path, database_url: str) -> Iterator[tuple[DmaSimulator, Path, Services]]:
+    """A fast simulator, a config pointing at it with short real-time timing, and services."""
+    sim = build_simulator(load_settings(FIXTURE), speed=600, username=USER, password=PASSWORD)
+    with sim:
+        raw = yaml.safe_load(FIXTURE.read_text())
+        for sc in raw["superclusters"]:
+            for c in sc["clusters"]:
+                c["api_url"] = sim.url_for(c["name"])
+        for c in raw["clusters"]:
+            c["api_url"] = sim.url_for(c["name"])
+        raw["timing"] = {"poll_interval": 0.2, "login_grace": 1, "escalate_after": 20,
+                         "drain_timeout": 60, "lease": 3, "tick": 0.1}
+        config = tmp_path / "upgradebot.yml"
+        config.write_text(yaml.safe_dump(raw))
+        settings = load_settings(config)
+        engine = make_engine(database_url)
+        services = Services(settings=settings, sessions=make_session_factory(engine),
+                            clock=SystemClock(),
+                            clients=ClientFactory(settings, username=USER, password=PASSWORD))
+        yield sim, config, services
+        engine.dispose()
+
+
+def start_worker(worker_id: str, config: Path, database_url: str) -> subprocess.Popen[bytes]:
+    """Start `python -m bot worker`; its log goes to a file beside the config."""
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env.update(DATABASE_URL=database_url, UPGRADEBOT_CONFIG=str(config), DMA_USERNAME=USER,
+               DMA_PASSWORD=PASSWORD, PYTHONPATH=str(ROOT))
+    with open(config.parent / f"{worker_id}.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "bot", "worker", "--id", worker_id],
+                                env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    proc.log_path = config.parent / f"{worker_id}.log"  # type: ignore[attr-defined]
+    return proc
+
+
+def status_of(services: Services, name: str) -> str:
+    return services.run_status(name)[0]
+
+
+def stop(proc: subprocess.Popen[bytes]) -> str:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return Path(proc.log_path).read_text(errors="replace")[-2000:]  # type: ignore[attr-defined]
+
+
+def submit(services: Services) -> str:
+    plan = services.plan("global", "10.1.0.1", "full-outage")
+    name = services.submit(plan, requester="U0REQUESTER", require_window=False)
+    for user in ("U0APPROVER1", "U0APPROVER2"):
+        services.approve(name, user)
+    return name
+
+
+def test_worker_killed_mid_install_is_taken_over_without_a_second_install(
+        tmp_path: Path, database_url: str) -> None:
+    with setting_up(tmp_path, database_url) as (sim, config, services):
+        name = submit(services)
+        first = start_worker("first", config, database_url)
+        try:
+            # Kill the worker (SIGKILL: no clean-up) while a cluster is installing.
+            wait_until(lambda: sim.count("POST", APPLY) >= 1, 60, "an install to start")
+            first.kill()
+            first.wait(timeout=10)
+            installing = [c for c in CLUSTERS if sim.count("POST", APPLY, c)]
+            assert any(sim.version_of(c) == "10.0.0.3" for c in installing)
+        finally:
+            stop(first)
+        # A new worker takes the run over once the dead worker's lease has expired.
+        second = start_worker("second", config, database_url)
+        try:
+            wait_until(lambda: status_of(services, name) in ("completed", "failed", "escalated"),
+                       90, f"{name} to finish")
+        finally:
+            log = stop(second)
+        assert status_of(services, name) == "completed", log
+        for cluster in CLUSTERS:
+            assert sim.version_of(cluster) == "10.1.0.1"
+            assert sim.count("POST", APPLY, cluster) == 1, cluster
+        assert sorted(sim.members_of("dallas")) == sorted(CLUSTERS)
+
+
+def test_two_workers_on_postgres_never_run_the_same_step(tmp_path: Path,
+                                                         postgres_url: str) -> None:
+    with setting_up(tmp_path, postgres_url) as (sim, config, services):
+        name = submit(services)
+        workers = [start_worker(w, config, postgres_url) for w in ("alpha", "beta")]
+        try:
+            wait_until(lambda: status_of(services, name) in ("completed", "failed", "escalated"),
+                       90, f"{name} to finish")
+        finally:
+            logs = [stop(w) for w in workers]
+        assert status_of(services, name) == "completed", logs
+        # Every state change was made exactly once.
+        for cluster in CLUSTERS:
+            assert sim.count("POST", APPLY, cluster) == 1
+        assert sim.count("POST", "/dma-supercluster") == 2
+        assert len([r for r in sim.requests if r.method == "DELETE"]) == 2
+        # The claim log: both processes worked, and no step was ever held by two at once.
+        with unit_of_work(services.sessions) as session:
+            claims = session.scalars(select(StepClaim).order_by(StepClaim.claimed_at)).all()
+            run = repo.get_run(session=session, ref=name)
+            assert run is not None
+        assert {c.worker_id for c in claims} == {"alpha", "beta"}
+        by_step: dict[int, list[StepClaim]] = {}
+        for claim in claims:
+            by_step.setdefault(claim.step_id, []).append(claim)
+        for step_claims in by_step.values():
+            for earlier, later in itertools.pairwise(step_claims):
+                ended = earlier.released_at or earlier.lease_until
+                assert later.claimed_at >= ended, (earlier.worker_id, later.worker_id)
