@@ -14,9 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from bot.clients import ClientFactory
 from bot.clock import ScaledClock
 from bot.config import REHEARSAL_EXAMPLE, Settings, load_settings
+from bot.dma.simulator import DmaSimulator
+from bot.engine.planner import Plan
 from bot.engine.states import HELD, TERMINAL_RUN, RunStatus
 from bot.engine.versions import parse_version
 from bot.messages import fmt_duration
@@ -75,11 +79,40 @@ def stamp(now: datetime, start: datetime) -> str:
     return f"[+{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}]"
 
 
+@dataclass(frozen=True)
+class Result:
+    """What a rehearsal measured."""
+
+    run: str
+    status: str
+    target: str
+    to_version: str
+    strategy: str
+    virtual_s: float
+    estimate_s: float
+    outage_s: float | None
+    real_s: float
+    requests: int
+    clusters: dict[str, tuple[str, str, str, int]]  # before, after, state, install requests
+    escalations: list[tuple[str, str]]
+
+
 def rehearse(*, config: str | None = None, target: str | None = None,
              version: str | None = None, strategy: str = "auto", speed: float = 600.0,
              faults: Sequence[str] = (), out: Callable[[str], None] = print,
              timeout_s: float = 120.0) -> int:
-    """Run the rehearsal; return 0 when the upgrade completed, 2 when it stopped."""
+    """Run the rehearsal and print it; return 0 when the upgrade completed, 2 when it stopped."""
+    result = run_rehearsal(config=config, target=target, version=version, strategy=strategy,
+                           speed=speed, faults=faults, out=out, timeout_s=timeout_s)
+    _summary(result, out)
+    return 0 if result.status == RunStatus.COMPLETED.value else 2
+
+
+def run_rehearsal(*, config: str | None = None, target: str | None = None,
+                  version: str | None = None, strategy: str = "auto", speed: float = 600.0,
+                  faults: Sequence[str] = (), out: Callable[[str], None] = print,
+                  timeout_s: float = 120.0) -> Result:
+    """Run a whole upgrade against the simulator in a throw-away database; return the figures."""
     settings = load_settings(config) if config else bundled_settings()
     target = target or _default_target(settings)
     version = version or _default_version(settings)
@@ -91,8 +124,8 @@ def rehearse(*, config: str | None = None, target: str | None = None,
         upgrade_database(url)
         engine = make_engine(url)
         try:
-            return _run(settings, sim, engine, clock, target, version, strategy, faults, out,
-                        timeout_s)
+            rehearsal = _Rehearsal(settings, sim, make_session_factory(engine), clock, out)
+            return rehearsal.run(target, version, strategy, faults, timeout_s)
         finally:
             engine.dispose()
 
@@ -110,84 +143,103 @@ def _default_version(settings: Settings) -> str:
     return str(max(settings.packages, key=parse_version))
 
 
-def _run(settings: Settings, sim, engine, clock: ScaledClock, target: str,  # type: ignore[no-untyped-def]
-         version: str, strategy: str, faults: Sequence[str], out: Callable[[str], None],
-         timeout_s: float) -> int:
-    sessions = make_session_factory(engine)
-    clients = ClientFactory(settings, username=SIM_USER, password=SIM_PASSWORD,
-                            urls={c.name: sim.url_for(c.name) for c in settings.all_clusters()},
-                            retries=1)
-    services = Services(settings=settings, sessions=sessions, clock=clock, clients=clients)
-    start = clock.now()
-    out(f"Rehearsal: {target} → {version}, strategy {strategy}, {speed_text(clock.speed)}"
-        + (f", faults: {', '.join(faults)}" if faults else "") + f"; simulator at {sim.base_url}")
-    before = {c.name: sim.version_of(c.name) for c in settings.all_clusters()}
-    plan = services.plan(target, version, strategy)
-    name = services.submit(plan, requester=REQUESTER, channel="#dma-upgrades",
-                           require_window=False)
-    sink = ConsoleSink(out, clock, start)
-    outbox = Outbox(sessions, sink, min_interval_s=0)
-    outbox.deliver(clock.now())
-    approvers = [f"U0APPROVER{i}" for i in range(1, settings.slack.approvals_required + 1)]
-    for user in approvers:
-        services.approve(name, user, source="rehearsal", approvers=approvers)
-        out(f"{stamp(clock.now(), start)} {name} approved by {user} (rehearsal)")
-    worker = Worker(session_factory=sessions, settings=settings, clock=clock, clients=clients,
-                    worker_id="rehearsal",
-                    progress=lambda line: out(f"{stamp(clock.now(), start)} {line}"))
-    status = _drive(sessions, worker, outbox, clock, name, timeout_s)
-    sink.board_every_s = 0
-    outbox.deliver(clock.now())
-    _summary(sessions, settings, sim, out, name, status, before, start, clock, plan)
-    return 0 if status == RunStatus.COMPLETED.value else 2
-
-
 def speed_text(speed: float) -> str:
     """How fast virtual time runs."""
     return f"time x{speed:g}"
 
 
-def _drive(sessions, worker: Worker, outbox: Outbox, clock: ScaledClock,  # type: ignore[no-untyped-def]
-           name: str, timeout_s: float) -> str:
-    deadline = time.monotonic() + timeout_s
-    pause = min(0.05, clock.real_seconds(worker.settings.timing.poll_interval.total_seconds()) / 4)
-    while True:
-        worker.tick()
-        outbox.deliver(clock.now())
-        with unit_of_work(sessions) as session:
+class _Rehearsal:
+    """One rehearsal: services, a worker and a console outbox around the simulator."""
+
+    def __init__(self, settings: Settings, sim: DmaSimulator, sessions: sessionmaker[Session],
+                 clock: ScaledClock, out: Callable[[str], None]) -> None:
+        self.settings, self.sim, self.sessions, self.clock, self.out = (
+            settings, sim, sessions, clock, out)
+        self.clients = ClientFactory(settings, username=SIM_USER, password=SIM_PASSWORD,
+                                     urls={c.name: sim.url_for(c.name)
+                                           for c in settings.all_clusters()}, retries=1)
+        self.services = Services(settings=settings, sessions=sessions, clock=clock,
+                                 clients=self.clients)
+        self.start = clock.now()
+        self.sink = ConsoleSink(out, clock, self.start)
+        self.outbox = Outbox(sessions, self.sink, min_interval_s=0)
+
+    def say(self, line: str) -> None:
+        """Print a progress line stamped with the virtual time."""
+        self.out(f"{stamp(self.clock.now(), self.start)} {line}")
+
+    def run(self, target: str, version: str, strategy: str, faults: Sequence[str],
+            timeout_s: float) -> Result:
+        """Plan, approve, run to the end (or to a stop), and measure."""
+        self.out(f"Rehearsal: {target} → {version}, strategy {strategy}, "
+                 f"{speed_text(self.clock.speed)}"
+                 + (f", faults: {', '.join(faults)}" if faults else "")
+                 + f"; simulator at {self.sim.base_url}")
+        before = {c.name: self.sim.version_of(c.name) for c in self.settings.all_clusters()}
+        plan = self.services.plan(target, version, strategy)
+        name = self.services.submit(plan, requester=REQUESTER, channel="#dma-upgrades",
+                                    require_window=False)
+        self.outbox.deliver(self.clock.now())
+        approvers = [f"U0APPROVER{i}"
+                     for i in range(1, self.settings.slack.approvals_required + 1)]
+        for user in approvers:
+            self.services.approve(name, user, source="rehearsal", approvers=approvers)
+            self.say(f"{name} approved by {user} (rehearsal)")
+        worker = Worker(session_factory=self.sessions, settings=self.settings, clock=self.clock,
+                        clients=self.clients, worker_id="rehearsal", progress=self.say)
+        status = self._drive(worker, name, timeout_s)
+        self.sink.board_every_s = 0
+        self.outbox.deliver(self.clock.now())
+        return self._measure(name, status, plan, before)
+
+    def _drive(self, worker: Worker, name: str, timeout_s: float) -> str:
+        deadline = time.monotonic() + timeout_s
+        poll = self.settings.timing.poll_interval.total_seconds()
+        pause = min(0.05, self.clock.real_seconds(poll) / 4)
+        while True:
+            worker.tick()
+            self.outbox.deliver(self.clock.now())
+            status = self.services.run_status(name)[0]
+            if status in STOP or time.monotonic() > deadline:
+                return status
+            time.sleep(pause)
+
+    def _measure(self, name: str, status: str, plan: Plan,
+                 before: dict[str, str]) -> Result:
+        with unit_of_work(self.sessions) as session:
             run = repo.get_run(session=session, ref=name)
             assert run is not None
-            status = run.status
-        if status in STOP or time.monotonic() > deadline:
-            return status
-        time.sleep(pause)
+            steps = repo.steps_of(session=session, run_id=run.id)
+            end = run.finished_at or self.clock.now()
+            took = (end - (run.started_at or self.start)).total_seconds()
+            offs = [s.started_at for s in steps if s.kind == "out_of_service" and s.started_at]
+            backs = [s.finished_at for s in steps
+                     if s.kind == "return_to_service" and s.finished_at]
+            escalations = [(e.cluster, e.condition)
+                           for e in repo.open_escalations(session=session, run_id=run.id)]
+            states = {c: next((s.status for s in steps if s.cluster == c
+                               and s.status not in ("done", "skipped")), "verified")
+                      for c in plan.order}
+        real = self.clock.real_seconds((self.clock.now() - self.start).total_seconds())
+        return Result(
+            run=name, status=status, target=plan.target, to_version=plan.to_version,
+            strategy=plan.strategy.value, virtual_s=took, estimate_s=plan.total_estimate_s,
+            outage_s=(max(backs) - min(offs)).total_seconds() if offs and backs else None,
+            real_s=real, requests=len(self.sim.requests),
+            clusters={c: (before[c], self.sim.version_of(c), states[c],
+                          self.sim.count("POST", APPLY, c)) for c in plan.order},
+            escalations=escalations)
 
 
-def _summary(sessions, settings: Settings, sim, out: Callable[[str], None], name: str,  # type: ignore[no-untyped-def]
-             status: str, before: dict[str, str], start: datetime, clock: ScaledClock,
-             plan) -> None:  # type: ignore[no-untyped-def]
-    with unit_of_work(sessions) as session:
-        run = repo.get_run(session=session, ref=name)
-        assert run is not None
-        steps = repo.steps_of(session=session, run_id=run.id)
-        end = run.finished_at or clock.now()
-        took = (end - (run.started_at or start)).total_seconds()
-        offs = [s.started_at for s in steps if s.kind == "out_of_service" and s.started_at]
-        backs = [s.finished_at for s in steps if s.kind == "return_to_service" and s.finished_at]
-        outage = (max(backs) - min(offs)).total_seconds() if offs and backs else None
-        escalations = repo.open_escalations(session=session, run_id=run.id)
+def _summary(result: Result, out: Callable[[str], None]) -> None:
     out("=" * 72)
-    out(f"{name} {status.replace('_', ' ')} — {plan.strategy.value} upgrade of {plan.target} to "
-        f"{plan.to_version}")
-    out(f"  duration {fmt_duration(took)} (estimate {fmt_duration(plan.total_estimate_s)})"
-        + (f"; full outage {fmt_duration(outage)}" if outage is not None else ""))
-    for cluster in plan.order:
-        mine = [s for s in steps if s.cluster == cluster]
-        state = next((s.status for s in mine if s.status not in ("done", "skipped")), "done")
-        out(f"  {cluster}: {before.get(cluster)} → {sim.version_of(cluster)}; "
-            f"{'verified' if state == 'done' else state}; "
-            f"install requests {sim.count('POST', APPLY, cluster)}")
-    for esc in escalations:
-        out(f"  escalation: {esc.cluster}: {esc.condition}")
-    real = clock.real_seconds((clock.now() - start).total_seconds())
-    out(f"  {len(sim.requests)} API requests to the simulator; {real:.1f} s of real time")
+    out(f"{result.run} {result.status.replace('_', ' ')} — {result.strategy} upgrade of "
+        f"{result.target} to {result.to_version}")
+    out(f"  duration {fmt_duration(result.virtual_s)} (estimate {fmt_duration(result.estimate_s)})"
+        + (f"; full outage {fmt_duration(result.outage_s)}" if result.outage_s is not None
+           else ""))
+    for cluster, (old, new, state, installs) in result.clusters.items():
+        out(f"  {cluster}: {old} → {new}; {state}; install requests {installs}")
+    for cluster, condition in result.escalations:
+        out(f"  escalation: {cluster}: {condition}")
+    out(f"  {result.requests} API requests to the simulator; {result.real_s:.1f} s of real time")

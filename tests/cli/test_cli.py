@@ -1,0 +1,83 @@
+"""The command line as an operator uses it: rehearse, check-config, errors without tracebacks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+FAST = ["--speed", "3000"]
+
+
+def test_rehearsal_on_its_embedded_default_completes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rehearse", *FAST]) == 0
+    out = capsys.readouterr().out
+    # The plan as it would be posted, progress, verification replies and the summary.
+    assert "upgrade plan for supercluster *global*" in out
+    assert "system-wide maintenance window" in out
+    for cluster in ("dallas", "denver", "austin"):
+        assert f"{cluster} verified" in out
+        assert f"{cluster}: 10.0.0.3 → 10.1.0.1; verified; install requests 1" in out
+    assert "R1 completed — full-outage upgrade of global to 10.1.0.1" in out
+    assert "full outage" in out
+
+
+def test_rehearsal_with_a_fault_shows_the_escalation(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rehearse", *FAST, "--fault", "denver=never-returns"]) == 2
+    out = capsys.readouterr().out
+    assert "escalation on *denver*: call Polycom Global Services" in out
+    assert "you still cannot log back in" in out
+    assert "R1 escalated" in out
+    assert "escalation: denver: cannot-log-in" in out
+
+
+def test_rehearsal_incremental(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rehearse", "global", "10.1.0.1", "--strategy", "incremental", *FAST]) == 0
+    out = capsys.readouterr().out
+    assert "incremental (some service maintained)" in out
+    # All ten factors are shown to the approvers, numbered.
+    assert "  1. It can easily take five times as long" in out
+    assert "  10. Site-topology bandwidth limits" in out
+    assert "R1 completed — incremental upgrade" in out
+
+
+def test_rehearsal_refuses_unknown_names_clearly(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rehearse", "dalas", *FAST]) == 2
+    err = capsys.readouterr().err
+    assert "dallas" in err and "Traceback" not in err
+    assert main(["rehearse", *FAST, "--fault", "denver=explodes"]) == 2
+    err = capsys.readouterr().err
+    assert "never-returns" in err and "Traceback" not in err
+
+
+def test_check_config_lists_every_problem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "upgradebot.yml"
+    bad.write_text("timing:\n  poll_interval: soon\nsuperclusters:\n  - name: g\n    clusters:\n"
+                   "      - {name: a, api_url: 'ftp://x', servers: 3}\n")
+    monkeypatch.setenv("UPGRADEBOT_CONFIG", str(bad))
+    assert main(["check-config"]) == 2
+    err = capsys.readouterr().err
+    assert "timing.poll_interval" in err and "servers" in err and "api_url" in err
+    assert "Traceback" not in err
+
+
+def test_check_config_accepts_the_documented_example(monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("UPGRADEBOT_CONFIG", str(ROOT / "bot/examples/upgradebot.example.yml"))
+    assert main(["check-config"]) == 0
+    assert "OK" in capsys.readouterr().out
+
+
+def test_python_dash_m_bot_is_the_same_command(tmp_path: Path) -> None:
+    env = {**os.environ, "UPGRADEBOT_CONFIG": str(tmp_path / "missing.yml")}
+    done = subprocess.run([sys.executable, "-m", "bot", "check-config"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "missing.yml" in done.stderr and "Traceback" not in done.stderr
