@@ -152,7 +152,7 @@ def claim_figures() -> None:
 def main() -> None:
     """Print every figure."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--speed", type=float, default=3000.0)
+    parser.add_argument("--speed", type=float, default=600.0)
     parser.add_argument("--quick", action="store_true", help="skip the rehearsals")
     args = parser.parse_args()
     plans()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,7 +32,14 @@ from bot.engine.planner import (
     plan_from_json,
     plan_to_json,
 )
-from bot.engine.states import RunEvent, RunStatus, StepEvent, StepStatus
+from bot.engine.states import (
+    ACTIVE_RUN,
+    APPROVABLE,
+    RunEvent,
+    RunStatus,
+    StepEvent,
+    StepStatus,
+)
 from bot.engine.versions import parse_version
 from bot.engine.windows import Window
 from bot.worker import lifecycle
@@ -65,6 +74,39 @@ class ApprovalResult:
     approvals: int
     required: int
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A run as people see it in status, history and the Home tab."""
+
+    id: int
+    name: str
+    target: str
+    to_version: str
+    strategy: str
+    status: str
+    requester: str
+    channel: str | None
+    message_ts: str | None
+    window: str | None
+    pause_reason: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    clusters: tuple[str, ...]
+
+
+def summarize(run: Run) -> RunSummary:
+    """The summary of a stored run."""
+    window = lifecycle.window_of(run)
+    return RunSummary(id=run.id, name=run.name, target=run.target, to_version=run.to_version,
+                      strategy=run.strategy, status=run.status, requester=run.requester,
+                      channel=run.channel, message_ts=run.message_ts,
+                      window=window.describe() if window else None,
+                      pause_reason=run.pause_reason, created_at=run.created_at,
+                      started_at=run.started_at, finished_at=run.finished_at,
+                      clusters=tuple((run.plan or {}).get("order", ())))
 
 
 def plan_timing(settings: Settings) -> PlanTiming:
@@ -164,6 +206,7 @@ class Services:
                                "tz=America/Chicago")
         now = self.clock.now()
         with unit_of_work(self.sessions) as session:
+            self._refuse_overlap(session, plan)
             run = repo.add_run(
                 session=session, target=plan.target, target_kind=plan.target_kind,
                 to_version=plan.to_version, strategy=plan.strategy.value,
@@ -187,6 +230,19 @@ class Services:
                                  kind="post", key=f"{run.id}:plan",
                                  payload=self.plan_payload(session, run))
             return run.name
+
+    @staticmethod
+    def _refuse_overlap(session: Session, plan: Plan) -> None:
+        """Refuse a plan whose clusters another unfinished run still holds."""
+        wanted = set(plan.order)
+        for other in repo.list_runs(session=session, statuses=[s.value for s in ACTIVE_RUN],
+                                    limit=500):
+            held = set((other.plan or {}).get("order", ())) or {other.target}
+            if held & wanted or other.target == plan.target:
+                raise ServiceError(
+                    f"{other.name} ({other.target}, {other.status.replace('_', ' ')}) still holds "
+                    f"{', '.join(sorted(held & wanted)) or other.target}: let it finish, or "
+                    f"`/upgrade abort {other.name}` first")
 
     def plan_payload(self, session: Session, run: Run) -> dict[str, Any]:
         """The plan message of a run, with its approvals so far."""
@@ -293,10 +349,16 @@ class Services:
 
     # -- controlling a run ------------------------------------------------------------------
 
-    def control(self, ref: str | int, action: str, user: str) -> str:
-        """Pause, resume, abort, retry or approve an overrun; return what happened."""
+    def control(self, ref: str | int, action: str, user: str, *,
+                approvers: Collection[str] | None = None) -> str:
+        """Pause, resume, abort, retry or approve an overrun; return what happened.
+
+        `approvers` (user ids, groups already expanded) decides who may approve an overrun;
+        by default the configured list.
+        """
+        allowed = set(approvers if approvers is not None else self.settings.slack.approvers)
         handlers = {"pause": self._pause, "resume": self._resume, "abort": self._abort,
-                    "retry": self._retry, "overrun": self._overrun}
+                    "retry": self._retry, "overrun": partial(self._overrun, allowed=allowed)}
         if action not in handlers:
             raise ServiceError(f"unknown action {action!r}; expected one of: "
                                + ", ".join(handlers))
@@ -365,9 +427,10 @@ class Services:
             "now; an install already under way finishes on its cluster."), now)
         return f"{run.name} aborted"
 
-    def _overrun(self, session: Session, run: Run, user: str, now: Any) -> str:
+    def _overrun(self, session: Session, run: Run, user: str, now: Any, *,
+                 allowed: set[str]) -> str:
         self._need(run, RunStatus.AWAITING_OVERRUN)
-        if user not in set(self.settings.slack.approvers):
+        if user not in allowed:
             raise ServiceError("only configured approvers can approve an overrun")
         repo.set_approval(session=session, run_id=run.id, user_id=user, kind="overrun",
                           source="cli", event_id=None, at=now)
@@ -383,3 +446,42 @@ class Services:
             run = self._run(session, ref)
             steps = repo.steps_of(session=session, run_id=run.id)
             return run.status, [(s.key, s.status, s.last_error or "") for s in steps]
+
+    # -- reading runs (status, history, Slack lookups) -----------------------------------------
+
+    def summary(self, ref: str | int) -> RunSummary:
+        """One run's summary; ServiceError when there is no such run."""
+        with unit_of_work(self.sessions) as session:
+            return summarize(self._run(session, ref))
+
+    def run_for_message(self, channel: str, ts: str) -> RunSummary | None:
+        """The run whose plan message is `ts` in `channel`, if any."""
+        with unit_of_work(self.sessions) as session:
+            run = repo.get_run_by_message(session=session, channel=channel, ts=ts)
+            return summarize(run) if run is not None else None
+
+    def active_runs(self) -> list[RunSummary]:
+        """Runs that are not over yet (awaiting approval to failed), newest first."""
+        with unit_of_work(self.sessions) as session:
+            return [summarize(r) for r in repo.list_runs(
+                session=session, statuses=[s.value for s in ACTIVE_RUN], limit=50)]
+
+    def history(self, target: str | None = None, limit: int = 10) -> list[RunSummary]:
+        """The latest runs, of one supercluster or cluster (UnknownTarget if unknown)."""
+        name = self.settings.target(target).name if target else None
+        with unit_of_work(self.sessions) as session:
+            return [summarize(r) for r in repo.list_runs(session=session, target=name,
+                                                         limit=limit)]
+
+    def awaiting_reactions(self) -> list[RunSummary]:
+        """Posted plans that may still gain or lose approvals (re-read at start-up)."""
+        with unit_of_work(self.sessions) as session:
+            return [summarize(r) for r in repo.runs_with_plan_message(
+                session=session, statuses=[s.value for s in APPROVABLE])]
+
+    def approvals(self, ref: str | int, kind: str = "approve") -> list[tuple[str, str]]:
+        """The approvals that count now, as (user, source), oldest first."""
+        with unit_of_work(self.sessions) as session:
+            run = self._run(session, ref)
+            return [(a.user_id, a.source) for a in repo.active_approvals(
+                session=session, run_id=run.id, kind=kind)]

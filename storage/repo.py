@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy import ColumnElement, delete, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -448,3 +448,136 @@ def active_approvals(*, session: Session, run_id: int, kind: str) -> list[Approv
                Approval.withdrawn_at.is_(None))
         .order_by(Approval.created_at, Approval.id)
     ))
+
+
+# --- Slack layer: runs by message, approvals by source, outbox claims, health ----------------
+
+APPROVABLE = ("awaiting_approval", "approved", "scheduled")
+UNSENT = ("pending", "sending")
+OUTBOX_LOCK_KEY = 0x0757B0C5  # any constant shared by every process of the bot
+
+
+def get_run_by_message(*, session: Session, channel: str, ts: str) -> Run | None:
+    """Return the run whose plan message is `ts` in `channel`, or None."""
+    return session.scalar(select(Run).where(Run.channel == channel, Run.message_ts == ts))
+
+
+def runs_with_plan_message(*, session: Session, statuses: Iterable[str] = APPROVABLE) -> list[Run]:
+    """Return runs in `statuses` whose plan message has been posted, oldest first."""
+    return list(session.scalars(
+        select(Run).where(Run.status.in_(tuple(statuses)), Run.message_ts.is_not(None))
+        .order_by(Run.id)
+    ))
+
+
+def approvals_of(*, session: Session, run_id: int, kind: str) -> list[Approval]:
+    """Return every approval of a kind for a run, withdrawn ones included, oldest first."""
+    return list(session.scalars(
+        select(Approval).where(Approval.run_id == run_id, Approval.kind == kind)
+        .order_by(Approval.created_at, Approval.id)
+    ))
+
+
+def lock_outbox(*, session: Session) -> None:
+    """Serialize outbox claims across processes until the caller's transaction ends.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: the database write lock (BEGIN
+    IMMEDIATE), which is what serializes SQLite writers anyway.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(OUTBOX_LOCK_KEY)))
+    else:
+        session.execute(select(literal(1)).execution_options(**{SQLITE_WRITE_LOCK: True}))
+
+
+
+def unsent_messages(*, session: Session, limit: int = 500) -> list[OutboxMessage]:
+    """Return the messages not yet delivered (pending or being sent), oldest first."""
+    return list(session.scalars(
+        select(OutboxMessage).where(OutboxMessage.status.in_(UNSENT))
+        .order_by(OutboxMessage.id).limit(limit)
+    ))
+
+
+def last_sent(*, session: Session, kind: str, since: datetime) -> list[tuple[str | None, int | None,
+                                                                              datetime]]:
+    """Return (channel, run_id, sent_at) of messages of a kind delivered since `since`."""
+    rows = session.execute(
+        select(OutboxMessage.channel, OutboxMessage.run_id, OutboxMessage.sent_at)
+        .where(OutboxMessage.kind == kind, OutboxMessage.status == "sent",
+               OutboxMessage.sent_at >= since)
+    )
+    return [(channel, run_id, sent_at) for channel, run_id, sent_at in rows if sent_at]
+
+
+def claim_message(*, session: Session, message_id: int, lease_until: datetime) -> int | None:
+    """Mark a message as being sent until `lease_until`; return its new attempt count.
+
+    The attempt count is the claim's token: only the claimant knows it, so a delivery that lost
+    its lease (and was claimed again) cannot record its result over the new claim's.
+    """
+    message = session.get(OutboxMessage, message_id, populate_existing=True)
+    if message is None or message.status not in UNSENT:
+        return None
+    message.status, message.not_before = "sending", lease_until
+    message.attempts += 1
+    session.flush()
+    return message.attempts
+
+
+def settle_message(
+    *, session: Session, message_id: int, attempt: int, status: str, at: datetime,
+    not_before: datetime | None = None, slack_ts: str | None = None, error: str | None = None,
+) -> bool:
+    """Record a claimed message's outcome if the claim is still ours; True when recorded."""
+    values: dict[str, Any] = {"status": status, "last_error": error}
+    if status == "sent":
+        values.update(sent_at=at, slack_ts=slack_ts)
+    if not_before is not None:
+        values["not_before"] = not_before
+    result = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.status == "sending",
+               OutboxMessage.attempts == attempt)
+        .values(**values).execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount) == 1  # type: ignore[attr-defined]
+
+
+def supersede_messages(*, session: Session, ids: Iterable[int]) -> None:
+    """Mark queued edits that a newer edit of the same message replaces."""
+    ids = list(ids)
+    if ids:
+        session.execute(
+            update(OutboxMessage).where(OutboxMessage.id.in_(ids),
+                                        OutboxMessage.status == "pending")
+            .values(status="superseded").execution_options(synchronize_session=False)
+        )
+
+
+def set_message_ts(*, session: Session, run_id: int, ts: str) -> None:
+    """Store the plan message's ts on its run without touching the run's version.
+
+    A plain UPDATE, not the ORM: the ts is not a decision about the run, and bumping the
+    optimistic version here would make a concurrent approval fail for nothing.
+    """
+    session.execute(update(Run).where(Run.id == run_id).values(message_ts=ts)
+                    .execution_options(synchronize_session=False))
+
+
+def outbox_backlog(*, session: Session, now: datetime) -> tuple[int, float | None]:
+    """Return how many messages wait to be delivered and the age in seconds of the oldest."""
+    count, oldest = session.execute(
+        select(func.count(OutboxMessage.id), func.min(OutboxMessage.created_at))
+        .where(OutboxMessage.status.in_(UNSENT))
+    ).one()
+    if oldest is not None and oldest.tzinfo is None:  # SQLite's MIN() bypasses the column type
+        oldest = datetime.fromisoformat(str(oldest)).replace(tzinfo=now.tzinfo)
+    elif isinstance(oldest, str):
+        oldest = datetime.fromisoformat(oldest).replace(tzinfo=now.tzinfo)
+    return int(count), (now - oldest).total_seconds() if oldest is not None else None
+
+
+def ping(*, session: Session) -> None:
+    """Run a trivial query (raises when the database cannot be reached)."""
+    session.execute(select(literal(1)))

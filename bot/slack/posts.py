@@ -1,0 +1,194 @@
+"""How the bot's posted messages look in Slack: Block Kit layouts for `bot.messages`.
+
+`bot.messages` decides what is said (and the plain-text fallback); these functions lay the same
+words out as blocks and add the buttons. They take strings already written, so this module needs
+nothing from `bot.messages`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from bot.slack.blocks import (
+    Block,
+    actions,
+    bullets,
+    button,
+    context,
+    divider,
+    fields,
+    header,
+    section,
+    sections,
+)
+from handlers.slack_ids import ActionId, RunRef
+
+APPROVABLE_STATUS = frozenset({"", "awaiting approval", "approved", "scheduled"})
+
+
+def run_ref(run_name: str) -> RunRef | None:
+    """The reference of a run named like R12, or None for a plan not yet submitted."""
+    try:
+        return RunRef.decode(run_name)
+    except ValueError:
+        return None
+
+
+# -- buttons ------------------------------------------------------------------------------------
+
+_ABORT_CONFIRM = ("Abort the run?", "Clusters stay as they are now; an install already under "
+                  "way finishes on its cluster. Nothing new starts.")
+_BUTTONS: Mapping[str, tuple[str, ActionId, str | None, tuple[str, str] | None]] = \
+    MappingProxyType({
+        "approve": ("Approve", ActionId.APPROVE, "primary", None),
+        "reject": ("Reject", ActionId.REJECT, "danger",
+                   ("Reject the plan?", "A rejected plan ends; a new plan is needed.")),
+        "overrun": ("Approve overrun", ActionId.APPROVE_OVERRUN, "primary", None),
+        "retry": ("Retry verification", ActionId.RETRY, "primary", None),
+        "resume": ("Resume", ActionId.RESUME, "primary", None),
+        "abort": ("Abort", ActionId.ABORT, "danger", _ABORT_CONFIRM),
+    })
+
+# What a person can do from the status board, by run status.
+BOARD_ACTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "escalated": ("retry", "abort"), "failed": ("retry", "abort"),
+    "paused": ("resume", "abort"), "awaiting overrun": ("overrun", "abort"),
+})
+
+
+def buttons(run_name: str, names: Sequence[str], *, label: str = "") -> list[Block]:
+    """An actions block with the named buttons for a run (none when it has no reference)."""
+    ref = run_ref(run_name)
+    if ref is None or not names:
+        return []
+    elements = []
+    for name in names:
+        text, action, style, confirm = _BUTTONS[name]
+        elements.append(button(label if label and name == "retry" else text, action, ref,
+                               style=style, confirm=confirm))
+    return [actions(f"{name_of(names)}:{ref.encode()}", elements)]
+
+
+def name_of(names: Sequence[str]) -> str:
+    """A block id prefix for a set of buttons."""
+    return "-".join(names)
+
+
+# -- the plan -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanLayout:
+    """The words of a plan message, as `bot.messages.plan_message` wrote them."""
+
+    run_name: str
+    title: str
+    head: str
+    versions: str
+    strategy: str
+    reasons: Sequence[str]
+    order: Sequence[str]
+    estimate: str
+    window: str
+    checklist: Sequence[str]
+    factors: Sequence[str]
+    approvals: str
+    approval_help: str
+    approved_by: str
+    status: str
+
+
+def plan_blocks(p: PlanLayout) -> list[Block]:
+    """The plan: summary fields, why, order, checklist, factors, approvals, buttons."""
+    blocks: list[Block] = [header(p.title), section(p.head), fields([
+        ("Versions", p.versions), ("Strategy", p.strategy), ("Window", p.window),
+        ("Estimated duration", p.estimate), ("Approvals", p.approvals),
+        ("Status", p.status or "awaiting approval")])]
+    blocks += sections("*Why this strategy*\n" + bullets(p.reasons))
+    blocks += sections("*Cluster order and estimates*\n"
+                       + "\n".join(f"{i}. {line}" for i, line in enumerate(p.order, 1)))
+    blocks += sections("*Pre-flight checklist*\n" + bullets(p.checklist, "☐"))
+    if p.factors:
+        blocks += sections("*Factors to consider before an incremental upgrade (all ten, "
+                           "guide)*\n" + "\n".join(f"{i}. {f}" for i, f in enumerate(p.factors, 1)))
+    blocks.append(context(*(t for t in (p.approval_help, p.approved_by) if t)))
+    if p.status in APPROVABLE_STATUS:
+        blocks += buttons(p.run_name, ("approve", "reject"))
+    return blocks
+
+
+# -- the status board ---------------------------------------------------------------------------
+
+STATE_ICON: Mapping[str, str] = MappingProxyType({
+    "waiting": "⏳", "ESCALATED": "🚨", "FAILED": "⛔", "blocked": "⏸️", "verified": "✅",
+    "in service": "✅", "joined": "✅", "done": "✅", "logged back in": "🔁",
+})
+
+
+def board_blocks(run_name: str, status: str, headline: str,
+                 rows: Sequence[tuple[str, str, str]]) -> list[Block]:
+    """The status board: one line per cluster (name, state, elapsed vs estimate), buttons."""
+    lines = [f"{STATE_ICON.get(state, '🔧')} *{cluster}* — {state} ({times})"
+             for cluster, state, times in rows]
+    return [section(headline), *sections("\n".join(lines) or "_no clusters_"),
+            context("This message is the run's status board; every verification result and "
+                    "escalation is in its thread."),
+            *buttons(run_name, BOARD_ACTIONS.get(status, ()))]
+
+
+# -- thread replies -----------------------------------------------------------------------------
+
+
+def check_blocks(head: str, checks: Sequence[str], servers: Sequence[str]) -> list[Block]:
+    """A verification result: what was checked, and each server's state and version."""
+    blocks = [section(head)]
+    if checks:
+        blocks += sections("\n".join(checks))
+    if servers:
+        blocks.append(context(*servers[:10]))
+    return blocks
+
+
+@dataclass(frozen=True)
+class EscalationLayout:
+    """The words of an escalation prompt, as `bot.messages.escalation_message` wrote them."""
+
+    run_name: str
+    cluster: str
+    call: str
+    condition_label: str
+    condition: str
+    times: str
+    last_answer: str
+    servers: Sequence[str]
+    failed_checks: Sequence[str]
+    done: str
+    next_steps: str
+
+
+def escalation_blocks(e: EscalationLayout) -> list[Block]:
+    """The escalation prompt, with Retry verification and Abort for operators."""
+    blocks: list[Block] = [header(f"🚨 {e.run_name} — escalation on {e.cluster}"),
+                           section(e.call),
+                           section(f"*{e.condition_label}*\n>{e.condition}")]
+    details = [("Cluster", e.cluster)]
+    if e.times:
+        details.append(("Times", e.times))
+    if e.last_answer:
+        details.append(("Last answer from the cluster", e.last_answer))
+    blocks.append(fields(details))
+    if e.servers:
+        blocks += sections("*Servers*\n" + "\n".join(e.servers))
+    if e.failed_checks:
+        blocks += sections("*Failed checks*\n" + "\n".join(e.failed_checks))
+    if e.done:
+        blocks.append(section(f"*Already done*\n{e.done}"))
+    blocks += [divider(), context(e.next_steps), *buttons(e.run_name, ("retry", "abort"))]
+    return blocks
+
+
+def notice_blocks(run_name: str, text: str, names: Sequence[str]) -> list[Block]:
+    """A one-line thread reply, with buttons when a person has to act."""
+    return [section(text), *buttons(run_name, names)]
