@@ -133,8 +133,8 @@ def cmd_simulate(args: argparse.Namespace, env: Environment) -> int:
                           password=env.dma_password or "admin", port=args.port)
     with sim:
         for spec in settings.all_clusters():
-            print(f"{spec.name}: {sim.url_for(spec.name)}")
-        print(f"admin: {sim.base_url}/_sim/state  (user {user}); Ctrl-C stops")
+            print(f"{spec.name}: {sim.url_for(spec.name)}", flush=True)
+        print(f"admin: {sim.base_url}/_sim/state  (user {user}); Ctrl-C stops", flush=True)
         serve(sim)
     return 0
 

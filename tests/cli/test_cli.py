@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import requests
+import yaml
 
 from bot.cli import main
+from bot.config import load_settings
+from bot.sandbox import build_simulator
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = ["--speed", "3000"]
@@ -81,3 +86,52 @@ def test_python_dash_m_bot_is_the_same_command(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "missing.yml" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_simulate_serves_the_bundled_clusters(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env.update(UPGRADEBOT_CONFIG=str(tmp_path / "none.yml"), DMA_USERNAME="ops",
+               DMA_PASSWORD="sim-pw")
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "simulate", "--port", "0"], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        urls = dict(proc.stdout.readline().strip().split(": ", 1) for _ in range(3))
+        answer = requests.get(f"{urls['dallas']}/installed-software", auth=("ops", "sim-pw"),
+                              timeout=5)
+        assert answer.status_code == 200
+        assert answer.json()["systemVersion"] == "10.0.0.3"
+        assert requests.get(f"{urls['dallas']}/installed-software", timeout=5).status_code == 401
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+        for stream in (proc.stdout, proc.stderr):
+            if stream:
+                stream.close()
+    assert proc.returncode in (0, 130)
+
+
+def test_plan_reads_the_live_clusters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    settings = load_settings(ROOT / "tests/fixtures/supercluster.yml")
+    with build_simulator(settings, username="ops", password="pw") as sim:
+        raw = yaml.safe_load((ROOT / "tests/fixtures/supercluster.yml").read_text())
+        for cluster in [*raw["superclusters"][0]["clusters"], *raw["clusters"]]:
+            cluster["api_url"] = sim.url_for(cluster["name"])
+        config = tmp_path / "upgradebot.yml"
+        config.write_text(yaml.safe_dump(raw))
+        monkeypatch.setenv("UPGRADEBOT_CONFIG", str(config))
+        monkeypatch.setenv("DMA_USERNAME", "ops")
+        monkeypatch.setenv("DMA_PASSWORD", "pw")
+        assert main(["plan", "global", "10.0.0.4"]) == 0
+        out = capsys.readouterr().out
+        assert "10.0.0.3 → *10.0.0.4*" in out and "basic (cluster by cluster)" in out
+        assert "Order: dallas, denver, austin" in out
+        # Reading is all it does: no cluster received a state-changing request.
+        assert not [r for r in sim.requests if r.method != "GET"]
+        assert main(["plan", "globl", "10.0.0.4"]) == 2
+        assert "did you mean 'global'" in capsys.readouterr().err
+        monkeypatch.setenv("DMA_PASSWORD", "pw-Zq81x-bad")
+        assert main(["plan", "lab", "10.0.0.4"]) == 2
+        err = capsys.readouterr().err
+        assert "credentials" in err and "pw-Zq81x-bad" not in err and "Traceback" not in err
