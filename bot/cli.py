@@ -50,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--speed", type=float, default=60.0)
     sim.add_argument("--fault", action="append", default=[], metavar="CLUSTER=KIND")
     sub.add_parser("check-config", help="validate the config file and list every problem")
+    srv = sub.add_parser("serve", help="run the bot: Slack (Socket Mode when SLACK_APP_TOKEN is "
+                                       "set, else HTTP), the worker and the outbox")
+    srv.add_argument("--port", type=int, default=3000,
+                     help="HTTP mode: port for /slack/events and /healthz (default 3000; 0 picks "
+                          "a free one)")
+    srv.add_argument("--host", default="0.0.0.0", help="HTTP mode: address to listen on")
     wrk = sub.add_parser("worker", help="run only the worker (no Slack) against DATABASE_URL")
     wrk.add_argument("--id", help="worker id in the audit trail")
     db = sub.add_parser("db", help="database maintenance")
@@ -181,5 +187,27 @@ def cmd_worker(args: argparse.Namespace, env: Environment) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace, env: Environment) -> int:
+    """Run the Slack bot with its worker until SIGTERM/SIGINT."""
+    from bot.slack.runtime import ServeOptions, serve
+
+    settings = _settings(env)
+    _credentials(env)
+    if not args.verbose:
+        logging.getLogger().setLevel(logging.INFO)
+    logging.getLogger("slack_bolt").setLevel(logging.INFO)  # its DEBUG logs request bodies
+    logging.getLogger("upgradebot.bolt").setLevel(logging.INFO)
+    for name in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"):
+        if os.environ.pop(name, None) is not None:  # bolt would silently switch to OAuth
+            log.warning("%s ignored: this bot is installed in one workspace with a bot token",
+                        name)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    return serve(settings, env, stop=stop, options=ServeOptions(host=args.host, port=args.port),
+                 announce=lambda line: print(line, flush=True))
+
+
 COMMANDS = {"rehearse": cmd_rehearse, "plan": cmd_plan, "simulate": cmd_simulate,
-            "check-config": cmd_check_config, "db": cmd_db, "worker": cmd_worker}
+            "check-config": cmd_check_config, "db": cmd_db, "worker": cmd_worker,
+            "serve": cmd_serve}

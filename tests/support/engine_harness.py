@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clients import ClientFactory
@@ -111,6 +112,12 @@ class Harness:
         """How many install requests a cluster received."""
         return self.sim.count("POST", "/installed-software/upgrade-package/apply", cluster)
 
+    def installs(self, cluster: str, version: str) -> int:
+        """How many times the cluster really installed `version` (its upgrade history, server 1)."""
+        state = self.sim.state()["clusters"][cluster]
+        return sum(1 for row in state["installedSoftware"]["upgradeHistory"]
+                   if row["toVersion"] == version and row["server"] == 1)
+
     def mutations_after(self, index: int) -> list[tuple[str, str, str]]:
         """State-changing requests received after the first `index` requests."""
         return [(r.cluster, r.method, r.path) for r in self.sim.requests[index:]
@@ -125,7 +132,9 @@ def harness(database_url: str, *, config: str = "supercluster.yml",
     clock = FakeClock()
     sim = build_simulator(settings, clock=clock, faults=faults, username=USER, password=PASSWORD)
     engine = make_engine(database_url)
-    with sim:
+    # Dispose even when the test fails: a leaked PostgreSQL connection is collected later and its
+    # warning would fail some unrelated test.
+    with sim, _disposing(engine):
         sessions = make_session_factory(engine)
         clients = ClientFactory(settings, username=USER, password=PASSWORD, retries=0,
                                 urls={c.name: sim.url_for(c.name)
@@ -136,4 +145,11 @@ def harness(database_url: str, *, config: str = "supercluster.yml",
         sink = RecordingSink()
         yield Harness(settings, clock, sim, sessions, services, worker, sink,
                       Outbox(sessions, sink, min_interval_s=0))
-    engine.dispose()
+
+
+@contextmanager
+def _disposing(engine: Engine) -> Iterator[Engine]:
+    try:
+        yield engine
+    finally:
+        engine.dispose()

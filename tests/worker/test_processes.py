@@ -61,11 +61,13 @@ def setting_up(tmp_path: Path, database_url: str) -> Iterator[tuple[DmaSimulator
         config.write_text(yaml.safe_dump(raw))
         settings = load_settings(config)
         engine = make_engine(database_url)
-        services = Services(settings=settings, sessions=make_session_factory(engine),
-                            clock=SystemClock(),
-                            clients=ClientFactory(settings, username=USER, password=PASSWORD))
-        yield sim, config, services
-        engine.dispose()
+        try:
+            services = Services(settings=settings, sessions=make_session_factory(engine),
+                                clock=SystemClock(),
+                                clients=ClientFactory(settings, username=USER, password=PASSWORD))
+            yield sim, config, services
+        finally:
+            engine.dispose()
 
 
 def start_worker(worker_id: str, config: Path, database_url: str) -> subprocess.Popen[bytes]:

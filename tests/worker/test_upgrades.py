@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.dma.simulator import parse_fault
 from tests.support.engine_harness import harness
 
 TERRITORIES = {"t-americas": ("dallas", "denver"), "t-west": ("denver", "austin"),
@@ -83,3 +84,23 @@ def test_standalone_cluster_gets_the_basic_procedure(database_url: str) -> None:
         assert h.drive(name) == "completed"
         assert h.sim.version_of("lab") == "10.1.0.1"
         assert h.applies("lab") == 1
+
+
+def test_flaky_clusters_still_get_exactly_one_install_each(database_url: str) -> None:
+    with harness(database_url) as h:
+        name = h.plan(strategy="full-outage")
+        # From now on one request in five is answered 503 or dropped, sometimes after the
+        # cluster acted on it; the client does not retry (retries=0), the worker must cope.
+        for cluster in ("dallas", "denver", "austin"):
+            h.sim.set_fault(*parse_fault(f"{cluster}=flaky:0.2"))
+        assert h.drive(name) == "completed"
+        # A request dropped before the cluster saw it is sent again; one the cluster acted on
+        # never is: each cluster installed exactly once.
+        for cluster in ("dallas", "denver", "austin"):
+            assert h.sim.version_of(cluster) == "10.1.0.1"
+            assert h.installs(cluster, "10.1.0.1") == 1
+        # No join was sent twice to a cluster already joining (the cluster would refuse: 409).
+        joins = [r for r in h.sim.requests if r.method == "POST" and r.path == "/dma-supercluster"]
+        assert {r.cluster for r in joins} == {"austin", "denver"}
+        assert not [r for r in joins if r.status == 409]
+        assert sorted(h.sim.members_of("dallas")) == ["austin", "dallas", "denver"]

@@ -60,28 +60,62 @@ def install_estimate_s(ctx: StepContext, cluster: str) -> float:
 
 
 def install(ctx: StepContext) -> Outcome:
-    """Start the install once; on any later visit, read the cluster instead of sending again."""
-    try:
+    """Start the install once; after a lost answer or a crash, read the cluster, never resend blind.
+
+    The intent is committed (phase "applying") before the request. A clean 202 ends the step and
+    `wait_login` watches the restart. When the answer was lost, only what the cluster says
+    decides: on the target, the install happened; still on the old version with the package
+    pending, well after the request, it did not take and is sent again; silent, it may be
+    restarting, so the step waits up to the vendor's login deadline.
+    """
+    if ctx.phase != "applying":
         sw = ctx.client().installed_software()
-    except DmaNotReachable:
-        if ctx.phase == "applying":  # the apply was sent and the cluster is restarting
-            return Outcome.done(f"install running on {ctx.cluster}",
-                                data={"applied_at": ctx.data.get("apply_at") or ctx.stamp()})
-        raise
-    if _same(sw.system_version, ctx.to_version):
-        return Outcome.done(f"{ctx.cluster} runs {ctx.to_version}",
-                            data={"applied_at": ctx.data.get("apply_at") or ctx.stamp(),
-                                  "already": ctx.phase != "applying"})
-    if ctx.phase != "applying":  # commit the intent before the cluster sees the request
+        if _same(sw.system_version, ctx.to_version):
+            return Outcome.done(f"{ctx.cluster} already runs {ctx.to_version}",
+                                data={"applied_at": ctx.stamp(), "already": True})
         return Outcome.checkpoint("applying", f"installing {ctx.to_version} on {ctx.cluster}",
                                   data={"apply_at": ctx.stamp()}, board_state="installing")
-    sent = ctx.since("apply_at") or 0.0
-    if ctx.data.get("apply_sent") and sent < ctx.poll_s * 4:
+    try:
+        sw = ctx.client().installed_software()
+    except DmaNotReachable as exc:
+        return _silent_after_apply(ctx, exc)
+    applied_at = ctx.data.get("apply_at") or ctx.stamp()
+    if _same(sw.system_version, ctx.to_version):
+        return Outcome.done(f"{ctx.cluster} runs {ctx.to_version}",
+                            data={"applied_at": applied_at})
+    if ctx.data.get("apply_tried") and (ctx.since("apply_tried_at") or 0.0) < 2 * ctx.poll_s:
         return Outcome.wait(ctx.poll_s, f"waiting for {ctx.cluster} to restart")
-    op = ctx.client().apply_upgrade()
+    stamp = {"apply_tried": True, "apply_tried_at": ctx.stamp()}
+    try:
+        op = ctx.client().apply_upgrade()
+    except DmaNotReachable as exc:
+        if not exc.request_sent:
+            raise
+        return Outcome.wait(ctx.poll_s, f"no answer to the install request on {ctx.cluster}; "
+                            "reading its state before anything else", data=stamp)
     return Outcome.done(f"install of {ctx.to_version} started on {ctx.cluster} "
                         f"({op.message or op.operation_type})",
-                        data={"applied_at": ctx.stamp(), "apply_sent": True})
+                        data={"applied_at": ctx.stamp(), **stamp})
+
+
+def _silent_after_apply(ctx: StepContext, exc: DmaNotReachable) -> Outcome:
+    """A silent cluster after an install request: restarting, or a bad network. Wait, bounded."""
+    started = ctx.data.get("apply_tried_at") or ctx.data.get("apply_at")
+    applied_at = datetime.fromisoformat(started) if started else ctx.now
+    estimate = install_estimate_s(ctx, ctx.cluster or "")
+    grace = ctx.seconds(ctx.timing.login_grace)
+    verdict = login_verdict(now=ctx.now, applied_at=applied_at, estimate_s=estimate,
+                            login_grace_s=grace, factor=ctx.timing.escalate_after,
+                            logged_in=False)
+    if verdict == "wait":
+        return Outcome.wait(ctx.poll_s, f"{ctx.cluster} does not answer ({exc.reason}); "
+                            "installing, or unreachable", board_state="installing")
+    waited = (ctx.now - applied_at).total_seconds()
+    details: dict[str, Any] = {"estimate_min": round(estimate / 60, 1),
+                               "waited_min": round(waited / 60, 1), "last_answer": exc.reason,
+                               "done": ["package uploaded", "install requested"]}
+    return Outcome.escalate(Condition.CANNOT_LOG_IN.value,
+                            CONDITION_TEXT[Condition.CANNOT_LOG_IN], details)
 
 
 def wait_login(ctx: StepContext) -> Outcome:

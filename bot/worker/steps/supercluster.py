@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.dma.errors import DmaNotReachable
+from bot.dma.errors import DmaNotFound, DmaNotReachable
 from bot.engine.verification import CONDITION_TEXT, Condition, verify_supercluster
 from bot.worker.context import StepContext
 from bot.worker.outcome import Outcome
@@ -15,12 +15,9 @@ def preflight(ctx: StepContext) -> Outcome:
     problems: list[str] = []
     expected = dict(ctx.plan.from_versions)
     for name in ctx.plan.order:
-        try:
-            sw = ctx.client(name).installed_software()
-            ha = ctx.client(name).ha_status()
-        except DmaNotReachable as exc:
-            problems.append(f"{name} is not reachable ({exc.reason})")
-            continue
+        # Not answering is not a mismatch: the worker waits for it (bounded) and looks again.
+        sw = ctx.client(name).installed_software()
+        ha = ctx.client(name).ha_status()
         if sw.system_version not in (expected.get(name), ctx.to_version):
             problems.append(f"{name} runs {sw.system_version}, the plan says "
                             f"{expected.get(name)}")
@@ -53,14 +50,34 @@ def join(ctx: StepContext) -> Outcome:
     if member is not None and member.status == "SUPERCLUSTERED":
         return Outcome.done(f"{name} joined {seed}'s supercluster",
                             data={"members": sorted(ctx.client(seed).supercluster().ids)})
-    if ctx.phase != "requested":
+    if member is None and ctx.phase not in ("requesting", "requested"):
+        # Commit the intent first: after a crash or a lost answer we ask the cluster, not resend.
+        return Outcome.checkpoint("requesting", f"joining {name} to {seed}")
+    if member is None and ctx.phase == "requesting" and not _join_under_way(ctx):
         host, port = _seed_address(ctx, seed)
         ctx.client().join_supercluster(fqdn=host, port=port, version=ctx.to_version)
         return Outcome.wait(ctx.poll_s, f"joining {name} to {seed} ({host})", phase="requested",
                             data={"requested_at": ctx.stamp()}, board_state="joining")
+    return _watch_join(ctx, name, seed)
+
+
+def _join_under_way(ctx: StepContext) -> bool:
+    """True when the cluster reports a join already started (our request got through).
+
+    A cluster that does not answer raises DmaNotReachable: the worker waits and asks again,
+    because silence may be a flaky network as well as the restart of a join.
+    """
     try:
         op = ctx.client().operation_status()
-    except DmaNotReachable:
+    except DmaNotFound:
+        return False
+    return op.operation_type == "JOIN" and op.state in ("IN_PROGRESS", "COMPLETE")
+
+
+def _watch_join(ctx: StepContext, name: str, seed: str) -> Outcome:
+    try:
+        op = ctx.client().operation_status()
+    except (DmaNotReachable, DmaNotFound):
         op = None
     limit = ctx.timing.escalate_after * ctx.seconds(
         ctx.timing.join_estimate + ctx.timing.login_grace)
@@ -72,7 +89,8 @@ def join(ctx: StepContext) -> Outcome:
         return Outcome.escalate(Condition.JOIN_FAILED.value,
                                 CONDITION_TEXT[Condition.JOIN_FAILED], details)
     pct = f"{op.percentage_complete}%" if op else "restarting"
-    return Outcome.wait(ctx.poll_s, f"{name} joining {seed}: {pct}", board_state="joining")
+    return Outcome.wait(ctx.poll_s, f"{name} joining {seed}: {pct}", phase="requested",
+                        board_state="joining")
 
 
 def final_check(ctx: StepContext) -> Outcome:

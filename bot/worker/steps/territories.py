@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -27,8 +28,9 @@ def reassign_territories(ctx: StepContext) -> Outcome:
     """Move territories off clusters that leave, so removal is allowed (guide: required first)."""
     if "to" in ctx.params:  # full outage: everything onto the seed, which stays
         via = ctx.params["to"]
-        desired = {t.territory_id: (via, None) for t in ctx.client(via).territories()
-                   if t.primary is not None}
+        desired: dict[str, Assignment] = {t.territory_id: (via, None)
+                                          for t in ctx.client(via).territories()
+                                          if t.primary is not None}
         return converge(ctx, via, desired)
     leaving = ctx.params["away_from"]
     stay = list(ctx.params["stay"])
@@ -73,7 +75,7 @@ def restore_territories(ctx: StepContext) -> Outcome:
     return converge(ctx, via, desired)
 
 
-def converge(ctx: StepContext, via: str, desired: dict[str, Assignment]) -> Outcome:
+def converge(ctx: StepContext, via: str, desired: Mapping[str, Assignment]) -> Outcome:
     """PUT what differs, then wait until the change has replicated (re-read, never assume)."""
     client = ctx.client(via)
     current = {t.territory_id: t for t in client.territories()}

@@ -1,0 +1,123 @@
+"""Answers only the asker sees (help, inventory, status, history, results) and the Home tab."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bot.engine.planner import Plan
+from bot.messages import STRATEGY_TITLE, fmt_duration, mention
+from bot.services import ApprovalResult, ClusterHealth, RunSummary
+from bot.slack.blocks import bullets, context, ephemeral, header, section, sections
+from bot.slack.grammar import USAGE
+
+Answer = dict[str, Any]
+
+ICON = {"awaiting_approval": "🗳️", "approved": "👍", "scheduled": "🗓️", "running": "▶️",
+        "paused": "⏸️", "escalated": "🚨", "awaiting_overrun": "⏱️", "completed": "🎉",
+        "aborted": "⏹️", "rejected": "🛑", "expired": "⌛", "failed": "⛔"}
+_HELP = {
+    "inventory": "clusters, versions and health, read live",
+    "plan": "post a plan for approval (operators)",
+    "status": "one run in detail, or every run not over yet",
+    "pause": "operators", "resume": "operators", "abort": "operators",
+    "retry": "after an escalation has been dealt with (operators)",
+    "history": "the latest runs",
+}
+
+
+def text_of(lines: Sequence[str]) -> str:
+    """Join answer lines."""
+    return "\n".join(lines)
+
+
+def help_answer() -> Answer:
+    """Every subcommand with its grammar."""
+    lines = [f"`{USAGE[verb]}` — {_HELP.get(verb, 'this help')}" for verb in USAGE]
+    lines.append("TARGET is a supercluster or cluster name; runs are named R1, R2, …; a window "
+                 "is local time in tz (default UTC), e.g. `window=2026-11-28T22:00/4h "
+                 "tz=America/Chicago`.")
+    return ephemeral(text_of(lines), [header("/upgrade"), *sections(text_of(lines))])
+
+
+def inventory_answer(rows: Sequence[ClusterHealth]) -> Answer:
+    """Every cluster as read just now."""
+    lines = []
+    for r in rows:
+        where = f" ({r.supercluster})" if r.supercluster else " (stand-alone)"
+        state = (f"⚠️ {r.problem}" if r.problem else
+                 f"✅ {r.servers_up} of {r.servers_expected} servers up")
+        uploaded = f", package {r.uploaded} uploaded" if r.uploaded else ""
+        lines.append(f"*{r.name}*{where}: {r.version or 'version unknown'} — {state}{uploaded}")
+    body = text_of(lines) or "The inventory is empty."
+    return ephemeral(body, [header("Inventory (read live)"), *sections(body)])
+
+
+def planned_answer(name: str, plan: Plan, channel: str) -> Answer:
+    """What the asker sees once the plan is posted."""
+    text = (f"{name} posted in <#{channel}>: {plan.target} → {plan.to_version}, "
+            f"{STRATEGY_TITLE.get(plan.strategy, plan.strategy.value)}, about "
+            f"{fmt_duration(plan.total_estimate_s)}. It starts once approved.")
+    return ephemeral(text)
+
+
+def _line(run: RunSummary) -> str:
+    window = f", window {run.window}" if run.window else ""
+    return (f"{ICON.get(run.status, '•')} *{run.name}* {run.target} → {run.to_version} "
+            f"({run.strategy}): {run.status.replace('_', ' ')}{window}, requested by "
+            f"{mention(run.requester)} {run.created_at:%Y-%m-%d %H:%M} UTC")
+
+
+def overview_answer(runs: Sequence[RunSummary]) -> Answer:
+    """Every run not over yet."""
+    body = text_of([_line(r) for r in runs]) or "No run is under way or waiting."
+    return ephemeral(body, sections(body))
+
+
+def status_answer(run: RunSummary, steps: Sequence[tuple[str, str, str]]) -> Answer:
+    """One run, step by step."""
+    marks = {"done": "✅", "skipped": "⏭️", "active": "🔧", "pending": "⏳", "blocked": "⏸️",
+             "escalated": "🚨", "failed": "⛔", "cancelled": "✖️"}
+    lines = [_line(run)]
+    if run.pause_reason:
+        lines.append(f"Held: {run.pause_reason}")
+    lines += [f"{marks.get(status, '•')} {key}: {status}" + (f" — {note}" if note else "")
+              for key, status, note in steps]
+    return ephemeral(text_of(lines), sections(text_of(lines)))
+
+
+def history_answer(runs: Sequence[RunSummary], target: str | None) -> Answer:
+    """The latest runs, newest first."""
+    lines = []
+    for r in runs:
+        took = (f", took {fmt_duration((r.finished_at - r.started_at).total_seconds())}"
+                if r.finished_at and r.started_at else "")
+        lines.append(_line(r) + took)
+    body = text_of(lines) or f"No runs yet{f' for {target}' if target else ''}."
+    return ephemeral(body, [header(f"History{f' of {target}' if target else ''}"),
+                            *sections(body)])
+
+
+def approval_answer(run: RunSummary, result: ApprovalResult, verb: str) -> Answer:
+    """What became of an approval, rejection or withdrawal."""
+    if not result.counted:
+        return ephemeral(f"{run.name}: not counted — {result.reason}.")
+    if verb == "reject":
+        return ephemeral(f"{run.name} rejected.")
+    return ephemeral(f"{run.name}: {verb} counted ({result.approvals} of {result.required}); "
+                     f"the run is {result.status.replace('_', ' ')}.")
+
+
+def home_view(user: str, *, operator: bool, approver: bool, active: Sequence[RunSummary],
+              recent: Sequence[RunSummary]) -> dict[str, Any]:
+    """The Home tab: your roles, runs under way, the latest runs, the commands."""
+    roles = [r for r, held in (("operator", operator), ("approver", approver)) if held]
+    blocks = [header("DMA upgrades"),
+              section(f"Hello {mention(user)} — you are "
+                      + (" and ".join(roles) if roles else "a reader (status and history)")
+                      + "."),
+              section("*Under way or waiting*\n"
+                      + (text_of([_line(r) for r in active]) or "_nothing_")),
+              section("*Latest runs*\n" + (text_of([_line(r) for r in recent]) or "_none yet_")),
+              context(bullets(f"`{USAGE[v]}`" for v in USAGE))]
+    return {"type": "home", "blocks": blocks}

@@ -1,0 +1,61 @@
+"""The Bolt app factory and the Web API clients, built from the typed settings and environment."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Executor
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from slack_sdk.signature import Clock as SignatureClock
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.clock import Clock
+from bot.config import Environment
+from bot.services import Services
+from bot.slack.errors import handle_error
+from bot.slack.middleware import VerifySignature, dedupe_events
+from bot.slack.toolkit import Toolkit
+from handlers import register_all
+
+log = logging.getLogger(__name__)
+
+
+def web_client(env: Environment, *, blocking_retries: bool, timeout_s: float = 10.0,
+               token: str | None = None) -> WebClient:
+    """A WebClient on SLACK_API_URL; `blocking_retries` adds the 429/5xx retry handlers.
+
+    Only where waiting is acceptable (listeners after their ack, start-up): the outbox's client
+    must answer at once and let the outbox retry.
+    """
+    handlers = [ConnectionErrorRetryHandler(max_retry_count=1)]
+    if blocking_retries:
+        handlers += [RateLimitErrorRetryHandler(max_retry_count=2),
+                     ServerErrorRetryHandler(max_retry_count=2)]
+    base_url = env.slack_api_url if env.slack_api_url.endswith("/") else env.slack_api_url + "/"
+    return WebClient(token=token or env.slack_bot_token, base_url=base_url,
+                     timeout=max(1, int(timeout_s)), retry_handlers=handlers,
+                     logger=logging.getLogger("upgradebot.slack"))
+
+
+def build_app(*, services: Services, sessions: sessionmaker[Session], clock: Clock,
+              client: WebClient, signing_secret: str | None, kit: Toolkit,
+              listener_executor: Executor | None = None,
+              signature_clock: SignatureClock | None = None,
+              verify_token: bool = True) -> App:
+    """Build the app: signature check, event de-dup, every listener, the one error handler."""
+    app = App(client=client, signing_secret=signing_secret or "",
+              name="upgradebot", request_verification_enabled=False,
+              # In the place bolt's own check would take: before authorization and the rest.
+              before_authorize=VerifySignature(signing_secret or "", signature_clock),
+              token_verification_enabled=verify_token, listener_executor=listener_executor,
+              logger=logging.getLogger("upgradebot.bolt"))
+    app.use(dedupe_events(sessions, clock))
+    app.error(handle_error)
+    register_all(app, services, kit)
+    return app

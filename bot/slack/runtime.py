@@ -1,0 +1,215 @@
+"""`upgradebot serve`: the Slack app, the worker and the outbox in one process, until stopped.
+
+Start-up: migrate the database, check the bot token, re-read the reactions of every open plan,
+start the worker's scheduler (plus jobs for outbox delivery, membership refresh and event-id
+purge), then serve Slack by Socket Mode (SLACK_APP_TOKEN set) or HTTP. Stop (SIGTERM): stop
+taking requests, let running jobs finish, try the outbox once more, close the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
+from apscheduler.schedulers.background import BackgroundScheduler
+from slack_bolt import App
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.clients import ClientFactory
+from bot.clock import Clock, SystemClock
+from bot.config import Environment, Settings
+from bot.services import ServiceError, Services
+from bot.slack.app import build_app, web_client
+from bot.slack.delivery import SlackDelivery
+from bot.slack.membership import Membership
+from bot.slack.reconcile import Reconciler
+from bot.slack.server import Health, HttpServer, wsgi_app
+from bot.slack.sink import SlackSink
+from bot.slack.toolkit import Toolkit
+from bot.worker.scheduler import TICK_JOB, start_worker
+from storage import repo
+from storage.db import make_engine, make_session_factory, unit_of_work, upgrade_database
+
+log = logging.getLogger(__name__)
+DELIVERY_JOB = "upgradebot-outbox"
+RECONCILE_JOB = "upgradebot-reconcile"
+MEMBERSHIP_JOB = "upgradebot-membership"
+PURGE_JOB = "upgradebot-purge-event-ids"
+KEEP_EVENT_IDS = timedelta(days=2)  # Slack retries for minutes; keep ids well over a day
+_deliveries: dict[str, SlackDelivery] = {}
+_reconcilers: dict[str, Reconciler] = {}
+
+
+def deliver_outbox(owner: str) -> None:
+    """Scheduler job: send what the outbox may send now (failures are retried next time)."""
+    delivery = _deliveries.get(owner)
+    if delivery is not None:
+        delivery.deliver()
+
+
+def reconcile_reactions(owner: str, scheduler: BackgroundScheduler) -> None:
+    """Scheduler job: retry the start-up reaction re-read until every plan could be read."""
+    reconciler = _reconcilers.get(owner)
+    if reconciler is not None and reconciler.run().complete:
+        scheduler.remove_job(RECONCILE_JOB)
+
+
+def purge_event_ids(sessions: sessionmaker[Session], clock: Clock) -> None:
+    """Scheduler job: forget Slack event ids older than two days."""
+    with unit_of_work(sessions) as session:
+        repo.purge_event_ids(session=session, before=clock.now() - KEEP_EVENT_IDS)
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """How to serve: HTTP address (ignored in Socket Mode), pacing of the outbox."""
+
+    host: str = "0.0.0.0"  # Slack must reach it: put a TLS-terminating proxy in front
+    port: int = 3000
+    delivery_every_s: float = 0.5
+    min_interval_s: float = 1.0
+    edit_interval_s: float = 3.0
+
+
+def check_token(client: WebClient) -> bool:
+    """Check the bot token at start: refuse a bad one; True when Slack answered."""
+    try:
+        client.auth_test()
+    except SlackApiError as exc:
+        if exc.response.status_code < 500 and exc.response.get("error") != "ratelimited":
+            raise ServiceError(f"Slack refused the bot token ({exc.response.get('error')}): "
+                               "check SLACK_BOT_TOKEN and SLACK_API_URL") from None
+        log.warning("Slack is not answering at start-up; serving anyway, messages wait")
+        return False
+    except OSError as exc:
+        log.warning("Slack unreachable at start-up (%s); serving anyway, messages wait",
+                    type(exc).__name__)
+        return False
+    return True
+
+
+def serve(settings: Settings, env: Environment, *, stop: threading.Event,
+          options: ServeOptions = ServeOptions(), clock: Clock | None = None,
+          announce: Callable[[str], None] = print) -> int:
+    """Run the bot until `stop` is set; return the exit status."""
+    clock = clock or SystemClock()
+    _require(env)
+    upgrade_database(env.database_url)
+    engine = make_engine(env.database_url)
+    sessions = make_session_factory(engine)
+    clients = ClientFactory(settings, username=env.dma_username or "",
+                            password=env.dma_password or "")
+    services = Services(settings=settings, sessions=sessions, clock=clock, clients=clients)
+    api = web_client(env, blocking_retries=True)
+    fast = web_client(env, blocking_retries=False, timeout_s=5)
+    membership = Membership(fast)
+    kit = Toolkit(membership, ThreadPoolExecutor(4, "upgradebot-reads"))
+    app = build_app(services=services, sessions=sessions, clock=clock, client=api,
+                    signing_secret=env.slack_signing_secret, kit=kit,
+                    verify_token=check_token(api))
+    reconciler = Reconciler(services, api, membership)
+    complete = _start_up_reconcile(reconciler, membership, settings)
+    scheduler, worker = start_worker(sessions=sessions, settings=settings, clock=clock,
+                                     clients=clients)
+    health = Health(sessions, clock, "socket" if env.socket_mode else "http",
+                    worker_id=worker.worker_id, started_at=clock.now(),
+                    stalled_after_s=max(60.0, 30 * settings.timing.tick.total_seconds()))
+    _add_jobs(scheduler, worker.worker_id, health, options, complete, SlackDelivery(
+        sessions, SlackSink(fast), clock=clock, min_interval_s=options.min_interval_s,
+        edit_interval_s=options.edit_interval_s, owner=worker.worker_id), reconciler,
+        membership, settings, sessions, clock)
+    try:
+        if env.socket_mode:
+            _serve_socket(app, env, api, stop, announce)
+        else:
+            _serve_http(app, health, options, stop, announce)
+    finally:
+        _shut_down(scheduler, worker.worker_id, kit)
+        engine.dispose()
+    announce("upgradebot stopped")
+    return 0
+
+
+def _require(env: Environment) -> None:
+    missing = [name for name, value in (
+        ("SLACK_BOT_TOKEN", env.slack_bot_token), ("DMA_USERNAME", env.dma_username),
+        ("DMA_PASSWORD", env.dma_password),
+        ("SLACK_SIGNING_SECRET", env.slack_signing_secret or env.slack_app_token)) if not value]
+    if missing:
+        raise ServiceError(f"set {', '.join(missing)} (SLACK_SIGNING_SECRET is needed in HTTP "
+                           "mode; SLACK_APP_TOKEN selects Socket Mode)")
+
+
+def _start_up_reconcile(reconciler: Reconciler, membership: Membership,
+                        settings: Settings) -> bool:
+    membership.refresh([*settings.slack.operators, *settings.slack.approvers])
+    return reconciler.run().complete
+
+
+def _add_jobs(scheduler: BackgroundScheduler, owner: str, health: Health,
+              options: ServeOptions, reconciled: bool, delivery: SlackDelivery,
+              reconciler: Reconciler, membership: Membership, settings: Settings,
+              sessions: sessionmaker[Session], clock: Clock) -> None:
+    def on_job(event: JobExecutionEvent) -> None:
+        if event.job_id == TICK_JOB:
+            health.ticked()
+
+    scheduler.add_listener(on_job, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+    _deliveries[owner] = delivery
+    _reconcilers[owner] = reconciler
+    common = {"replace_existing": True, "max_instances": 1, "coalesce": True,
+              "misfire_grace_time": 30}
+    scheduler.add_job(deliver_outbox, "interval", args=[owner], id=DELIVERY_JOB,
+                      seconds=options.delivery_every_s, **common)
+    scheduler.add_job(membership.refresh, "interval",
+                      args=[[*settings.slack.operators, *settings.slack.approvers]],
+                      id=MEMBERSHIP_JOB, seconds=membership.ttl_s / 2, **common)
+    scheduler.add_job(purge_event_ids, "interval", args=[sessions, clock], id=PURGE_JOB,
+                      hours=1, **common)
+    if not reconciled:
+        scheduler.add_job(reconcile_reactions, "interval", args=[owner, scheduler],
+                          id=RECONCILE_JOB, seconds=30, **common)
+
+
+def _serve_http(app: App, health: Health, options: ServeOptions, stop: threading.Event,
+                announce: Callable[[str], None]) -> None:
+    server = HttpServer(wsgi_app(app, health), host=options.host, port=options.port)
+    server.start()
+    announce(f"upgradebot listening on http://{options.host}:{server.port} "
+             "(Slack: /slack/events, health: /healthz)")
+    try:
+        stop.wait()
+    finally:
+        server.close()
+
+
+def _serve_socket(app: App, env: Environment, client: WebClient, stop: threading.Event,
+                  announce: Callable[[str], None]) -> None:
+    handler = SocketModeHandler(app, app_token=env.slack_app_token, web_client=client)
+    handler.connect()
+    announce("upgradebot connected to Slack by Socket Mode")
+    try:
+        stop.wait()
+    finally:
+        handler.client.auto_reconnect_enabled = False
+        handler.close()
+
+
+def _shut_down(scheduler: BackgroundScheduler, owner: str, kit: Toolkit) -> None:
+    kit.background.shutdown(wait=True)  # a plan being read finishes and is answered
+    scheduler.shutdown(wait=True)  # a tick under way finishes; its step keeps its lease
+    delivery = _deliveries.pop(owner, None)
+    _reconcilers.pop(owner, None)
+    if delivery is not None:
+        try:
+            delivery.deliver(rounds=3)  # what is due goes now; the rest waits in the database
+        except Exception:  # stopping anyway: the messages stay queued
+            log.exception("last outbox delivery failed; messages stay queued")

@@ -1,0 +1,121 @@
+"""HTTP mode: a small WSGI app (Slack at /slack/events, /healthz) served by waitress.
+
+The health check answers JSON with the database's state, the worker's last tick and the outbox
+backlog; 503 when the database cannot be reached or the worker has stopped ticking.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+from waitress import wasyncore
+from waitress.server import create_server
+
+from bot.clock import Clock
+from storage import repo
+from storage.db import unit_of_work
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIEnvironment
+
+log = logging.getLogger(__name__)
+EVENTS_PATH = "/slack/events"
+HEALTH_PATH = "/healthz"
+
+
+@dataclass
+class Health:
+    """What /healthz reports: database, worker ticks, outbox backlog."""
+
+    sessions: sessionmaker[Session]
+    clock: Clock
+    mode: str
+    worker_id: str = ""
+    stalled_after_s: float = 60.0
+    started_at: datetime | None = None
+    last_tick: datetime | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def ticked(self) -> None:
+        """Record that the worker finished a tick (a scheduler listener calls this)."""
+        with self._lock:
+            self.last_tick = self.clock.now()
+
+    def report(self) -> tuple[int, dict[str, Any]]:
+        """The HTTP status and JSON body of /healthz."""
+        now = self.clock.now()
+        body: dict[str, Any] = {"mode": self.mode}
+        try:
+            with unit_of_work(self.sessions) as session:
+                repo.ping(session=session)
+                backlog, oldest = repo.outbox_backlog(session=session, now=now)
+            body["database"] = {"ok": True}
+            body["outbox"] = {"backlog": backlog, "oldest_s": oldest}
+        except SQLAlchemyError as exc:  # report, don't fail: this is what /healthz is for
+            body["database"] = {"ok": False, "error": type(exc).__name__}
+        with self._lock:
+            last = self.last_tick
+        since = (now - (last or self.started_at or now)).total_seconds()
+        stalled = since > self.stalled_after_s
+        body["worker"] = {"id": self.worker_id, "last_tick": last.isoformat() if last else None,
+                          "seconds_since_tick": round(since, 3), "stalled": stalled}
+        ok = body["database"]["ok"] and not stalled
+        body["status"] = "ok" if ok else "unavailable"
+        return (200 if ok else 503), body
+
+
+WsgiApp = Callable[["WSGIEnvironment", "StartResponse"], Iterable[bytes]]
+
+
+def wsgi_app(app: App, health: Health) -> WsgiApp:
+    """Route GET /healthz to the health check and everything else to bolt."""
+    slack = SlackRequestHandler(app, path=EVENTS_PATH)
+
+    def application(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == HEALTH_PATH and environ.get("REQUEST_METHOD") == "GET":
+            status, body = health.report()
+            data = json.dumps(body).encode()
+            start_response(f"{status} {'OK' if status == 200 else 'Service Unavailable'}",
+                           [("Content-Type", "application/json"),
+                            ("Content-Length", str(len(data)))])
+            return [data]
+        return slack(environ, start_response)
+
+    return application
+
+
+class HttpServer:
+    """waitress on a port (0 picks a free one), run in a thread, closed on demand."""
+
+    def __init__(self, application: WsgiApp, *, host: str, port: int, threads: int = 8) -> None:
+        self._server = create_server(application, host=host, port=port, threads=threads,
+                                     ident="upgradebot")
+        self._thread = threading.Thread(target=self._server.run, name="upgradebot-http",
+                                        daemon=True)
+
+    @property
+    def port(self) -> int:
+        """The port it listens on."""
+        return int(self._server.effective_port)  # type: ignore[union-attr]
+
+    def start(self) -> None:
+        """Start serving in the background."""
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop accepting, let requests under way finish (a few seconds at most)."""
+        server: Any = self._server
+        server.close()  # the listening socket: nothing new comes in
+        server.task_dispatcher.shutdown(cancel_pending=False, timeout=5)
+        wasyncore.close_all(server._map)  # idle keep-alive connections; ends the loop
+        self._thread.join(timeout=5)
