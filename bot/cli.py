@@ -11,6 +11,8 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from bot.config import ConfigError, Environment, Settings, UnknownTarget, load_settings
 from bot.dma.errors import DmaError
 from bot.engine.planner import PlanningError
@@ -77,6 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EXPECTED as exc:
         message = exc.format() if isinstance(exc, ConfigError) else str(exc)
         print(f"upgradebot {command}: {message}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as exc:
+        # Say which database and what failed, without the URL's password or a traceback.
+        print(f"upgradebot {command}: database error: {type(exc).__name__}: "
+              f"{str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -100,8 +100,9 @@ def install(ctx: StepContext) -> Outcome:
 
 def _silent_after_apply(ctx: StepContext, exc: DmaNotReachable) -> Outcome:
     """A silent cluster after an install request: restarting, or a bad network. Wait, bounded."""
-    started = ctx.data.get("apply_tried_at") or ctx.data.get("apply_at")
-    applied_at = datetime.fromisoformat(started) if started else ctx.now
+    # The latest of: the request, a resend, an operator's retry (which grants a new deadline).
+    moments = [ctx.data.get(k) for k in ("apply_at", "apply_tried_at", "retry_at")]
+    applied_at = max((datetime.fromisoformat(m) for m in moments if m), default=ctx.now)
     estimate = install_estimate_s(ctx, ctx.cluster or "")
     grace = ctx.seconds(ctx.timing.login_grace)
     verdict = login_verdict(now=ctx.now, applied_at=applied_at, estimate_s=estimate,
