@@ -2,10 +2,12 @@
 
 Middleware loads the run the button names (its value is a RunRef) and checks the role:
 approvers for the approval buttons, operators for the others (a refusal is answered privately).
+After the ack, the work runs through the toolkit, whose failures take the one error path.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -23,45 +25,51 @@ CONTROLS = {ActionId.RETRY: "retry", ActionId.RESUME: "resume", ActionId.ABORT: 
 class Actions:
     """One method per kind of button."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, kit: Toolkit) -> None:
         self.services = services
+        self.kit = kit
 
     def approve(self, ack: Ack, body: dict[str, Any], run: RunSummary,
                 approvers: frozenset[str], respond: Respond) -> None:
         """The Approve button: counts like the approve reaction."""
         ack()
-        result = self.services.approve(run.name, body["user"]["id"], source="button",
-                                        approvers=approvers)
-        respond(**answers.approval_answer(run, result, "approval"), replace_original=False)
+        self._then(body, respond, lambda user: answers.approval_answer(
+            run, self.services.approve(run.name, user, source="button", approvers=approvers),
+            "approval"))
 
     def reject(self, ack: Ack, body: dict[str, Any], run: RunSummary,
                approvers: frozenset[str], respond: Respond) -> None:
         """The Reject button: an approver's rejection ends the plan."""
         ack()
-        result = self.services.reject(run.name, body["user"]["id"], source="button",
-                                      approvers=approvers)
-        respond(**answers.approval_answer(run, result, "reject"), replace_original=False)
+        self._then(body, respond, lambda user: answers.approval_answer(
+            run, self.services.reject(run.name, user, source="button", approvers=approvers),
+            "reject"))
 
     def overrun(self, ack: Ack, body: dict[str, Any], run: RunSummary,
                 approvers: frozenset[str], respond: Respond) -> None:
         """Approve overrunning the window (approvers)."""
         ack()
-        text = self.services.control(run.name, "overrun", body["user"]["id"],
-                                     approvers=approvers)
-        respond(**ephemeral(text), replace_original=False)
+        self._then(body, respond, lambda user: ephemeral(self.services.control(
+            run.name, "overrun", user, approvers=approvers)))
 
     def control(self, ack: Ack, body: dict[str, Any], action: dict[str, Any], run: RunSummary,
                 respond: Respond) -> None:
         """Retry verification, resume or abort (operators)."""
         ack()
         verb = CONTROLS[ActionId(action["action_id"])]
-        text = self.services.control(run.name, verb, body["user"]["id"])
-        respond(**ephemeral(text), replace_original=False)
+        self._then(body, respond,
+                   lambda user: ephemeral(self.services.control(run.name, verb, user)))
+
+    def _then(self, body: dict[str, Any], respond: Respond,
+              work: Callable[[str], dict[str, Any]]) -> None:
+        user = body["user"]["id"]
+        self.kit.later(lambda: respond(**work(user), replace_original=False), respond=respond,
+                       client=None, channel=(body.get("channel") or {}).get("id"), user=user)
 
 
 def register(app: App, services: Services, kit: Toolkit) -> None:
     """Register every button behind its guards."""
-    handlers = Actions(services)
+    handlers = Actions(services, kit)
     slack = services.settings.slack
     approver = [load_button_run(services), with_approvers(slack, kit.membership)]
     operator = [require_operator(slack, kit.membership), load_button_run(services)]

@@ -1,7 +1,9 @@
 """`/upgrade`: parse the text, acknowledge, call one service, answer the asker privately.
 
-Cluster reads (inventory, plan) run after the ack on the toolkit's background executor, never in
-bolt's listener pool; operators-only subcommands are guarded by middleware.
+Everything after the ack runs on the toolkit's background executor: cluster reads (inventory,
+plan) never hold bolt's listener pool, and a failure after the ack is answered by the same error
+path as one before it (bolt itself cannot answer an error raised after `ack()`). Operators-only
+subcommands are guarded by middleware.
 """
 
 from __future__ import annotations
@@ -40,28 +42,25 @@ class Commands:
             return
         slow = isinstance(request, grammar.PlanRequest | grammar.InventoryRequest)
         ack(**(ephemeral("Reading the clusters…") if slow else {}))
-        self.routes[type(request)](request, command, respond)
+        route = self.routes[type(request)]
+        self.kit.later(lambda: route(request, command, respond), respond=respond, client=None,
+                       channel=command.get("channel_id"), user=command.get("user_id"))
 
     def help(self, request: grammar.HelpRequest, command: Command, respond: Respond) -> None:
         """Already answered in the ack."""
 
     def inventory(self, request: grammar.InventoryRequest, command: Command,
                   respond: Respond) -> None:
-        """Read every cluster live, after the ack."""
-        self._later(lambda: respond(**answers.inventory_answer(self.services.inventory())),
-                    command, respond)
+        """Read every cluster live."""
+        respond(**answers.inventory_answer(self.services.inventory()))
 
     def plan(self, request: grammar.PlanRequest, command: Command, respond: Respond) -> None:
-        """Plan from the live clusters and post it for approval, after the ack."""
+        """Plan from the live clusters and post it for approval."""
         channel = self.services.settings.slack.channel or command["channel_id"]
-
-        def work() -> None:
-            plan = self.services.plan(request.target, request.version, request.strategy.value)
-            name = self.services.submit(plan, requester=command["user_id"], channel=channel,
-                                        window=request.window)
-            respond(**answers.planned_answer(name, plan, channel))
-
-        self._later(work, command, respond)
+        plan = self.services.plan(request.target, request.version, request.strategy.value)
+        name = self.services.submit(plan, requester=command["user_id"], channel=channel,
+                                    window=request.window)
+        respond(**answers.planned_answer(name, plan, channel))
 
     def status(self, request: grammar.StatusRequest, command: Command, respond: Respond) -> None:
         """One run step by step, or every run not over yet."""
@@ -81,10 +80,6 @@ class Commands:
                 respond: Respond) -> None:
         """The latest runs, of one target or all."""
         respond(**answers.history_answer(self.services.history(request.target), request.target))
-
-    def _later(self, work: Callable[[], None], command: Command, respond: Respond) -> None:
-        self.kit.later(work, respond=respond, client=None, channel=command.get("channel_id"),
-                       user=command.get("user_id"))
 
 
 def register(app: App, services: Services, kit: Toolkit) -> None:

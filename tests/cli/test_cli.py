@@ -135,3 +135,11 @@ def test_plan_reads_the_live_clusters(tmp_path: Path, monkeypatch: pytest.Monkey
         assert main(["plan", "lab", "10.0.0.4"]) == 2
         err = capsys.readouterr().err
         assert "credentials" in err and "pw-Zq81x-bad" not in err and "Traceback" not in err
+
+
+def test_rehearsal_with_a_config_file(capsys: pytest.CaptureFixture[str]) -> None:
+    config = str(ROOT / "tests/fixtures/supercluster.yml")
+    assert main(["rehearse", "global", "10.0.0.4", "--config", config, *FAST]) == 0
+    out = capsys.readouterr().out
+    assert "basic upgrade of global to 10.0.0.4" in out
+    assert "austin: 10.0.0.3 → 10.0.0.4; verified; install requests 1" in out
