@@ -33,6 +33,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from bot.engine.versions import InvalidVersion, parse_version
+
 EXAMPLES_DIR = Path(__file__).parent / "examples"
 REHEARSAL_EXAMPLE = EXAMPLES_DIR / "rehearsal.yml"
 
@@ -134,7 +136,6 @@ class UnknownTarget(Exception):
 
 # A local, lenient copy of the DMA version grammar (dma-procedures.md): bot/engine/versions.py is
 # written at the same time by someone else, and the config layer must not depend on the engine.
-_VERSION_RE = re.compile(r"\d+\.\d+\.\d+(?:\.\d+)?[A-Za-z]?")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _PRINCIPAL_RE = re.compile(r"[UWS][A-Z0-9]{2,}")
 _CHANNEL_RE = re.compile(r"[CGD][A-Z0-9]{2,}")
@@ -193,7 +194,17 @@ Duration = Annotated[timedelta, BeforeValidator(_to_duration),
 PositiveDuration = Annotated[Duration, AfterValidator(_positive)]
 Name = Annotated[str, _pattern(_NAME_RE, "a name of letters, digits, '.', '_' or '-' "
                                          "(it is typed in /upgrade commands)")]
-Version = Annotated[str, _pattern(_VERSION_RE, "a DMA version like 10.0.0.3, 5.2.2.6 or 6.0.1J")]
+def _dma_version(value: str) -> str:
+    # The engine's parser, so the config accepts exactly the versions a plan can be made for.
+    try:
+        parse_version(value)
+    except InvalidVersion:
+        raise ValueError("expected a DMA version like 10.0.0.3, 5.2.2.6 or 6.0.1J, got "
+                         f"{_show(value)}") from None
+    return value
+
+
+Version = Annotated[str, AfterValidator(_dma_version)]
 SlackPrincipal = Annotated[str, _pattern(_PRINCIPAL_RE, "a Slack user id (U... or W...) or "
                                                         "user-group id (S...)")]
 SlackChannel = Annotated[str, _pattern(_CHANNEL_RE, "a Slack channel id (C..., G... or D...)")]

@@ -8,6 +8,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from bot.engine.versions import InvalidVersion, parse_version
+from bot.engine.versions import compatible as versions_compatible
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -163,16 +166,18 @@ class RequestRecord:
                 "body": self.body}
 
 
-_VERSION = re.compile(r"^\s*[vV]?(\d+)\.(\d+)")
-
-
 def major_minor(version: str) -> tuple[int, int] | None:
     """Return (MAJOR, MINOR) of a lenient version string (`6.0.1J`, `5.2.2.6`), or None."""
-    match = _VERSION.match(version or "")
-    return (int(match.group(1)), int(match.group(2))) if match else None
+    try:
+        parsed = parse_version(version)
+    except InvalidVersion:
+        return None
+    return parsed.major, parsed.minor
 
 
 def compatible(a: str, b: str) -> bool:
-    """Two versions are compatible exactly when MAJOR and MINOR are equal."""
-    ma, mb = major_minor(a), major_minor(b)
-    return a == b if ma is None or mb is None else ma == mb
+    """Two versions are compatible exactly when MAJOR and MINOR are equal (the product's rule)."""
+    try:
+        return versions_compatible(a, b)
+    except InvalidVersion:
+        return a == b
