@@ -13,12 +13,14 @@ class ClientFactory:
     """Hands out one DmaClient per cluster (kept, so its HTTP session is reused)."""
 
     def __init__(self, settings: Settings, *, username: str, password: str,
-                 urls: Mapping[str, str] | None = None, retries: int | None = None) -> None:
+                 urls: Mapping[str, str] | None = None, retries: int | None = None,
+                 backoff_s: float | None = None) -> None:
         self._settings = settings
         self._username = username
         self._password = password
         self._urls = dict(urls or {})
         self._retries = retries
+        self._backoff = backoff_s
         self._clients: dict[str, DmaClient] = {}
         self._lock = threading.Lock()
 
@@ -39,4 +41,5 @@ class ClientFactory:
                          password=self._password, verify=self._settings.verify_for(spec),
                          timeout=dma.timeout.total_seconds(),
                          retries=dma.retries if self._retries is None else self._retries,
-                         backoff=dma.backoff.total_seconds(), name=cluster)
+                         backoff=(dma.backoff.total_seconds() if self._backoff is None
+                                  else self._backoff), name=cluster)

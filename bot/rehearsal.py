@@ -1,8 +1,10 @@
 """`upgradebot rehearse`: a whole upgrade against the simulator, printed as the bot would post it.
 
 No Slack and no set-up: a fresh SQLite database in a temporary folder, the bundled example
-supercluster (or the given config's inventory) served by the simulator, and time running `speed`
-times faster than the wall clock for the simulator and the worker alike.
+supercluster (or the given config's inventory) served by the simulator, and virtual time shared
+by the simulator and the worker. The driver moves virtual time one poll interval per pass and
+then sleeps so that it runs at most `speed` times faster than the wall clock: a busy machine makes
+the rehearsal slower, never different.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clients import ClientFactory
-from bot.clock import ScaledClock
+from bot.clock import FakeClock
 from bot.config import REHEARSAL_EXAMPLE, Settings, load_settings
 from bot.dma.simulator import DmaSimulator
 from bot.engine.planner import Plan
@@ -47,7 +49,7 @@ class ConsoleSink:
     """Prints messages the way they would appear in Slack, board edits at most every so often."""
 
     out: Callable[[str], None]
-    clock: ScaledClock
+    clock: FakeClock
     start: datetime
     board_every_s: float = 900.0
     _last_board: datetime | None = None
@@ -116,7 +118,9 @@ def run_rehearsal(*, config: str | None = None, target: str | None = None,
     settings = load_settings(config) if config else bundled_settings()
     target = target or _default_target(settings)
     version = version or _default_version(settings)
-    clock = ScaledClock(speed)
+    if speed <= 0:
+        raise ValueError("--speed must be a positive number (times faster than real time)")
+    clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
     sim = build_simulator(settings, clock=clock, faults=faults, username=SIM_USER,
                           password=SIM_PASSWORD)
     with sim, tempfile.TemporaryDirectory(prefix="upgradebot-rehearsal-") as tmp:
@@ -124,7 +128,8 @@ def run_rehearsal(*, config: str | None = None, target: str | None = None,
         upgrade_database(url)
         engine = make_engine(url)
         try:
-            rehearsal = _Rehearsal(settings, sim, make_session_factory(engine), clock, out)
+            rehearsal = _Rehearsal(settings, sim, make_session_factory(engine), clock, speed,
+                                   out)
             return rehearsal.run(target, version, strategy, faults, timeout_s)
         finally:
             engine.dispose()
@@ -145,19 +150,22 @@ def _default_version(settings: Settings) -> str:
 
 def speed_text(speed: float) -> str:
     """How fast virtual time runs."""
-    return f"time x{speed:g}"
+    return f"at most x{speed:g} real time"
 
 
 class _Rehearsal:
     """One rehearsal: services, a worker and a console outbox around the simulator."""
 
     def __init__(self, settings: Settings, sim: DmaSimulator, sessions: sessionmaker[Session],
-                 clock: ScaledClock, out: Callable[[str], None]) -> None:
-        self.settings, self.sim, self.sessions, self.clock, self.out = (
-            settings, sim, sessions, clock, out)
+                 clock: FakeClock, speed: float, out: Callable[[str], None]) -> None:
+        self.settings, self.sim, self.sessions, self.clock, self.speed, self.out = (
+            settings, sim, sessions, clock, speed, out)
+        # Retries without a real-time backoff: in virtual time a pause would only be skipped.
         self.clients = ClientFactory(settings, username=SIM_USER, password=SIM_PASSWORD,
                                      urls={c.name: sim.url_for(c.name)
-                                           for c in settings.all_clusters()}, retries=1)
+                                           for c in settings.all_clusters()},
+                                     retries=1, backoff_s=0.0)
+        self.real_start = time.monotonic()
         self.services = Services(settings=settings, sessions=sessions, clock=clock,
                                  clients=self.clients)
         self.start = clock.now()
@@ -172,7 +180,7 @@ class _Rehearsal:
             timeout_s: float) -> Result:
         """Plan, approve, run to the end (or to a stop), and measure."""
         self.out(f"Rehearsal: {target} → {version}, strategy {strategy}, "
-                 f"{speed_text(self.clock.speed)}"
+                 f"{speed_text(self.speed)}"
                  + (f", faults: {', '.join(faults)}" if faults else "")
                  + f"; simulator at {self.sim.base_url}")
         before = {c.name: self.sim.version_of(c.name) for c in self.settings.all_clusters()}
@@ -195,14 +203,15 @@ class _Rehearsal:
     def _drive(self, worker: Worker, name: str, timeout_s: float) -> str:
         deadline = time.monotonic() + timeout_s
         poll = self.settings.timing.poll_interval.total_seconds()
-        pause = min(0.05, self.clock.real_seconds(poll) / 4)
         while True:
+            began = time.monotonic()
             worker.tick()
             self.outbox.deliver(self.clock.now())
             status = self.services.run_status(name)[0]
             if status in STOP or time.monotonic() > deadline:
                 return status
-            time.sleep(pause)
+            self.clock.advance(poll)
+            time.sleep(max(0.0, poll / self.speed - (time.monotonic() - began)))
 
     def _measure(self, name: str, status: str, plan: Plan,
                  before: dict[str, str]) -> Result:
@@ -220,7 +229,7 @@ class _Rehearsal:
             states = {c: next((s.status for s in steps if s.cluster == c
                                and s.status not in ("done", "skipped")), "verified")
                       for c in plan.order}
-        real = self.clock.real_seconds((self.clock.now() - self.start).total_seconds())
+        real = time.monotonic() - self.real_start
         return Result(
             run=name, status=status, target=plan.target, to_version=plan.to_version,
             strategy=plan.strategy.value, virtual_s=took, estimate_s=plan.total_estimate_s,

@@ -357,8 +357,9 @@ class Services:
         by default the configured list.
         """
         allowed = set(approvers if approvers is not None else self.settings.slack.approvers)
-        handlers = {"pause": self._pause, "resume": self._resume, "abort": self._abort,
-                    "retry": self._retry, "overrun": partial(self._overrun, allowed=allowed)}
+        handlers: dict[str, Callable[[Session, Run, str, Any], str]] = {
+            "pause": self._pause, "resume": self._resume, "abort": self._abort,
+            "retry": self._retry, "overrun": partial(self._overrun, allowed=allowed)}
         if action not in handlers:
             raise ServiceError(f"unknown action {action!r}; expected one of: "
                                + ", ".join(handlers))
@@ -403,10 +404,13 @@ class Services:
         event = RunEvent.RETRY
         for step in repo.steps_of(session=session, run_id=run.id):
             if step.status in (StepStatus.ESCALATED.value, StepStatus.FAILED.value):
-                if step.status == StepStatus.FAILED.value:
-                    step.phase = None  # re-read the cluster from the start of the step
+                if step.status == StepStatus.FAILED.value or step.kind == "join":
+                    # Re-read the cluster from the start of the step: a failed request, or a
+                    # failed join, is sent again only if the cluster still needs it.
+                    step.phase = None
                 lifecycle.transition_step(session, step, StepEvent.RETRY, now=now, actor=user)
-                step.data = {**(step.data or {}), "retry_at": now.isoformat()}
+                kept = {k: v for k, v in (step.data or {}).items() if k != "apply_tries"}
+                step.data = {**kept, "retry_at": now.isoformat()}
                 step.next_check_at = None
                 step.last_error = None
         repo.resolve_escalations(session=session, run_id=run.id, at=now, by=user)

@@ -99,10 +99,13 @@ RUN_TRANSITIONS: Mapping[RunStatus, Mapping[RunEvent, RunStatus]] = _freeze({
     _R.RUNNING: {_E.PAUSE: _R.PAUSED, _E.ESCALATE: _R.ESCALATED,
                  _E.NEED_OVERRUN: _R.AWAITING_OVERRUN, _E.COMPLETE: _R.COMPLETED,
                  _E.ABORT: _R.ABORTED, _E.FAIL: _R.FAILED},
-    _R.PAUSED: {_E.RESUME: _R.RUNNING, _E.ABORT: _R.ABORTED},
+    # A visit already under way when the run was held may still find a vendor condition or an
+    # error: the run must then say so (escalated/failed), not resume over it.
+    _R.PAUSED: {_E.RESUME: _R.RUNNING, _E.ABORT: _R.ABORTED, _E.ESCALATE: _R.ESCALATED,
+                _E.FAIL: _R.FAILED},
     _R.ESCALATED: {_E.RETRY: _R.RUNNING, _E.ABORT: _R.ABORTED},
     _R.AWAITING_OVERRUN: {_E.APPROVE_OVERRUN: _R.RUNNING, _E.PAUSE: _R.PAUSED,
-                          _E.ABORT: _R.ABORTED},
+                          _E.ABORT: _R.ABORTED, _E.ESCALATE: _R.ESCALATED, _E.FAIL: _R.FAILED},
     _R.FAILED: {_E.RETRY: _R.RUNNING, _E.ABORT: _R.ABORTED},
     _R.COMPLETED: {},
     _R.ABORTED: {},

@@ -7,6 +7,7 @@ from concurrent.futures import Executor
 
 from slack_bolt import App
 from slack_sdk import WebClient
+from slack_sdk.http_retry import RetryHandler
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
@@ -33,7 +34,7 @@ def web_client(env: Environment, *, blocking_retries: bool, timeout_s: float = 1
     Only where waiting is acceptable (listeners after their ack, start-up): the outbox's client
     must answer at once and let the outbox retry.
     """
-    handlers = [ConnectionErrorRetryHandler(max_retry_count=1)]
+    handlers: list[RetryHandler] = [ConnectionErrorRetryHandler(max_retry_count=1)]
     if blocking_retries:
         handlers += [RateLimitErrorRetryHandler(max_retry_count=2),
                      ServerErrorRetryHandler(max_retry_count=2)]

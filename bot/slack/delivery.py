@@ -96,7 +96,8 @@ def choose(queue: Sequence[Queued], *, now: datetime, recent: Recent,
                            and q.key.endswith(":plan") for q in queue)
         if (any(e.status == "sending" and e.not_before > now for e in edits)
                 or newest.not_before > now
-                or (not has_plan_message.get(run_id, False) and waiting_post)
+                or (waiting_post and not (run_id is not None
+                                          and has_plan_message.get(run_id, False)))
                 or now - recent.edits.get(run_id, datetime.min.replace(tzinfo=now.tzinfo))
                 < edit_interval):
             continue
@@ -163,8 +164,8 @@ class SlackDelivery:
                                              lease_until=now + self.lease)
                 if attempt is not None:
                     row = by_id[message_id]
-                    claims.append(_Claim(_outgoing(row, runs.get(row.run_id)), attempt,
-                                         row.run_id, row.key))
+                    run = runs.get(row.run_id) if row.run_id is not None else None
+                    claims.append(_Claim(_outgoing(row, run), attempt, row.run_id, row.key))
             return claims
 
     def _recent(self, session: Session, now: datetime) -> Recent:

@@ -60,7 +60,8 @@ class Reconciler:
                 continue
             for i, n in enumerate(self._one(run, message.get("reactions") or [])):
                 totals[i] += n
-        result = Reconciled(*totals, complete=complete)
+        result = Reconciled(approved=totals[0], withdrawn=totals[1], rejected=totals[2],
+                            complete=complete)
         log.info("reactions re-read: %d approvals counted, %d withdrawn, %d rejections",
                  result.approved, result.withdrawn, result.rejected)
         return result

@@ -69,22 +69,21 @@ class SlackSink:
         text = clip(str(payload.get("text") or "(no text)"), TEXT_MAX)
         blocks = payload.get("blocks")
         extra: dict[str, Any] = {"blocks": blocks} if blocks else {}
+        channel = message.channel or ""  # no channel: Slack says channel_not_found, it waits
         if message.kind == "update":
             if not message.thread_ts:
                 log.warning("message %s edits a plan message that was never posted; dropped",
                             message.id)
                 return None
-            self.client.chat_update(channel=message.channel, ts=message.thread_ts, text=text,
-                                    **extra)
+            self.client.chat_update(channel=channel, ts=message.thread_ts, text=text, **extra)
             return None
         if message.kind == "ephemeral":
-            self.client.chat_postEphemeral(channel=message.channel, user=payload.get("user"),
+            self.client.chat_postEphemeral(channel=channel, user=str(payload.get("user") or ""),
                                            text=text, **extra)
             return None
-        thread = {"thread_ts": message.thread_ts} if message.thread and message.thread_ts else {}
-        answer = self.client.chat_postMessage(channel=message.channel, text=text,
-                                              unfurl_links=False, unfurl_media=False,
-                                              **thread, **extra)
+        answer = self.client.chat_postMessage(
+            channel=channel, text=text, unfurl_links=False, unfurl_media=False,
+            thread_ts=message.thread_ts if message.thread else None, **extra)
         return str(answer["ts"])
 
     def _classify(self, message: Outgoing, exc: SlackApiError) -> Exception:

@@ -36,7 +36,7 @@ class Toolkit:
     membership: Membership
     background: Executor
 
-    def later(self, work: Callable[[], None], *, respond: Respond | None,
+    def later(self, work: Callable[[], object], *, respond: Respond | None,
               client: WebClient | None, channel: str | None, user: str | None) -> None:
         """Run slow work after the ack; a failure is answered like any listener error."""
 

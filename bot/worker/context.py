@@ -48,8 +48,11 @@ class StepContext:
         return self.timing.poll_interval.total_seconds()
 
     def elapsed_s(self) -> float:
-        """Seconds since the step started."""
-        return (self.now - self.started_at).total_seconds() if self.started_at else 0.0
+        """Seconds since the step started, or since an operator's retry restarted its clock."""
+        moments = [self.started_at] if self.started_at else []
+        if self.data.get("retry_at"):
+            moments.append(datetime.fromisoformat(self.data["retry_at"]))
+        return (self.now - max(moments)).total_seconds() if moments else 0.0
 
     def since(self, key: str) -> float | None:
         """Seconds since the time stored under `key` in this step's data, if any."""

@@ -164,9 +164,11 @@ def apply_outcome(session: Session, run: Run, step: Step, outcome: Outcome, *, n
 
 def _hold(session: Session, run: Run, event: RunEvent, *, now: datetime, actor: str,
           reason: str) -> None:
-    """Stop a running run; a run an operator already paused keeps its state and gains a reason."""
+    """Stop a run that is running or held; a block only adds its reason to a held run."""
     run.pause_reason = reason
-    if run.status == RunStatus.RUNNING.value:
+    held = (RunStatus.PAUSED.value, RunStatus.AWAITING_OVERRUN.value)
+    if run.status == RunStatus.RUNNING.value or (run.status in held
+                                                 and event is not RunEvent.PAUSE):
         transition_run(session, run, event, now=now, actor=actor, detail={"reason": reason})
 
 

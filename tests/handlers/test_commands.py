@@ -61,13 +61,13 @@ def test_plan_posts_one_message_with_everything_to_approve_it(ws: Workspace) -> 
     # checklist, all ten factors, approvals needed and from whom.
     for words in ("R1", "global", "10.0.0.3 → 10.1.0.1", "incremental", "Why this strategy",
                   "dallas (cluster A, seeds the new supercluster)", "Estimated duration",
-                  "2026-11-28 22:00–10:00 America/Chicago (12h)", "Pre-flight checklist",
+                  "2026-11-28 22:00\u201310:00 America/Chicago (12h)", "Pre-flight checklist",
                   "release notes", "10. Site-topology bandwidth limits",
                   "0 of 2 from <!subteam^S0APPROVERS>, <@U0APPROVER3>",
                   f"requester <@{OPERATOR}> does not count"):
         assert words in blocks, words
     assert buttons_of(message) == {"plan_approve": "R1", "plan_reject": "R1"}
-    assert "Window: 2026-11-28 22:00–10:00 America/Chicago" in message["text"]
+    assert "Window: 2026-11-28 22:00\u201310:00 America/Chicago" in message["text"]
     assert ws.run().status == "awaiting_approval" and ws.run().requester == OPERATOR
 
 

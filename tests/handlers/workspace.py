@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +30,7 @@ from bot.services import RunSummary, Services
 from bot.slack.app import build_app
 from bot.slack.delivery import SlackDelivery
 from bot.slack.membership import Membership
+from bot.slack.middleware import UnixClock
 from bot.slack.sink import SlackSink
 from bot.slack.toolkit import InlineExecutor, Toolkit
 from bot.worker.runner import Worker
@@ -211,9 +212,12 @@ def block_text(message: dict[str, Any]) -> str:
 
 
 @contextmanager
-def workspace(directory: Path, *, usergroups: bool = True,
-              faults: Iterable[str] = ()) -> Iterator[Workspace]:
-    """Build the workspace on a fresh SQLite database in `directory`."""
+def workspace(directory: Path, *, usergroups: bool = True, faults: Iterable[str] = (),
+              unix_now: Callable[[], float] | None = None) -> Iterator[Workspace]:
+    """Build the workspace on a fresh SQLite database in `directory`.
+
+    `unix_now` is the clock the app checks request timestamps against (default: real time).
+    """
     url = f"sqlite:///{directory / 'bot.db'}"
     upgrade_database(url)
     settings = load_settings(CONFIG)
@@ -232,7 +236,8 @@ def workspace(directory: Path, *, usergroups: bool = True,
         membership = Membership(client)
         kit = Toolkit(membership, InlineExecutor())
         app = build_app(services=services, sessions=sessions, clock=clock, client=client,
-                        signing_secret=SECRET, kit=kit, listener_executor=InlineExecutor())
+                        signing_secret=SECRET, kit=kit, listener_executor=InlineExecutor(),
+                        signature_clock=UnixClock(unix_now) if unix_now else None)
         delivery = SlackDelivery(sessions, SlackSink(client), clock=clock, min_interval_s=0,
                                  edit_interval_s=0)
         worker = Worker(session_factory=sessions, settings=settings, clock=clock,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from bot.dma.simulator import parse_fault
@@ -104,3 +106,17 @@ def test_flaky_clusters_still_get_exactly_one_install_each(database_url: str) ->
         assert {r.cluster for r in joins} == {"austin", "denver"}
         assert not [r for r in joins if r.status == 409]
         assert sorted(h.sim.members_of("dallas")) == ["austin", "dallas", "denver"]
+
+
+def test_install_limit_keeps_restarts_apart(database_url: str) -> None:
+    with harness(database_url) as h:
+        h.settings = h.worker.settings = h.settings.model_copy(update={
+            "timing": h.settings.timing.model_copy(update={"max_parallel_installs": 1})})
+        name = h.plan(strategy="full-outage")
+        assert h.drive(name) == "completed"
+        steps = h.steps(name)
+        # With one slot, a cluster's install starts only once the previous one is verified.
+        windows = sorted((steps[f"install:{c}"].started_at, steps[f"verify:{c}"].finished_at)
+                         for c in ("dallas", "denver", "austin"))
+        for (_, verified), (started, _) in itertools.pairwise(windows):
+            assert started >= verified

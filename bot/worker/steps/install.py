@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.dma.errors import DmaNotReachable
+from bot.dma.models import FAILURE_STATUSES, InstalledSoftware
 from bot.engine.verification import (
     CONDITION_TEXT,
     Condition,
@@ -32,6 +33,11 @@ def upload(ctx: StepContext) -> Outcome:
         return Outcome.done(f"{ctx.cluster} already runs {ctx.to_version}",
                             data={"already": True})
     if sw.upgrade_version and _same(sw.upgrade_version, ctx.to_version):
+        wanted = ctx.package.sha1 if ctx.package else None
+        if wanted and sw.sha1 and sw.sha1.lower() != wanted.lower():
+            # Guide step 1: check that it is the right package before anything else.
+            return Outcome.fail(f"the package uploaded on {ctx.cluster} has SHA-1 {sw.sha1}, "
+                                f"the config says {wanted}: not the right package")
         estimate = sw.estimated_install_minutes
         shown = f"{estimate:g} min" if estimate is not None else "none shown"
         return Outcome.done(f"package {ctx.to_version} uploaded on {ctx.cluster}; install "
@@ -62,11 +68,13 @@ def install_estimate_s(ctx: StepContext, cluster: str) -> float:
 def install(ctx: StepContext) -> Outcome:
     """Start the install once; after a lost answer or a crash, read the cluster, never resend blind.
 
-    The intent is committed (phase "applying") before the request. A clean 202 ends the step and
-    `wait_login` watches the restart. When the answer was lost, only what the cluster says
-    decides: on the target, the install happened; still on the old version with the package
-    pending, well after the request, it did not take and is sent again; silent, it may be
-    restarting, so the step waits up to the vendor's login deadline.
+    The intent is committed (phase "applying") before the request, and the request goes out on
+    the visit right after. A clean 202 ends the step and `wait_login` watches the restart. When
+    the answer was lost, or a worker died around the request, only what the cluster says decides:
+    on the target, the install happened; silent, it may be restarting, so the step waits up to
+    the vendor's login deadline; still answering on the old version with the package pending a
+    whole login grace later, the request did not take and is sent again (three requests at most;
+    then a person looks).
     """
     if ctx.phase != "applying":
         sw = ctx.client().installed_software()
@@ -79,16 +87,32 @@ def install(ctx: StepContext) -> Outcome:
         sw = ctx.client().installed_software()
     except DmaNotReachable as exc:
         return _silent_after_apply(ctx, exc)
-    applied_at = ctx.data.get("apply_at") or ctx.stamp()
-    if _same(sw.system_version, ctx.to_version):
-        return Outcome.done(f"{ctx.cluster} runs {ctx.to_version}",
-                            data={"applied_at": applied_at})
-    if ctx.data.get("apply_tried") and (ctx.since("apply_tried_at") or 0.0) < 2 * ctx.poll_s:
-        return Outcome.wait(ctx.poll_s, f"waiting for {ctx.cluster} to restart")
-    stamp = {"apply_tried": True, "apply_tried_at": ctx.stamp()}
+    if _same(sw.system_version, ctx.to_version) or _failed_install(sw, ctx):
+        # On the target, or the cluster reports the install failed: verification says which.
+        return Outcome.done(f"{ctx.cluster} runs {sw.system_version}",
+                            data={"applied_at": ctx.data.get("apply_tried_at")
+                                  or ctx.data.get("apply_at") or ctx.stamp()})
+    tries = int(ctx.data.get("apply_tries", 0))
+    # Right after the checkpoint, or after a 503 (the cluster said it did not handle it).
+    fresh = (tries == 0 and (ctx.since("apply_at") or 0.0) < ctx.poll_s) or bool(
+        ctx.data.get("apply_refused"))
+    quiet = min(x for x in (ctx.since("apply_at"), ctx.since("apply_tried_at")) if x is not None)
+    pending = sw.upgrade_version is not None and _same(sw.upgrade_version, ctx.to_version)
+    if not fresh and not (pending and quiet >= ctx.seconds(ctx.timing.login_grace)):
+        return _silent_after_apply(ctx, None)  # it may be preparing its restart: wait, bounded
+    if tries >= 3:
+        return Outcome.fail(f"{ctx.cluster} still runs {sw.system_version} with "
+                            f"{ctx.to_version} uploaded after {tries} install requests whose "
+                            "answers were lost; check it in the DMA web UI, then "
+                            "`/upgrade retry`")
+    stamp = {"apply_tries": tries + 1, "apply_tried_at": ctx.stamp(), "apply_refused": None}
     try:
         op = ctx.client().apply_upgrade()
     except DmaNotReachable as exc:
+        if exc.status == 503:  # refused unhandled: may be sent again once the state is read
+            return Outcome.wait(ctx.poll_s, f"{ctx.cluster} answered 503 to the install "
+                                "request; reading its state, then asking again",
+                                data={"apply_refused": True, "apply_tried_at": ctx.stamp()})
         if not exc.request_sent:
             raise
         return Outcome.wait(ctx.poll_s, f"no answer to the install request on {ctx.cluster}; "
@@ -98,8 +122,15 @@ def install(ctx: StepContext) -> Outcome:
                         data={"applied_at": ctx.stamp(), **stamp})
 
 
-def _silent_after_apply(ctx: StepContext, exc: DmaNotReachable) -> Outcome:
-    """A silent cluster after an install request: restarting, or a bad network. Wait, bounded."""
+def _failed_install(sw: InstalledSoftware, ctx: StepContext) -> bool:
+    """True when the newest history row of a server says an install of the target failed."""
+    rows = [r for r in (sw.latest_for_server(n) for n in (1, 2)) if r is not None]
+    return any(r.status in FAILURE_STATUSES and _same(r.to_version, ctx.to_version)
+               for r in rows)
+
+
+def _silent_after_apply(ctx: StepContext, exc: DmaNotReachable | None) -> Outcome:
+    """A cluster not yet back on the target after an install request: wait, up to the deadline."""
     # The latest of: the request, a resend, an operator's retry (which grants a new deadline).
     moments = [ctx.data.get(k) for k in ("apply_at", "apply_tried_at", "retry_at")]
     applied_at = max((datetime.fromisoformat(m) for m in moments if m), default=ctx.now)
@@ -108,13 +139,19 @@ def _silent_after_apply(ctx: StepContext, exc: DmaNotReachable) -> Outcome:
     verdict = login_verdict(now=ctx.now, applied_at=applied_at, estimate_s=estimate,
                             login_grace_s=grace, factor=ctx.timing.escalate_after,
                             logged_in=False)
+    reason = exc.reason if exc else "still on the old version"
     if verdict == "wait":
-        return Outcome.wait(ctx.poll_s, f"{ctx.cluster} does not answer ({exc.reason}); "
-                            "installing, or unreachable", board_state="installing")
+        return Outcome.wait(ctx.poll_s, f"{ctx.cluster}: {reason}; installing, or unreachable",
+                            board_state="installing")
     waited = (ctx.now - applied_at).total_seconds()
+    if exc is None:  # it answers, on the old version, at the deadline: verification names it
+        return Outcome.done(f"{ctx.cluster} answers but did not install {ctx.to_version}",
+                            data={"applied_at": applied_at.isoformat()})
+    sent = ("install requested (answer lost)" if ctx.data.get("apply_tries")
+            else "install intended (a worker stopped around the request; not confirmed sent)")
     details: dict[str, Any] = {"estimate_min": round(estimate / 60, 1),
-                               "waited_min": round(waited / 60, 1), "last_answer": exc.reason,
-                               "done": ["package uploaded", "install requested"]}
+                               "waited_min": round(waited / 60, 1), "last_answer": reason,
+                               "done": ["package uploaded", sent]}
     return Outcome.escalate(Condition.CANNOT_LOG_IN.value,
                             CONDITION_TEXT[Condition.CANNOT_LOG_IN], details)
 
@@ -130,8 +167,9 @@ def wait_login(ctx: StepContext) -> Outcome:
     grace = ctx.seconds(ctx.timing.login_grace)
     reason, version = "", None
     try:
-        version = ctx.client().installed_software().system_version
-        logged_in = _same(version, ctx.to_version)
+        sw = ctx.client().installed_software()
+        version = sw.system_version
+        logged_in = _same(version, ctx.to_version) or _failed_install(sw, ctx)
         reason = f"logged in, still on {version}" if not logged_in else ""
     except DmaNotReachable as exc:
         logged_in, reason = False, exc.reason
@@ -177,8 +215,8 @@ def verify(ctx: StepContext) -> Outcome:
                             board_state="verified")
     assert verdict.condition is not None
     details = {**result, "done": ["package uploaded", "install started", "logged back in"]}
-    return Outcome.escalate(verdict.condition.value, CONDITION_TEXT[verdict.condition], details,
-                            posts=[post])
+    note = f"{CONDITION_TEXT[verdict.condition]} ({verdict.summary})"
+    return Outcome.escalate(verdict.condition.value, note, details, posts=[post])
 
 
 def licence_keys(ctx: StepContext) -> Outcome:

@@ -21,6 +21,9 @@ def _set_status(ctx: StepContext, wanted: tuple[str, ...], send: str, note: str)
         return Outcome.done(f"{ctx.cluster} is {status}")
     if status is None:
         return Outcome.fail(f"{ctx.cluster} does not list itself in its supercluster view")
+    if ctx.elapsed_s() > ctx.seconds(ctx.timing.drain_timeout):
+        return Outcome.fail(f"{ctx.cluster} still reports {status} after asking for {send} for "
+                            f"{int(ctx.elapsed_s() // 60)} min")
     if ctx.phase == "requested" and (ctx.since("requested_at") or 0) < ctx.poll_s * 3:
         return Outcome.wait(ctx.poll_s, f"waiting for {ctx.cluster} to report {send}")
     ctx.client().set_service_status(ctx.cluster or "", send)

@@ -13,8 +13,8 @@ from bot.worker.outcome import Outcome
 def preflight(ctx: StepContext) -> Outcome:
     """Re-read every cluster; refuse to start when they no longer match the plan."""
     problems: list[str] = []
-    expected = dict(ctx.plan.from_versions)
-    for name in ctx.plan.order:
+    expected = dict(ctx.plan.from_versions)  # every cluster of the target, upgraded or not
+    for name in expected:
         # Not answering is not a mismatch: the worker waits for it (bounded) and looks again.
         sw = ctx.client(name).installed_software()
         ha = ctx.client(name).ha_status()
@@ -26,13 +26,13 @@ def preflight(ctx: StepContext) -> Outcome:
             problems.append(f"{name} has {up} of {ctx.servers(name)} servers up")
     if ctx.plan.target_kind == "supercluster" and not problems:
         members = ctx.client(ctx.plan.order[0]).supercluster().ids
-        if members != set(ctx.plan.order):
+        if members != set(expected):
             problems.append(f"the supercluster lists {', '.join(sorted(members))}, the plan "
-                            f"has {', '.join(ctx.plan.order)}")
+                            f"has {', '.join(sorted(expected))}")
     if problems:
         return Outcome.fail("the clusters no longer match the plan: " + "; ".join(problems),
                             data={"problems": problems})
-    return Outcome.done(f"{len(ctx.plan.order)} clusters match the plan")
+    return Outcome.done(f"{len(expected)} clusters match the plan")
 
 
 def _seed_address(ctx: StepContext, seed: str) -> tuple[str, int]:
@@ -96,7 +96,7 @@ def _watch_join(ctx: StepContext, name: str, seed: str) -> Outcome:
 def final_check(ctx: StepContext) -> Outcome:
     """The supercluster shows every cluster and server, no warnings, territories on primary."""
     via = ctx.plan.seed or ctx.plan.order[0]
-    expected = {name: ctx.servers(name) for name in ctx.plan.order}
+    expected = {name: ctx.servers(name) for name, _ in ctx.plan.from_versions}
     view = ctx.client(via).supercluster()
     territories = ctx.client(via).territories()
     ha = {name: ctx.client(name).ha_status() for name in expected}

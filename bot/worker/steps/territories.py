@@ -88,6 +88,14 @@ def converge(ctx: StepContext, via: str, desired: Mapping[str, Assignment]) -> O
     if not todo:
         return Outcome.done(f"{len(desired)} territories as wanted (checked via {via})",
                             data={"assignments": {k: list(v) for k, v in desired.items()}})
+    limit = max(ctx.seconds(ctx.timing.drain_timeout), ctx.timing.escalate_after * ctx.estimate_s)
+    if ctx.elapsed_s() > limit:
+        # A DMA that takes the change but reports it otherwise would keep us here forever.
+        return Outcome.fail(f"{len(todo)} territories via {via} still differ from what was set "
+                            f"after {int(ctx.elapsed_s() // 60)} min: "
+                            + ", ".join(f"{tid} wants {a[0]}/{a[1] or 'no backup'}, shows "
+                                        f"{current[tid].primary}/{current[tid].backup or 'none'}"
+                                        for tid, a in sorted(todo.items())))
     last_put = ctx.since("put_at")
     if last_put is not None and last_put < ctx.poll_s:
         return Outcome.wait(ctx.poll_s, f"waiting for {len(todo)} territory changes to replicate")

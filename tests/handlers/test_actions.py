@@ -1,0 +1,122 @@
+"""Buttons: approval buttons for approvers, run controls for operators, refusals in private."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from tests.handlers.workspace import (
+    APPROVERS,
+    OPERATOR,
+    VISITOR,
+    Workspace,
+    block_text,
+    buttons_of,
+    workspace,
+)
+
+
+def test_approve_and_reject_buttons_count_like_reactions(ws: Workspace) -> None:
+    ws.command("plan lab 10.1.0.1")
+    ws.deliver()
+
+    assert ws.click("plan_approve", user=OPERATOR).responses[0]["text"] == (
+        "R1: not counted — the requester's own approval does not count.")
+    assert ws.click("plan_approve", user=VISITOR).responses[0]["text"] == (
+        "R1: not counted — only configured approvers can approve.")
+    counted = ws.click("plan_approve", user=APPROVERS[0]).responses[0]
+    assert counted == {"text": "R1: approval counted (1 of 2); the run is awaiting approval.",
+                       "response_type": "ephemeral", "replace_original": False}
+    assert ws.services.approvals("R1") == [(APPROVERS[0], "button")]
+
+    assert ws.click("plan_reject", user=APPROVERS[1]).responses[0]["text"] == "R1 rejected."
+    ws.deliver()
+    assert ws.run().status == "rejected"
+    assert buttons_of(ws.plan_message()) == {}
+
+
+def test_a_button_that_names_no_run_is_answered_not_obeyed(ws: Workspace) -> None:
+    ws.command("plan lab 10.1.0.1")
+    reply = ws.click("plan_approve", user=APPROVERS[0], value="R1; DROP TABLE runs")
+
+    assert reply.status == 200
+    assert reply.responses[0]["text"] == "⚠️ this button does not name a run any more"
+    assert ws.services.approvals("R1") == []
+
+
+def test_an_escalation_reaches_the_thread_pauses_the_run_and_only_operators_retry(
+        tmp_path: Path) -> None:
+    with workspace(tmp_path, faults=["denver=one-server"]) as ws:
+        ws.command("plan global 10.0.0.4")
+        ws.click("plan_approve", user=APPROVERS[0])
+        ws.click("plan_approve", user=APPROVERS[1])
+        assert ws.drive("R1") == "escalated"
+
+        [prompt] = [m for m in ws.slack.thread("C0UPGRADES", ws.plan_ts())
+                    if "escalation on" in m["text"]]
+        blocks = block_text(prompt)
+        # Whom to call, the vendor's words, the cluster, each server, times, what was done,
+        # the on-call group, and the two buttons.
+        for words in ("Polycom Global Services, +1 800 765 9266", "<!subteam^S0ONCALL>",
+                      "Vendor condition", "only one server", "denver",
+                      "server 1 denver-a", "server 2 denver-b", "DOWN", "install estimate",
+                      "waited", "Already done", "install started"):
+            assert words in blocks, words
+        assert buttons_of(prompt) == {"run_retry": "R1", "run_abort": "R1"}
+        assert "Retry verification" in blocks
+        assert ws.run().status == "escalated" and ws.run().pause_reason
+        # The status board shows the escalation too, with the same choices.
+        board = ws.plan_message()
+        assert "escalated" in board["text"] and buttons_of(board) == {
+            "run_retry": "R1", "run_abort": "R1"}
+
+        # A non-operator's click is refused in private; nothing changes.
+        refused = ws.click("run_retry", user=APPROVERS[0])
+        assert refused.status == 200
+        assert "only operators may do that" in refused.responses[0]["text"]
+        assert refused.responses[0]["response_type"] == "ephemeral"
+        assert ws.run().status == "escalated"
+
+        # The second server is back; an operator retries and the run completes.
+        ws.sim.clear_faults("denver")
+        assert ws.click("run_retry", user=OPERATOR).responses[0]["text"] == (
+            "R1: verifying again")
+        assert ws.drive("R1") == "completed"
+
+
+def test_abort_button_on_the_board_is_for_operators(ws: Workspace) -> None:
+    ws.command("plan lab 10.1.0.1")
+    ws.click("plan_approve", user=APPROVERS[0])
+    ws.click("plan_approve", user=APPROVERS[1])
+    ws.command("pause R1")
+    ws.deliver()
+    assert buttons_of(ws.plan_message()) == {"run_resume": "R1", "run_abort": "R1"}
+
+    assert "only operators" in ws.click("run_abort", user=VISITOR).responses[0]["text"]
+    assert ws.click("run_abort", user=OPERATOR).responses[0]["text"] == "R1 aborted"
+    assert ws.run().status == "aborted"
+
+
+def test_an_overrun_is_asked_in_the_thread_and_approved_by_button(ws: Workspace) -> None:
+    estimate = ws.services.plan("lab", "10.1.0.1").total_estimate_s
+    start = ws.clock.now()
+    minutes = int(estimate // 60) + 10
+    ws.command(f"plan lab 10.1.0.1 window={start:%Y-%m-%dT%H:%M}/{minutes}m")
+    ws.click("plan_approve", user=APPROVERS[0])
+    ws.click("plan_approve", user=APPROVERS[1])
+    assert ws.run().status == "running"  # approved inside its window: starts at once
+
+    # Held up for half an hour, the run can no longer finish inside its window.
+    ws.command("pause R1")
+    ws.clock.advance(timedelta(minutes=30))
+    ws.command("resume R1")
+    assert ws.drive("R1") == "awaiting_overrun"
+    [ask] = [m for m in ws.slack.thread("C0UPGRADES", ws.plan_ts())
+             if "approve the overrun" in m["text"]]
+    assert buttons_of(ask) == {"overrun_approve": "R1", "run_abort": "R1"}
+
+    assert "only configured approvers" in ws.click("overrun_approve",
+                                                   user=VISITOR).responses[0]["text"]
+    assert ws.click("overrun_approve", user=APPROVERS[2]).responses[0]["text"] == (
+        "R1: overrun approved")
+    assert ws.drive("R1") == "completed"
