@@ -204,6 +204,7 @@ def cmd_serve(args: argparse.Namespace, env: Environment) -> int:
         logging.getLogger().setLevel(logging.INFO)
     logging.getLogger("slack_bolt").setLevel(logging.INFO)  # its DEBUG logs request bodies
     logging.getLogger("upgradebot.bolt").setLevel(logging.INFO)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per tick otherwise
     for name in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"):
         if os.environ.pop(name, None) is not None:  # bolt would silently switch to OAuth
             log.warning("%s ignored: this bot is installed in one workspace with a bot token",

@@ -109,6 +109,7 @@ class BotProcess:
     def __init__(self, tmp: Path, *, slack_api_url: str, config: Path,
                  app_token: str | None = None) -> None:
         self.database_url = f"sqlite:///{tmp / 'bot.db'}"
+        self.log = tmp / "bot.log"
         env = {k: v for k, v in os.environ.items()
                if not k.upper().startswith(("SLACK_", "DMA_", "HTTP_PROXY", "HTTPS_PROXY"))}
         env.update(SLACK_BOT_TOKEN="xoxb-e2e", SLACK_SIGNING_SECRET=SECRET,
@@ -142,6 +143,8 @@ class BotProcess:
         assert proc.stdout is not None
         for line in proc.stdout:
             self.lines.append(line.rstrip("\n"))
+            with self.log.open("a", encoding="utf-8") as log:
+                log.write(line)
 
     def wait_for_output(self, pattern: str, timeout: float) -> None:
         """Wait for a line of output matching `pattern`, or fail showing the output."""

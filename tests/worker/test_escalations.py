@@ -55,3 +55,16 @@ def test_escalation_details_and_retry(database_url: str) -> None:
         h.services.control(name, "retry", "U0OPERATOR")
         assert h.drive(name) == "completed"
         assert h.applies("denver") == 1
+
+
+def test_failed_join_escalates_and_retry_sends_the_join_again(database_url: str) -> None:
+    with harness(database_url, faults=["denver=join-fails"]) as h:
+        name = h.plan(strategy="full-outage")
+        assert h.drive(name) == "escalated"
+        assert h.escalations(name) == [("denver", "join-failed")]
+        # Austin waits: joins go one at a time, and nothing moves past an escalation.
+        assert "austin" not in h.sim.members_of("dallas")
+        h.sim.clear_faults("denver")
+        h.services.control(name, "retry", "U0OPERATOR")
+        assert h.drive(name) == "completed"
+        assert sorted(h.sim.members_of("dallas")) == ["austin", "dallas", "denver"]

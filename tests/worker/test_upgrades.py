@@ -120,3 +120,20 @@ def test_install_limit_keeps_restarts_apart(database_url: str) -> None:
                          for c in ("dallas", "denver", "austin"))
         for (_, verified), (started, _) in itertools.pairwise(windows):
             assert started >= verified
+
+
+def test_patch_run_leaves_out_a_cluster_already_on_the_target(database_url: str) -> None:
+    with harness(database_url) as h:
+        # Someone patched dallas by hand (compatible, so allowed while superclustered).
+        dallas = h.worker.clients("dallas")
+        dallas.upload_package_url(h.settings.packages["10.0.0.4"].url, None)
+        h.clock.advance(600)
+        dallas.apply_upgrade()
+        h.clock.advance(3600)
+        assert h.sim.version_of("dallas") == "10.0.0.4"
+        # The plan leaves dallas out; the pre-flight and the final check still see all three.
+        assert h.services.plan("global", "10.0.0.4").order == ("denver", "austin")
+        name = h.plan(version="10.0.0.4")
+        assert h.drive(name) == "completed"
+        assert h.applies("dallas") == 1 and h.applies("denver") == 1
+        assert {h.sim.version_of(c) for c in ("dallas", "denver", "austin")} == {"10.0.0.4"}
