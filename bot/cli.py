@@ -209,6 +209,9 @@ def cmd_serve(args: argparse.Namespace, env: Environment) -> int:
         if os.environ.pop(name, None) is not None:  # bolt would silently switch to OAuth
             log.warning("%s ignored: this bot is installed in one workspace with a bot token",
                         name)
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"):
+        # Read once above (env); libraries must not pick them up again behind our back.
+        os.environ.pop(name, None)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -263,6 +263,13 @@ class Services:
             raise ServiceError(f"no run {ref}; runs are named R1, R2, … (`/upgrade history`)")
         return run
 
+    def _locked(self, session: Session, ref: str | int) -> Run:
+        """The run, locked: approvals and controls of one run happen one after the other."""
+        run = repo.lock_run(session=session, ref=ref)
+        if run is None:
+            raise ServiceError(f"no run {ref}; runs are named R1, R2, … (`/upgrade history`)")
+        return run
+
     def approve(self, ref: str | int, user: str, *, source: str = "cli",
                 event_id: str | None = None,
                 approvers: Collection[str] | None = None) -> ApprovalResult:
@@ -271,7 +278,7 @@ class Services:
         required = self.settings.slack.approvals_required
         allowed = set(approvers if approvers is not None else self.settings.slack.approvers)
         with unit_of_work(self.sessions) as session:
-            run = self._run(session, ref)
+            run = self._locked(session, ref)
             count = len(repo.active_approvals(session=session, run_id=run.id, kind="approve"))
             reason = self._cannot_approve(run, user, allowed)
             if reason:
@@ -304,7 +311,7 @@ class Services:
         now = self.clock.now()
         allowed = set(approvers if approvers is not None else self.settings.slack.approvers)
         with unit_of_work(self.sessions) as session:
-            run = self._run(session, ref)
+            run = self._locked(session, ref)
             required = self.settings.slack.approvals_required
             if user not in allowed:
                 return ApprovalResult(False, run.status, 0, required,
@@ -326,7 +333,7 @@ class Services:
         """Take an approval back while the run has not started."""
         now = self.clock.now()
         with unit_of_work(self.sessions) as session:
-            run = self._run(session, ref)
+            run = self._locked(session, ref)
             required = self.settings.slack.approvals_required
             not_started = (RunStatus.AWAITING_APPROVAL.value, RunStatus.APPROVED.value,
                            RunStatus.SCHEDULED.value)
@@ -365,7 +372,7 @@ class Services:
                                + ", ".join(handlers))
         now = self.clock.now()
         with unit_of_work(self.sessions) as session:
-            run = self._run(session, ref)
+            run = self._locked(session, ref)
             text = handlers[action](session, run, user, now)
             repo.audit(session=session, at=now, actor=user, run_id=run.id,
                        action=f"operator.{action}")

@@ -30,14 +30,14 @@ class Commands:
         self.services = services
         self.kit = kit
         self.routes: dict[type, Callable[[Any, Command, Respond], None]] = {
-            grammar.HelpRequest: self.help, grammar.InventoryRequest: self.inventory,
-            grammar.PlanRequest: self.plan, grammar.StatusRequest: self.status,
-            grammar.ControlRequest: self.control, grammar.HistoryRequest: self.history}
+            grammar.InventoryRequest: self.inventory, grammar.PlanRequest: self.plan,
+            grammar.StatusRequest: self.status, grammar.ControlRequest: self.control,
+            grammar.HistoryRequest: self.history}
 
     def upgrade(self, ack: Ack, command: Command, respond: Respond) -> None:
         """Parse (a usage error becomes the ack's answer), ack, then do the work."""
         request = grammar.parse(command.get("text", ""))
-        if isinstance(request, grammar.HelpRequest):
+        if isinstance(request, grammar.HelpRequest):  # answered in the ack itself
             ack(**answers.help_answer())
             return
         slow = isinstance(request, grammar.PlanRequest | grammar.InventoryRequest)
@@ -45,9 +45,6 @@ class Commands:
         route = self.routes[type(request)]
         self.kit.later(lambda: route(request, command, respond), respond=respond, client=None,
                        channel=command.get("channel_id"), user=command.get("user_id"))
-
-    def help(self, request: grammar.HelpRequest, command: Command, respond: Respond) -> None:
-        """Already answered in the ack."""
 
     def inventory(self, request: grammar.InventoryRequest, command: Command,
                   respond: Respond) -> None:

@@ -59,6 +59,7 @@ def register(app: App, services: Services, kit: Toolkit) -> None:
     """Register both reaction events behind the plan-message and approver guards."""
     reactions = Reactions(services)
     slack = services.settings.slack
-    guards = [load_reacted_run(services, slack), with_approvers(slack, kit.membership)]
+    guards = [load_reacted_run(services, slack, kit.membership.client),
+              with_approvers(slack, kit.membership)]
     app.event("reaction_added", middleware=guards)(reactions.added)
     app.event("reaction_removed", middleware=guards[:1])(reactions.removed)

@@ -581,3 +581,18 @@ def outbox_backlog(*, session: Session, now: datetime) -> tuple[int, float | Non
 def ping(*, session: Session) -> None:
     """Run a trivial query (raises when the database cannot be reached)."""
     session.execute(select(literal(1)))
+
+
+def lock_run(*, session: Session, ref: str | int) -> Run | None:
+    """Return the run named by `ref`, locked until the transaction ends (None if no such run).
+
+    Approvals of one run must be counted one after the other: two given at the same moment
+    would otherwise each see the other missing, and the quorum would never be noticed.
+    """
+    run_id = parse_run_ref(ref)
+    if run_id is None:
+        return None
+    return session.scalars(
+        select(Run).where(Run.id == run_id).with_for_update()
+        .execution_options(populate_existing=True, **{SQLITE_WRITE_LOCK: True})
+    ).first()

@@ -14,16 +14,18 @@ from typing import Any
 
 from slack_bolt import BoltRequest, BoltResponse
 from slack_bolt.middleware.request_verification import RequestVerification
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import Clock as SignatureClock
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
 from bot.config import SlackSettings
-from bot.services import ServiceError, Services
+from bot.services import RunSummary, ServiceError, Services
 from bot.slack.grammar import MUTATING, subcommand
 from bot.slack.membership import Membership
-from handlers.slack_ids import RunRef
+from handlers.slack_ids import ActionId, RunRef
 from storage import repo
 from storage.db import unit_of_work
 
@@ -125,7 +127,8 @@ def load_button_run(services: Services) -> Callable[..., Any]:
     return load
 
 
-def load_reacted_run(services: Services, slack: SlackSettings) -> Callable[..., Any]:
+def load_reacted_run(services: Services, slack: SlackSettings,
+                     client: WebClient) -> Callable[..., Any]:
     """Listener middleware: reactions count only on a plan message, with the two emoji."""
 
     def load(event: dict[str, Any], context: Any, next: Next) -> Any:
@@ -133,10 +136,34 @@ def load_reacted_run(services: Services, slack: SlackSettings) -> Callable[..., 
         if event.get("reaction") not in (slack.approve_reaction, slack.reject_reaction) \
                 or item.get("type") != "message":
             return BoltResponse(status=200, body="")
-        run = services.run_for_message(str(item.get("channel")), str(item.get("ts")))
+        channel, ts = str(item.get("channel")), str(item.get("ts"))
+        run = services.run_for_message(channel, ts)
+        if run is None and event.get("item_user") == context.bot_user_id:
+            run = _plan_behind(services, client, channel, ts)
         if run is None:
             return BoltResponse(status=200, body="")
         context["run"] = run
         return next()
 
     return load
+
+
+def _plan_behind(services: Services, client: WebClient, channel: str,
+                 ts: str) -> RunSummary | None:
+    """The run of a plan message whose ts is not stored yet (reacted on within moments).
+
+    The outbox stores the ts just after Slack answered; a reaction can arrive in between. The
+    message itself names its run in its Approve button.
+    """
+    try:
+        message = client.reactions_get(channel=channel, timestamp=ts)["message"]
+    except (SlackApiError, OSError):
+        return None
+    values = [e.get("value") for b in message.get("blocks") or [] if b.get("type") == "actions"
+              for e in b.get("elements", []) if e.get("action_id") == ActionId.APPROVE.value]
+    try:
+        run = services.summary(RunRef.decode(str(values[0])).run_id) if values else None
+    except (ValueError, ServiceError):
+        return None
+    log.info("reaction on %s's plan message before its ts was stored", run and run.name)
+    return run if run is not None and run.message_ts in (None, ts) else None

@@ -131,3 +131,23 @@ def test_without_user_groups_only_listed_user_ids_count_and_the_log_says_so_once
     warnings = [r.getMessage() for r in caplog.records if "user groups cannot be read" in
                 r.getMessage()]
     assert len(warnings) == 1 and "paid_teams_only" in warnings[0]
+
+
+def test_a_reaction_that_beats_the_storing_of_the_plans_ts_still_counts(ws: Workspace) -> None:
+    ws.command("plan lab 10.1.0.1")
+    ts = ws.plan_ts()
+    # The outbox stores the ts just after Slack answered; an approver can react in between.
+    with unit_of_work(ws.sessions) as session:
+        repo.set_message_ts(session=session, run_id=1, ts=None)  # type: ignore[arg-type]
+    ws.slack.add_reaction(CHANNEL, ts, "white_check_mark", APPROVERS[0])
+    event = reaction_event("reaction_added", user=APPROVERS[0], reaction="white_check_mark",
+                           channel=CHANNEL, ts=ts, item_user="UBOT")
+    ws.dispatch(event_body(event, event_id="EvEarly", event_time=0))
+
+    assert ws.services.approvals("R1") == [(APPROVERS[0], "reaction")]
+    # A reaction on one of the bot's other messages (a thread reply) is still no approval.
+    reply = ws.slack.post_as_user(CHANNEL, "not a plan", user="UBOT")
+    late = reaction_event("reaction_added", user=APPROVERS[1], reaction="white_check_mark",
+                          channel=CHANNEL, ts=reply, item_user="UBOT")
+    ws.dispatch(event_body(late, event_id="EvReply", event_time=0))
+    assert ws.services.approvals("R1") == [(APPROVERS[0], "reaction")]
