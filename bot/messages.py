@@ -211,26 +211,10 @@ def escalation_message(run_name: str, *, cluster: str, condition: str, note: str
 
 
 # Notices that ask a person to act get buttons: (icon, words in the text) -> buttons.
-_NOTICE_ACTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("⏱️", "approve the overrun", ("overrun", "abort")),
-    ("⛔", "stopped at", ("retry", "abort")),
-    ("⏸️", "paused at", ("resume", "abort")),
-)
-_PREFLIGHT_STOP = "stopped at preflight: "
-
-
-def notice(run_name: str, icon: str, text: str,
-           actions: Sequence[str] | None = None) -> Payload:
+def notice(run_name: str, icon: str, text: str, actions: Sequence[str] = ()) -> Payload:
     """A one-line thread reply: paused, failed, completed, expired, overrun requests.
 
-    `actions` names the buttons to show ("overrun", "retry", "resume", "abort", ...); by default
-    they are chosen from the kind of notice.
+    `actions` names the buttons to show ("overrun", "retry", "resume", "abort", ...).
     """
-    if actions is None:
-        actions = next((names for mark, words, names in _NOTICE_ACTIONS
-                        if mark == icon and words in text), ())
-    if text.startswith(_PREFLIGHT_STOP):
-        # The pre-flight step is the run's first: stopping there means it never started.
-        text = "did not start: " + text.removeprefix(_PREFLIGHT_STOP)
     line = f"{icon} {run_name} — {text}"
     return {"text": line, "blocks": posts.notice_blocks(run_name, line, actions)}

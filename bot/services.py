@@ -390,7 +390,7 @@ class Services:
         run.pause_reason = f"paused by {user}"
         lifecycle.post(session, run, messages.notice(
             run.name, "⏸️", f"paused by {messages.mention(user)}; a step already under way on "
-            "a cluster finishes there, nothing new starts"), now)
+            "a cluster finishes there, nothing new starts", actions=("resume", "abort")), now)
         return f"{run.name} paused"
 
     def _resume(self, session: Session, run: Run, user: str, now: Any) -> str:

@@ -21,11 +21,8 @@ BOT_SCOPES: Final = (
     "commands",
     "chat:write",
     "reactions:read",
-    "reactions:write",
     "users:read",
     "usergroups:read",
-    "channels:read",
-    "groups:read",
 )
 
 

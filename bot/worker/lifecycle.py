@@ -140,7 +140,7 @@ def apply_outcome(session: Session, run: Run, step: Step, outcome: Outcome, *, n
         transition_step(session, step, StepEvent.BLOCK, now=now, actor=actor, note=outcome.note)
         _hold(session, run, RunEvent.PAUSE, now=now, actor=actor, reason=outcome.note)
         post(session, run, messages.notice(run.name, "⏸️", f"paused at {step.key}: "
-                                           f"{outcome.note}"), now)
+                                           f"{outcome.note}", actions=("resume", "abort")), now)
     elif outcome.kind == "escalate":
         transition_step(session, step, StepEvent.ESCALATE, now=now, actor=actor,
                         note=outcome.note)
@@ -156,9 +156,13 @@ def apply_outcome(session: Session, run: Run, step: Step, outcome: Outcome, *, n
         step.last_error = outcome.note
         transition_step(session, step, StepEvent.FAIL, now=now, actor=actor, note=outcome.note)
         _hold(session, run, RunEvent.FAIL, now=now, actor=actor, reason=outcome.note)
+        # The pre-flight step is a run's first: failing there means it never started.
+        where = ("did not start" if step.kind == StepKind.PREFLIGHT.value
+                 else f"stopped at {step.key}")
         post(session, run, messages.notice(
-            run.name, "⛔", f"stopped at {step.key}: {outcome.note}. After fixing the cause: "
-            f"`/upgrade retry {run.name}`, or `/upgrade abort {run.name}`."), now)
+            run.name, "⛔", f"{where}: {outcome.note}. After fixing the cause: "
+            f"`/upgrade retry {run.name}`, or `/upgrade abort {run.name}`.",
+            actions=("retry", "abort")), now)
     update_board(session, run, now)
 
 
@@ -235,7 +239,7 @@ def ask_overrun(session: Session, run: Run, now: datetime, actor: str,
     post(session, run, messages.notice(
         run.name, "⏱️", f"would finish at {window.local(finish):%H:%M %Z}, after the window "
         f"ends at {window.local(window.end):%H:%M %Z}. Stopped at a safe point: approve the "
-        f"overrun to go on, or `/upgrade abort {run.name}`."), now,
+        f"overrun to go on, or `/upgrade abort {run.name}`.", actions=("overrun", "abort")), now,
         key=f"{run.id}:overrun")
     update_board(session, run, now)
 

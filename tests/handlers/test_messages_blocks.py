@@ -61,9 +61,10 @@ def test_a_plan_that_ended_or_was_never_submitted_has_no_buttons() -> None:
 
 
 def test_a_run_stopped_at_preflight_says_it_did_not_start() -> None:
-    notice = messages.notice("R3", "⛔", "stopped at preflight: the clusters no longer match the "
+    notice = messages.notice("R3", "⛔", "did not start: the clusters no longer match the "
                              "plan: dallas runs 10.0.0.4, the plan says 10.0.0.3. After fixing "
-                             "the cause: `/upgrade retry R3`, or `/upgrade abort R3`.")
+                             "the cause: `/upgrade retry R3`, or `/upgrade abort R3`.",
+                             actions=("retry", "abort"))
     board = messages.board_message("R3", "failed", [
         messages.ClusterLine("dallas", "waiting", 0, 60)], elapsed_s=2, estimate_s=3600)
 
@@ -75,7 +76,7 @@ def test_a_run_stopped_at_preflight_says_it_did_not_start() -> None:
 def test_notices_that_need_a_person_carry_the_buttons() -> None:
     overrun = messages.notice("R3", "⏱️", "would finish at 03:10 CST, after the window ends at "
                               "02:00 CST. Stopped at a safe point: approve the overrun to go on, "
-                              "or `/upgrade abort R3`.")
+                              "or `/upgrade abort R3`.", actions=("overrun", "abort"))
     done = messages.notice("R3", "🎉", "completed: global is on 10.1.0.1 (1 h 40 min)")
     approved = messages.notice("R3", "⏱️", "overrun approved by <@U1>; going on")
 
