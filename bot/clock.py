@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -48,22 +47,3 @@ class FakeClock:
         with self._lock:
             if when > self._now:
                 self._now = when
-
-
-class ScaledClock:
-    """Virtual time that runs `speed` times faster than the wall clock (rehearsals)."""
-
-    def __init__(self, speed: float, start: datetime | None = None) -> None:
-        if speed <= 0:
-            raise ValueError("speed must be positive")
-        self.speed = speed
-        self._start = start or datetime.now(UTC)
-        self._t0 = time.monotonic()
-
-    def now(self) -> datetime:
-        """Return the virtual time."""
-        return self._start + timedelta(seconds=(time.monotonic() - self._t0) * self.speed)
-
-    def real_seconds(self, virtual_seconds: float) -> float:
-        """Convert a virtual duration into wall-clock seconds."""
-        return virtual_seconds / self.speed
