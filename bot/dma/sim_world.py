@@ -380,6 +380,7 @@ class World:
             system_version=c.version, rollback_version=c.rollback_version,
             upgrade_version=ready.version if ready else None, sha1=ready.sha1 if ready else None,
             restart_required=ready is not None,
+            activation_key_required=bool(c.history) and c.fault(FaultKind.NEEDS_KEYS) is not None,
             estimated_install_minutes=c.estimate if ready else None, history=tuple(c.history))
         digest = hashlib.sha1(json.dumps(body.to_json(), sort_keys=True).encode())
         return replace(body, entity_tag=digest.hexdigest()[:12])

@@ -72,3 +72,18 @@ def test_slow_drain_pauses_until_an_operator_decides(database_url: str) -> None:
         h.services.control(name, "resume", "U0OPERATOR")
         assert h.drive(name) == "completed"
         assert h.sim.version_of("denver") == "10.0.0.4"
+
+
+def test_licence_keys_pause_the_run_until_an_operator_confirms(database_url: str) -> None:
+    with harness(database_url, faults=["lab=needs-keys"]) as h:
+        name = h.plan(target="lab")
+        # Installed and verified, then the package asks for new activation keys (manual step).
+        assert h.drive(name) == "paused"
+        assert h.sim.version_of("lab") == "10.1.0.1"
+        assert "licence activation keys" in (h.run(name).pause_reason or "")
+        assert h.steps(name)["licence_keys:lab"].status == "blocked"
+        # The operator installs them in the DMA web UI and resumes: the run completes.
+        h.sim.clear_faults("lab")
+        h.services.control(name, "resume", "U0OPERATOR")
+        assert h.drive(name) == "completed"
+        assert h.applies("lab") == 1
