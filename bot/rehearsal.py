@@ -21,12 +21,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clients import ClientFactory
 from bot.clock import FakeClock
 from bot.config import REHEARSAL_EXAMPLE, Settings, load_settings
+from bot.delivery import Delivery
 from bot.dma.simulator import DmaSimulator
 from bot.engine.planner import Plan
 from bot.engine.states import HELD, TERMINAL_RUN, RunStatus
 from bot.engine.versions import parse_version
 from bot.messages import fmt_duration
-from bot.outbox import Outbox, Outgoing
+from bot.outbox import Outgoing
 from bot.sandbox import build_simulator
 from bot.services import Services
 from bot.worker.runner import Worker
@@ -170,7 +171,9 @@ class _Rehearsal:
                                  clients=self.clients)
         self.start = clock.now()
         self.sink = ConsoleSink(out, clock, self.start)
-        self.outbox = Outbox(sessions, self.sink, min_interval_s=0)
+        # No pacing: the console is not rate-limited, and the sink throttles board edits itself.
+        self.outbox = Delivery(sessions, self.sink, clock=clock, min_interval_s=0,
+                               edit_interval_s=0)
 
     def say(self, line: str) -> None:
         """Print a progress line stamped with the virtual time."""
@@ -187,7 +190,7 @@ class _Rehearsal:
         plan = self.services.plan(target, version, strategy)
         name = self.services.submit(plan, requester=REQUESTER, channel="#dma-upgrades",
                                     require_window=False)
-        self.outbox.deliver(self.clock.now())
+        self.outbox.deliver()
         approvers = [f"U0APPROVER{i}"
                      for i in range(1, self.settings.slack.approvals_required + 1)]
         for user in approvers:
@@ -197,7 +200,7 @@ class _Rehearsal:
                         clients=self.clients, worker_id="rehearsal", progress=self.say)
         status = self._drive(worker, name, timeout_s)
         self.sink.board_every_s = 0
-        self.outbox.deliver(self.clock.now())
+        self.outbox.deliver()
         return self._measure(name, status, plan, before)
 
     def _drive(self, worker: Worker, name: str, timeout_s: float) -> str:
@@ -206,7 +209,7 @@ class _Rehearsal:
         while True:
             began = time.monotonic()
             worker.tick()
-            self.outbox.deliver(self.clock.now())
+            self.outbox.deliver()
             status = self.services.run_status(name)[0]
             if status in STOP or time.monotonic() > deadline:
                 return status

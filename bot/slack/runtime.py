@@ -26,9 +26,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clients import ClientFactory
 from bot.clock import Clock, SystemClock
 from bot.config import Environment, Settings
+from bot.delivery import Delivery
 from bot.services import ServiceError, Services
 from bot.slack.app import build_app, web_client
-from bot.slack.delivery import SlackDelivery
 from bot.slack.membership import Membership
 from bot.slack.reconcile import Reconciler
 from bot.slack.server import Health, HttpServer, wsgi_app
@@ -44,7 +44,7 @@ RECONCILE_JOB = "upgradebot-reconcile"
 MEMBERSHIP_JOB = "upgradebot-membership"
 PURGE_JOB = "upgradebot-purge-event-ids"
 KEEP_EVENT_IDS = timedelta(days=2)  # Slack retries for minutes; keep ids well over a day
-_deliveries: dict[str, SlackDelivery] = {}
+_deliveries: dict[str, Delivery] = {}
 _reconcilers: dict[str, Reconciler] = {}
 
 
@@ -122,7 +122,7 @@ def serve(settings: Settings, env: Environment, *, stop: threading.Event,
     health = Health(sessions, clock, "socket" if env.socket_mode else "http",
                     worker_id=worker.worker_id, started_at=clock.now(),
                     stalled_after_s=max(60.0, 30 * settings.timing.tick.total_seconds()))
-    _add_jobs(scheduler, worker.worker_id, health, options, complete, SlackDelivery(
+    _add_jobs(scheduler, worker.worker_id, health, options, complete, Delivery(
         sessions, SlackSink(fast), clock=clock, min_interval_s=options.min_interval_s,
         edit_interval_s=options.edit_interval_s, owner=worker.worker_id), reconciler,
         membership, settings, sessions, clock)
@@ -155,7 +155,7 @@ def _start_up_reconcile(reconciler: Reconciler, membership: Membership,
 
 
 def _add_jobs(scheduler: BackgroundScheduler, owner: str, health: Health,
-              options: ServeOptions, reconciled: bool, delivery: SlackDelivery,
+              options: ServeOptions, reconciled: bool, delivery: Delivery,
               reconciler: Reconciler, membership: Membership, settings: Settings,
               sessions: sessionmaker[Session], clock: Clock) -> None:
     def on_job(event: JobExecutionEvent) -> None:

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import FakeClock, SystemClock
+from bot.delivery import Delivery, Queued, Recent, choose
 from bot.outbox import Outgoing, RetryLater
-from bot.slack.delivery import Queued, Recent, SlackDelivery, choose
 from storage import repo
 from storage.db import unit_of_work
 from storage.models import OutboxMessage
@@ -125,7 +125,7 @@ def test_delivery_posts_the_plan_first_then_threads_and_edits_it(
     enqueue(session_factory, run, "started")
     enqueue(session_factory, run, "board 2", kind="update")
     sink = Recorder()
-    delivery = SlackDelivery(session_factory, sink, clock=FakeClock(T0), min_interval_s=0,
+    delivery = Delivery(session_factory, sink, clock=FakeClock(T0), min_interval_s=0,
                              edit_interval_s=0)
 
     assert delivery.deliver() == 3
@@ -146,7 +146,7 @@ def test_an_outage_loses_nothing_and_keeps_the_order(
     run = add_run(session_factory)
     enqueue(session_factory, run, "plan", key=f"{run}:plan")
     sink = Recorder()
-    delivery = SlackDelivery(session_factory, sink, clock=clock, min_interval_s=0,
+    delivery = Delivery(session_factory, sink, clock=clock, min_interval_s=0,
                              edit_interval_s=0)
     delivery.deliver()
 
@@ -181,12 +181,12 @@ def test_two_processes_deliver_every_message_once_in_order_and_paced(
             enqueue(session_factory, run, f"R{run} reply {i}", channel=channel[run], at=now)
     sink = Recorder(pause_s=0.01)
     engines = [make_engine(database_url) for _ in range(2)]  # two "processes"
-    deliveries = [SlackDelivery(make_session_factory(e), sink, clock=SystemClock(),
+    deliveries = [Delivery(make_session_factory(e), sink, clock=SystemClock(),
                                 min_interval_s=0.05, edit_interval_s=0, owner=f"p{i}")
                   for i, e in enumerate(engines)]
     stop = time.monotonic() + 30
 
-    def loop(delivery: SlackDelivery) -> None:
+    def loop(delivery: Delivery) -> None:
         while len(sink.sent) < 21 and time.monotonic() < stop:
             delivery.deliver()
             time.sleep(0.005)

@@ -23,12 +23,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clients import ClientFactory
 from bot.clock import FakeClock
 from bot.config import Settings, load_settings
+from bot.delivery import Delivery
 from bot.dma.simulator import DmaSimulator
 from bot.engine.states import HELD, TERMINAL_RUN, RunStatus
 from bot.sandbox import build_simulator
 from bot.services import RunSummary, Services
 from bot.slack.app import build_app
-from bot.slack.delivery import SlackDelivery
 from bot.slack.membership import Membership
 from bot.slack.middleware import UnixClock
 from bot.slack.sink import SlackSink
@@ -92,7 +92,7 @@ class Workspace:
     sessions: sessionmaker[Session]
     services: Services
     app: App
-    delivery: SlackDelivery
+    delivery: Delivery
     worker: Worker
     membership: Membership
     _ids: Iterator[int] = field(default_factory=itertools.count)
@@ -238,7 +238,7 @@ def workspace(directory: Path, *, usergroups: bool = True, faults: Iterable[str]
         app = build_app(services=services, sessions=sessions, clock=clock, client=client,
                         signing_secret=SECRET, kit=kit, listener_executor=InlineExecutor(),
                         signature_clock=UnixClock(unix_now) if unix_now else None)
-        delivery = SlackDelivery(sessions, SlackSink(client), clock=clock, min_interval_s=0,
+        delivery = Delivery(sessions, SlackSink(client), clock=clock, min_interval_s=0,
                                  edit_interval_s=0)
         worker = Worker(session_factory=sessions, settings=settings, clock=clock,
                         clients=clients, worker_id="test-worker")

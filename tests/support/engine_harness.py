@@ -13,10 +13,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clients import ClientFactory
 from bot.clock import FakeClock
 from bot.config import Settings, load_settings
+from bot.delivery import Delivery
 from bot.dma.simulator import DmaSimulator
 from bot.engine.states import HELD, TERMINAL_RUN, RunStatus
 from bot.engine.windows import Window
-from bot.outbox import Outbox, Outgoing
+from bot.outbox import Outgoing
 from bot.sandbox import build_simulator
 from bot.services import Services
 from bot.worker.runner import Worker
@@ -57,7 +58,7 @@ class Harness:
     services: Services
     worker: Worker
     sink: RecordingSink
-    outbox: Outbox
+    outbox: Delivery
 
     def plan(self, target: str = "global", version: str = "10.1.0.1", strategy: str = "auto",
              window: Window | None = None) -> str:
@@ -75,7 +76,7 @@ class Harness:
         poll = self.settings.timing.poll_interval
         for _ in range(int(max_hours * 3600 / poll.total_seconds())):
             self.worker.tick()
-            self.outbox.deliver(self.clock.now())
+            self.outbox.deliver()
             status = self.run(name).status
             if status in stop:
                 return status
@@ -144,7 +145,8 @@ def harness(database_url: str, *, config: str = "supercluster.yml",
                         clients=clients, worker_id="test-worker")
         sink = RecordingSink()
         yield Harness(settings, clock, sim, sessions, services, worker, sink,
-                      Outbox(sessions, sink, min_interval_s=0))
+                      Delivery(sessions, sink, clock=clock, min_interval_s=0,
+                               edit_interval_s=0))
 
 
 @contextmanager

@@ -39,7 +39,7 @@ def test_unapproved_plan_expires_when_its_window_is_too_short(database_url: str)
         # When the window no longer leaves room for the estimated duration, the plan expires.
         h.clock.advance(window.end - h.clock.now() - timedelta(seconds=plan.total_estimate_s - 60))
         h.worker.tick()
-        h.outbox.deliver(h.clock.now())
+        h.outbox.deliver()
         assert h.run(name).status == "expired"
         assert any("expired" in t for t in h.sink.texts())
         # A late approval changes nothing.

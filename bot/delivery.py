@@ -1,7 +1,8 @@
-"""Outbox delivery that several bot processes can share one database for.
+"""Outbox delivery that several bot processes can share one database for, into any sink.
 
-`bot.outbox.Outbox` reads pending rows and sends them with no claim: two processes would send
-every message twice. Here each round first takes a lock that serializes *claiming* across
+Slack (`bot.slack.sink`), the rehearsal's console and the tests' recorders all go through this
+one deliverer. Reading pending rows without a claim would let two processes send every message
+twice; here each round first takes a lock that serializes *claiming* across
 processes (PostgreSQL: `pg_advisory_xact_lock`; SQLite: its write lock), chooses what may go now,
 and marks those rows `sending` with a lease (`not_before` = lease end, `attempts` + 1 as the
 claim's token), then commits. Slack is called with no transaction open. The outcome is recorded
@@ -121,7 +122,7 @@ class _Claim:
     key: str | None
 
 
-class SlackDelivery:
+class Delivery:
     """Drains the outbox into a sink, safely shared by several processes."""
 
     def __init__(self, sessions: sessionmaker[Session], sink: Sink, *, clock: Clock,
