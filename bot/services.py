@@ -292,7 +292,7 @@ class Services:
             count += 1
             if count >= required and run.status == RunStatus.AWAITING_APPROVAL.value:
                 lifecycle.transition_run(session, run, RunEvent.APPROVE, now=now, actor=user)
-                lifecycle._due(session, run, now, user)
+                lifecycle.advance_waiting_run(session, run, now, user)
             self._refresh_plan(session, run, now)
             return ApprovalResult(True, run.status, count, required)
 

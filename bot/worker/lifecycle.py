@@ -258,12 +258,13 @@ def housekeeping(sessions: sessionmaker[Session], settings: Settings, clock: Clo
                 run = session.scalars(select(Run).where(Run.id == run_id)
                                       .with_for_update(skip_locked=True)).first()
                 if run is not None:
-                    _due(session, run, now, actor)
+                    advance_waiting_run(session, run, now, actor)
         except StaleDataError:
             log.info("run %s changed under us; another process handled it", run_id)
 
 
-def _due(session: Session, run: Run, now: datetime, actor: str) -> None:
+def advance_waiting_run(session: Session, run: Run, now: datetime, actor: str) -> None:
+    """Start, schedule or expire a run that waits for approval or for its window."""
     window = window_of(run)
     status = RunStatus(run.status)
     if status is RunStatus.AWAITING_APPROVAL:

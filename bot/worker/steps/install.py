@@ -14,25 +14,18 @@ from bot.engine.verification import (
     login_verdict,
     verify_cluster,
 )
-from bot.engine.versions import parse_version
+from bot.engine.versions import same_version
 from bot.worker.context import StepContext
 from bot.worker.outcome import Outcome
-
-
-def _same(a: str | None, b: str) -> bool:
-    try:
-        return a is not None and parse_version(a) == parse_version(b)
-    except ValueError:
-        return a == b
 
 
 def upload(ctx: StepContext) -> Outcome:
     """Make sure the target package is uploaded, and note the cluster's install estimate."""
     sw = ctx.client().installed_software()
-    if _same(sw.system_version, ctx.to_version):
+    if same_version(sw.system_version, ctx.to_version):
         return Outcome.done(f"{ctx.cluster} already runs {ctx.to_version}",
                             data={"already": True})
-    if sw.upgrade_version and _same(sw.upgrade_version, ctx.to_version):
+    if sw.upgrade_version and same_version(sw.upgrade_version, ctx.to_version):
         wanted = ctx.package.sha1 if ctx.package else None
         if wanted and sw.sha1 and sw.sha1.lower() != wanted.lower():
             # Guide step 1: check that it is the right package before anything else.
@@ -78,7 +71,7 @@ def install(ctx: StepContext) -> Outcome:
     """
     if ctx.phase != "applying":
         sw = ctx.client().installed_software()
-        if _same(sw.system_version, ctx.to_version):
+        if same_version(sw.system_version, ctx.to_version):
             return Outcome.done(f"{ctx.cluster} already runs {ctx.to_version}",
                                 data={"applied_at": ctx.stamp(), "already": True})
         return Outcome.checkpoint("applying", f"installing {ctx.to_version} on {ctx.cluster}",
@@ -87,7 +80,7 @@ def install(ctx: StepContext) -> Outcome:
         sw = ctx.client().installed_software()
     except DmaNotReachable as exc:
         return _silent_after_apply(ctx, exc)
-    if _same(sw.system_version, ctx.to_version) or _failed_install(sw, ctx):
+    if same_version(sw.system_version, ctx.to_version) or _failed_install(sw, ctx):
         # On the target, or the cluster reports the install failed: verification says which.
         return Outcome.done(f"{ctx.cluster} runs {sw.system_version}",
                             data={"applied_at": ctx.data.get("apply_tried_at")
@@ -97,7 +90,7 @@ def install(ctx: StepContext) -> Outcome:
     fresh = (tries == 0 and (ctx.since("apply_at") or 0.0) < ctx.poll_s) or bool(
         ctx.data.get("apply_refused"))
     quiet = min(x for x in (ctx.since("apply_at"), ctx.since("apply_tried_at")) if x is not None)
-    pending = sw.upgrade_version is not None and _same(sw.upgrade_version, ctx.to_version)
+    pending = sw.upgrade_version is not None and same_version(sw.upgrade_version, ctx.to_version)
     if not fresh and not (pending and quiet >= ctx.seconds(ctx.timing.login_grace)):
         return _silent_after_apply(ctx, None)  # it may be preparing its restart: wait, bounded
     if tries >= 3:
@@ -125,7 +118,7 @@ def install(ctx: StepContext) -> Outcome:
 def _failed_install(sw: InstalledSoftware, ctx: StepContext) -> bool:
     """True when the newest history row of a server says an install of the target failed."""
     rows = [r for r in (sw.latest_for_server(n) for n in (1, 2)) if r is not None]
-    return any(r.status in FAILURE_STATUSES and _same(r.to_version, ctx.to_version)
+    return any(r.status in FAILURE_STATUSES and same_version(r.to_version, ctx.to_version)
                for r in rows)
 
 
@@ -169,7 +162,7 @@ def wait_login(ctx: StepContext) -> Outcome:
     try:
         sw = ctx.client().installed_software()
         version = sw.system_version
-        logged_in = _same(version, ctx.to_version) or _failed_install(sw, ctx)
+        logged_in = same_version(version, ctx.to_version) or _failed_install(sw, ctx)
         reason = f"logged in, still on {version}" if not logged_in else ""
     except DmaNotReachable as exc:
         logged_in, reason = False, exc.reason
