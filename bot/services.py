@@ -20,6 +20,7 @@ from bot.clock import Clock
 from bot.config import Settings, Target
 from bot.dma.client import DmaClient
 from bot.dma.errors import DmaError
+from bot.engine.errors import UserError
 from bot.engine.planner import (
     ClusterFacts,
     Plan,
@@ -48,7 +49,7 @@ from storage.db import unit_of_work
 from storage.models import Run
 
 
-class ServiceError(Exception):
+class ServiceError(UserError):
     """A request that cannot be done, with a message for the person who asked."""
 
 

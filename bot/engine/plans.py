@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
+from bot.engine.errors import UserError
+
 ParamValue = str | tuple[str, ...]
 Params = tuple[tuple[str, ParamValue], ...]
 
 
-class PlanningError(ValueError):
+class PlanningError(UserError, ValueError):
     """A plan that cannot be made; the message says what is wrong and what would work."""
 
 

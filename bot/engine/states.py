@@ -11,8 +11,19 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import TypeVar
 
+from bot.engine.errors import UserError
 
-class RunStatus(StrEnum):
+
+class Words(StrEnum):
+    """A status or event that people read: `words` says it with spaces ("awaiting approval")."""
+
+    @property
+    def words(self) -> str:
+        """The value as people read it, underscores as spaces."""
+        return self.value.replace("_", " ")
+
+
+class RunStatus(Words):
     """Where a run (one approved plan being carried out) stands."""
 
     PLANNED = "planned"
@@ -30,7 +41,7 @@ class RunStatus(StrEnum):
     FAILED = "failed"
 
 
-class RunEvent(StrEnum):
+class RunEvent(Words):
     """What can happen to a run."""
 
     SUBMIT = "submit"
@@ -51,7 +62,7 @@ class RunEvent(StrEnum):
     FAIL = "fail"
 
 
-class StepStatus(StrEnum):
+class StepStatus(Words):
     """Where one step of a run stands."""
 
     PENDING = "pending"
@@ -64,7 +75,7 @@ class StepStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-class StepEvent(StrEnum):
+class StepEvent(Words):
     """What can happen to a step."""
 
     START = "start"
@@ -113,18 +124,28 @@ RUN_TRANSITIONS: Mapping[RunStatus, Mapping[RunEvent, RunStatus]] = _freeze({
     _R.EXPIRED: {},
 })
 
+def _accepting(*events: RunEvent) -> frozenset[RunStatus]:
+    return frozenset(s for s, row in RUN_TRANSITIONS.items() if set(events) & set(row))
+
+
+# The status groups, each defined once here and used everywhere (style.md 15).
+# Runs that nothing can move any more: the table lists no way out of them.
+TERMINAL_RUN: frozenset[RunStatus] = frozenset(s for s, row in RUN_TRANSITIONS.items() if not row)
 # Runs that hold their target: at most one per supercluster or cluster. FAILED is here on
 # purpose: a failed run may have left clusters busied out or outside the supercluster, so nothing
 # else may touch the target until an operator retries or aborts it. PLANNED is a draft that holds
 # nothing until it is submitted.
-ACTIVE_RUN: frozenset[RunStatus] = frozenset({
-    _R.AWAITING_APPROVAL, _R.APPROVED, _R.SCHEDULED, _R.RUNNING, _R.PAUSED, _R.ESCALATED,
-    _R.AWAITING_OVERRUN, _R.FAILED})
-TERMINAL_RUN: frozenset[RunStatus] = frozenset({_R.COMPLETED, _R.ABORTED, _R.REJECTED, _R.EXPIRED})
-# Runs where nothing runs until a person acts.
+ACTIVE_RUN: frozenset[RunStatus] = frozenset(set(RunStatus) - TERMINAL_RUN - {_R.PLANNED})
+# Runs where nothing runs until a person acts (resume, retry, approve the overrun).
 HELD: frozenset[RunStatus] = frozenset({_R.PAUSED, _R.ESCALATED, _R.AWAITING_OVERRUN})
-# Runs that may still gain or lose approvals.
-APPROVABLE: frozenset[RunStatus] = frozenset({_R.AWAITING_APPROVAL, _R.APPROVED, _R.SCHEDULED})
+# Runs that have ended for now: their finish time is stamped (a failed run may still be retried).
+ENDED_RUN: frozenset[RunStatus] = TERMINAL_RUN | {_R.FAILED}
+# Where a driver of a run (rehearsal, tests) stops watching: ended, or waiting for a person.
+STOPPED_RUN: frozenset[RunStatus] = ENDED_RUN | HELD
+# Runs that may still gain or lose approvals: those the table lets approve or withdraw.
+APPROVABLE: frozenset[RunStatus] = _accepting(_E.APPROVE, _E.WITHDRAW)
+# Runs that wait for approval or for their window: the worker starts, schedules or expires them.
+WAITING_RUN: frozenset[RunStatus] = _accepting(_E.START, _E.APPROVE)
 
 _S, _SE = StepStatus, StepEvent
 STEP_TRANSITIONS: Mapping[StepStatus, Mapping[StepEvent, StepStatus]] = _freeze({
@@ -139,23 +160,26 @@ STEP_TRANSITIONS: Mapping[StepStatus, Mapping[StepEvent, StepStatus]] = _freeze(
     _S.CANCELLED: {},
 })
 
-TERMINAL_STEP: frozenset[StepStatus] = frozenset({_S.DONE, _S.SKIPPED, _S.CANCELLED})
-# Steps whose work is over as far as the schedule is concerned.
-FINISHED_STEP: frozenset[StepStatus] = TERMINAL_STEP
+# Steps that nothing can move any more (done, skipped, cancelled).
+TERMINAL_STEP: frozenset[StepStatus] = frozenset(
+    s for s, row in STEP_TRANSITIONS.items() if not row)
+# Steps whose work is over: the steps after them may start, and a run whose steps are all here
+# is complete. A cancelled step is terminal but not done: its run was aborted.
+DONE_STEP: frozenset[StepStatus] = frozenset({_S.DONE, _S.SKIPPED})
+# Steps a worker may claim: not started, or started and coming back to look again.
+CLAIMABLE_STEP: frozenset[StepStatus] = frozenset({_S.PENDING, _S.ACTIVE})
+# Steps stopped until a person acts (resume, retry).
+STOPPED_STEP: frozenset[StepStatus] = frozenset({_S.BLOCKED, _S.ESCALATED, _S.FAILED})
 
 
-class InvalidTransition(Exception):
+class InvalidTransition(UserError):
     """An event that the current status does not allow."""
 
-    def __init__(self, subject: str, status: StrEnum, event: StrEnum) -> None:
-        super().__init__(f"{subject} is {_words(status)}; cannot {_words(event)}")
+    def __init__(self, subject: str, status: Words, event: Words) -> None:
+        super().__init__(f"{subject} is {status.words}; cannot {event.words}")
         self.subject = subject
         self.status = status
         self.event = event
-
-
-def _words(value: StrEnum) -> str:
-    return value.value.replace("_", " ")
 
 
 def next_run_status(status: RunStatus, event: RunEvent, *, subject: str = "run") -> RunStatus:
@@ -178,3 +202,13 @@ def next_step_status(status: StepStatus, event: StepEvent, *,
 def run_events(status: RunStatus) -> frozenset[RunEvent]:
     """Return the events a run in this status accepts (for buttons and help text)."""
     return frozenset(RUN_TRANSITIONS[RunStatus(status)])
+
+
+def run_may(status: RunStatus, event: RunEvent) -> bool:
+    """Tell whether a run in this status accepts the event (ask the table, don't branch)."""
+    return RunEvent(event) in RUN_TRANSITIONS[RunStatus(status)]
+
+
+def step_may(status: StepStatus, event: StepEvent) -> bool:
+    """Tell whether a step in this status accepts the event."""
+    return StepEvent(event) in STEP_TRANSITIONS[StepStatus(status)]

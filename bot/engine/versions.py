@@ -11,11 +11,13 @@ import re
 from dataclasses import dataclass
 from functools import total_ordering
 
+from bot.engine.errors import UserError
+
 _EXPECTED = "MAJOR.MINOR.PATCH with an optional .BUILD and letter suffix, e.g. 10.1.0.1 or 6.0.1J"
 _PATTERN = re.compile(r"(\d+)\.(\d+)\.(\d+)(?:\.(\d+))?([A-Za-z]*)")
 
 
-class InvalidVersion(ValueError):
+class InvalidVersion(UserError, ValueError):
     """A version string that is not MAJOR.MINOR.PATCH[.BUILD][suffix]."""
 
     def __init__(self, text: str) -> None:

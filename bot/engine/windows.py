@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.engine.errors import UserError
 from bot.engine.plans import StepKind, StepSpec
 from bot.engine.schedule import schedule_estimate
-from bot.engine.states import FINISHED_STEP, StepStatus
+from bot.engine.states import TERMINAL_STEP, StepStatus
 
 _WINDOW = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{1,2}):(\d{2})/(.*)")
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?")
@@ -19,7 +20,7 @@ _EN_DASH = "\u2013"  # typographic range dash, as people write time ranges
 _WINDOW_FORM = "YYYY-MM-DDTHH:MM/DURATION, e.g. 2026-11-28T22:00/4h (DURATION like 4h, 90m, 2h30m)"
 
 
-class WindowError(ValueError):
+class WindowError(UserError, ValueError):
     """A window or time zone that cannot be understood; the message says what was expected."""
 
 
@@ -150,7 +151,7 @@ def remaining_seconds(*, now: datetime, steps: Sequence[StepProgress],
                       history: Mapping[str, Sequence[float]],
                       max_parallel: Mapping[StepKind, int]) -> float:
     """Estimate the seconds left: finished steps count 0, the rest are list-scheduled."""
-    left = [s for s in steps if s.status not in FINISHED_STEP]
+    left = [s for s in steps if s.status not in TERMINAL_STEP]
     keys = {s.key for s in left}
     specs = [StepSpec(key=s.key, kind=s.kind, cluster=None,
                       deps=tuple(d for d in s.deps if d in keys),

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from bot.engine.errors import UserError
 from bot.engine.planner import Strategy
 from bot.engine.versions import parse_version
 from bot.engine.windows import Window, parse_window, zone
@@ -40,7 +41,7 @@ _RUN = re.compile(r"[Rr]?([1-9][0-9]*)")
 ControlAction = Literal["pause", "resume", "abort", "retry"]
 
 
-class UsageError(ValueError):
+class UsageError(UserError, ValueError):
     """A command that does not follow the grammar; the message says what was expected."""
 
 
