@@ -1,20 +1,30 @@
 """Typed SQLAlchemy models: the bot's tables, which are the truth the scheduler only wakes up.
 
-Status columns are plain strings whose values belong to the engine's StrEnums; storage never
-imports the engine. JSON columns are `sa.JSON` (JSONB on PostgreSQL) and track in-place changes
-of their top level only: assign a new dict to persist a nested change.
+Layers: storage imports only the pure engine (`bot.engine`, for run and step statuses) and
+`bot.dma.models`; never Slack, handlers, the worker, services, messages or delivery.
+
+Status and kind columns are plain strings in the schema and StrEnums in Python: a str assigned
+is converted to the member (an unknown value is refused), and reading gives the member. JSON
+columns are `sa.JSON` (JSONB on PostgreSQL) and track in-place changes of their top level only:
+assign a new dict to persist a nested change.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.mutable import MutableDict, MutableList
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
+
+from bot.engine.states import RunStatus, StepStatus
+from storage.enums import ApprovalKind, OutboxKind, OutboxStatus, member
+
+_E = TypeVar("_E", bound=StrEnum)
 
 # Named constraints, so that SQLite batch migrations can find and alter them later.
 NAMING_CONVENTION = {
@@ -52,6 +62,44 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+class EnumString(sa.TypeDecorator[_E], Generic[_E]):
+    """A StrEnum stored as its value in a plain string column (the schema stays a VARCHAR)."""
+
+    impl = sa.String()
+    cache_ok = True
+
+    def __init__(self, enum: type[_E]) -> None:
+        super().__init__()
+        self.enum = enum
+
+    def process_bind_param(self, value: _E | str | None, dialect: Dialect) -> str | None:
+        """Store the member's value; a str that names no member is refused."""
+        return None if value is None else member(self.enum, value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> _E | None:
+        """Give back the member; a stored value this code does not know is reported as such."""
+        if value is None:
+            return None
+        return member(self.enum, value, where=" read from the database")
+
+
+if TYPE_CHECKING:
+    from sqlalchemy.sql.elements import SQLCoreOperations
+
+    class EnumMapped(Mapped[_E]):
+        """Mapped[enum] whose attribute also accepts the value as a str (converted on set)."""
+
+        def __set__(self, instance: Any, value: SQLCoreOperations[_E] | _E | str) -> None:
+            """Set the member (a str is converted by the model's validator)."""
+else:
+    EnumMapped = Mapped  # at run time a plain Mapped[...] annotation, as declarative expects
+
+
+def enum_column(enum: type[_E], **kwargs: Any) -> EnumMapped[_E]:
+    """Map a StrEnum attribute on a string column."""
+    return cast("EnumMapped[_E]", mapped_column(EnumString(enum), **kwargs))
+
+
 def _json() -> sa.types.TypeEngine[Any]:
     """Return a new JSON type (JSONB on PostgreSQL); each mutable wrapper needs its own instance."""
     return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
@@ -83,7 +131,7 @@ class Run(Base):
     to_version: Mapped[str]
     strategy: Mapped[str]
     strategy_reason: Mapped[str] = mapped_column(sa.Text, default="")
-    status: Mapped[str]
+    status: EnumMapped[RunStatus] = enum_column(RunStatus)
     requester: Mapped[str]
     channel: Mapped[str | None]
     message_ts: Mapped[str | None]
@@ -110,6 +158,10 @@ class Run(Base):
         """Return the name users see, e.g. R12."""
         return f"R{self.id}"
 
+    @validates("status")
+    def _status(self, _key: str, value: RunStatus | str) -> RunStatus:
+        return member(RunStatus, value)
+
 
 class Step(Base):
     """One step of a run's plan, claimed by one worker at a time under a lease."""
@@ -131,7 +183,7 @@ class Step(Base):
     estimate_s: Mapped[float] = mapped_column(default=0.0)
     title: Mapped[str]
     safe_point: Mapped[bool] = mapped_column(default=False)
-    status: Mapped[str] = mapped_column(default="pending")
+    status: EnumMapped[StepStatus] = enum_column(StepStatus, default=StepStatus.PENDING)
     phase: Mapped[str | None]
     data: Mapped[dict[str, Any]] = mapped_column(JSONDict, default=dict)
     attempts: Mapped[int] = mapped_column(default=0)
@@ -143,6 +195,10 @@ class Step(Base):
     last_error: Mapped[str | None] = mapped_column(sa.Text)
 
     run: Mapped[Run] = relationship(back_populates="steps")
+
+    @validates("status")
+    def _status(self, _key: str, value: StepStatus | str) -> StepStatus:
+        return member(StepStatus, value)
 
 
 class StepClaim(Base):
@@ -169,11 +225,15 @@ class Approval(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(sa.ForeignKey("runs.id"))
     user_id: Mapped[str]
-    kind: Mapped[str]  # "approve" | "reject" | "overrun"
+    kind: EnumMapped[ApprovalKind] = enum_column(ApprovalKind)
     source: Mapped[str]  # "reaction" | "button" | "cli" | "rehearsal"
     event_id: Mapped[str | None]
     created_at: Mapped[datetime]
     withdrawn_at: Mapped[datetime | None]
+
+    @validates("kind")
+    def _kind(self, _key: str, value: ApprovalKind | str) -> ApprovalKind:
+        return member(ApprovalKind, value)
 
 
 class SlackEvent(Base):
@@ -209,17 +269,25 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("runs.id"))
     channel: Mapped[str | None]
-    kind: Mapped[str] = mapped_column(default="post")  # "post" | "update" | "ephemeral"
+    kind: EnumMapped[OutboxKind] = enum_column(OutboxKind, default=OutboxKind.POST)
     thread: Mapped[bool] = mapped_column(default=False)  # reply in the run's thread
     key: Mapped[str | None] = mapped_column(unique=True)  # idempotent enqueue
     payload: Mapped[dict[str, Any]] = mapped_column(JSONDict)  # {"text": ..., "blocks"?: ...}
-    status: Mapped[str] = mapped_column(default="pending")  # "pending" | "sent" | "failed"
+    status: EnumMapped[OutboxStatus] = enum_column(OutboxStatus, default=OutboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     not_before: Mapped[datetime]
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     slack_ts: Mapped[str | None]
     last_error: Mapped[str | None] = mapped_column(sa.Text)
+
+    @validates("kind")
+    def _kind(self, _key: str, value: OutboxKind | str) -> OutboxKind:
+        return member(OutboxKind, value)
+
+    @validates("status")
+    def _status(self, _key: str, value: OutboxStatus | str) -> OutboxStatus:
+        return member(OutboxStatus, value)
 
 
 class TerritorySnapshot(Base):

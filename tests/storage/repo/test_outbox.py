@@ -1,4 +1,4 @@
-"""The Slack outbox and event de-duplication."""
+"""The Slack outbox: idempotent enqueue, due messages, and integrity errors."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from storage import repo
 from storage.db import unit_of_work
 from storage.models import OutboxMessage, SlackEvent
+from storage.repo._shared import insert_or_find
+from storage.repo.outbox import _message_by_key
 from tests.storage.factories import T0, make_run
 
 
@@ -42,8 +44,7 @@ def test_a_key_enqueued_meanwhile_by_another_process_is_returned(
         clash = OutboxMessage(channel="C1", kind="post", thread=False, key="R1:plan",
                               payload={"text": "mine"}, status="pending", attempts=0,
                               not_before=T0, created_at=T0)
-        found = repo._insert_or_find(
-            session, clash, lambda: repo._message_by_key(session, "R1:plan"))
+        found = insert_or_find(session, clash, lambda: _message_by_key(session, "R1:plan"))
         assert found is not None and found.payload == {"text": "theirs"}
     with session_factory() as session:
         assert session.get(type(audit), audit.id) is not None  # the transaction survived
@@ -72,24 +73,6 @@ def test_messages_are_due_from_not_before_and_until_sent(
                              kind="shout")
 
 
-def test_a_duplicate_event_id_is_refused_without_breaking_the_transaction(
-    session_factory: sessionmaker[Session],
-) -> None:
-    with unit_of_work(session_factory) as session:
-        assert repo.record_event_id(session=session, event_id="Ev1", kind="reaction", at=T0)
-    with unit_of_work(session_factory) as session:
-        run = make_run(session)
-        assert not repo.record_event_id(session=session, event_id="Ev1", kind="reaction",
-                                        at=T0)
-        # Straight into the constraint, as when another process inserted it a moment ago.
-        clash = SlackEvent(event_id="Ev1", kind="reaction", received_at=T0)
-        assert repo._insert_or_find(session, clash, lambda: session.get(SlackEvent, "Ev1"))
-        assert repo.record_event_id(session=session, event_id="Ev2", kind="reaction", at=T0)
-    with session_factory() as session:
-        assert repo.get_run(session=session, ref=run.id) is not None
-        assert session.get(SlackEvent, "Ev2") is not None
-
-
 def test_other_integrity_errors_are_not_mistaken_for_duplicates(
     session_factory: sessionmaker[Session],
 ) -> None:
@@ -100,14 +83,3 @@ def test_other_integrity_errors_are_not_mistaken_for_duplicates(
         assert repo.record_event_id(session=session, event_id="Ev3", kind="reaction", at=T0)
     with session_factory() as session:
         assert session.get(SlackEvent, "Ev3") is not None
-
-
-def test_old_event_ids_are_purged(session_factory: sessionmaker[Session]) -> None:
-    with unit_of_work(session_factory) as session:
-        for i in range(3):
-            repo.record_event_id(session=session, event_id=f"Ev{i}", kind="reaction",
-                                 at=T0 + timedelta(hours=i))
-    with unit_of_work(session_factory) as session:
-        assert repo.purge_event_ids(session=session, before=T0 + timedelta(hours=1)) == 1
-        assert repo.record_event_id(session=session, event_id="Ev0", kind="reaction", at=T0)
-        assert not repo.record_event_id(session=session, event_id="Ev1", kind="reaction", at=T0)

@@ -1,4 +1,4 @@
-"""Runs and steps: naming, listing, plan steps, optimistic locking."""
+"""Runs: naming, listing, optimistic locking."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from storage import repo
 from storage.db import unit_of_work
-from tests.storage.factories import T0, make_run, step
+from tests.storage.factories import T0, make_run
 
 
 def test_a_run_is_found_by_any_spelling_of_its_name(
@@ -30,7 +30,7 @@ def test_runs_are_listed_newest_first_and_filtered(
     session_factory: sessionmaker[Session],
 ) -> None:
     with unit_of_work(session_factory) as session:
-        first = make_run(session, target="global", status="done")
+        first = make_run(session, target="global", status="completed")
         second = make_run(session, target="lab", status="running")
         third = make_run(session, target="global", status="running")
     with session_factory() as session:
@@ -39,34 +39,6 @@ def test_runs_are_listed_newest_first_and_filtered(
             third.id, first.id]
         running = repo.list_runs(session=session, statuses=["running"], limit=1)
         assert [r.id for r in running] == [third.id]
-
-
-def test_steps_keep_their_plan_order_and_fields(session_factory: sessionmaker[Session]) -> None:
-    with unit_of_work(session_factory) as session:
-        run = make_run(session)
-        repo.add_steps(session=session, run=run, steps=[
-            step("verify:dallas", 2, deps=["install:dallas"], safe_point=True),
-            step("install:dallas", 1, params={"package": "10.1.0.1"}),
-        ])
-    with session_factory() as session:
-        steps = repo.steps_of(session=session, run_id=run.id)
-        assert [s.key for s in steps] == ["install:dallas", "verify:dallas"]
-        install, verify = steps
-        assert (install.kind, install.cluster, install.status) == ("install", "dallas", "pending")
-        assert install.params == {"package": "10.1.0.1"} and install.data == {}
-        assert verify.deps == ["install:dallas"] and verify.safe_point
-        assert install.attempts == 0 and install.claimed_by is None
-
-
-def test_a_change_inside_step_data_is_saved(session_factory: sessionmaker[Session]) -> None:
-    with unit_of_work(session_factory) as session:
-        run = make_run(session)
-        repo.add_steps(session=session, run=run, steps=[step("install:dallas", 1)])
-    with unit_of_work(session_factory) as session:
-        loaded = repo.steps_of(session=session, run_id=run.id)[0]
-        loaded.data["operation_id"] = "op-7"
-    with session_factory() as session:
-        assert repo.steps_of(session=session, run_id=run.id)[0].data == {"operation_id": "op-7"}
 
 
 def test_the_second_of_two_racing_changes_to_a_run_is_refused(

@@ -1,0 +1,90 @@
+"""Repository functions: each takes a keyword-only session, flushes, and never commits.
+
+The caller (a Slack middleware, the worker, the CLI) owns the unit of work. Inserts that can race
+with another process (event ids, outbox keys, approvals, snapshots) run in a SAVEPOINT, so that a
+duplicate is reported as such and never breaks the caller's transaction.
+
+One module per aggregate; everything public is re-exported here, so callers write
+`from storage import repo` and `repo.claim_next_step(...)`.
+"""
+
+from storage.db import ping
+from storage.repo.approvals import active_approvals, set_approval, withdraw_approval
+from storage.repo.audit import audit, audit_trail
+from storage.repo.claims import LeaseLost, claim_next_step, claims_of, release_step, renew_lease
+from storage.repo.events import purge_event_ids, record_event_id
+from storage.repo.outbox import (
+    OUTBOX_LOCK_KEY,
+    claim_message,
+    enqueue_message,
+    last_sent,
+    lock_outbox,
+    outbox_backlog,
+    pending_messages,
+    settle_message,
+    supersede_messages,
+    unsent_messages,
+)
+from storage.repo.records import (
+    add_escalation,
+    duration_history,
+    open_escalations,
+    record_step_duration,
+    resolve_escalations,
+    save_territory_snapshot,
+    territory_snapshot,
+)
+from storage.repo.runs import (
+    add_run,
+    get_run,
+    get_run_by_message,
+    list_runs,
+    lock_run,
+    parse_run_ref,
+    runs_with_plan_message,
+    set_message_ts,
+)
+from storage.repo.steps import add_steps, steps_of
+
+__all__ = [
+    "OUTBOX_LOCK_KEY",
+    "LeaseLost",
+    "active_approvals",
+    "add_escalation",
+    "add_run",
+    "add_steps",
+    "audit",
+    "audit_trail",
+    "claim_message",
+    "claim_next_step",
+    "claims_of",
+    "duration_history",
+    "enqueue_message",
+    "get_run",
+    "get_run_by_message",
+    "last_sent",
+    "list_runs",
+    "lock_outbox",
+    "lock_run",
+    "open_escalations",
+    "outbox_backlog",
+    "parse_run_ref",
+    "pending_messages",
+    "ping",
+    "purge_event_ids",
+    "record_event_id",
+    "record_step_duration",
+    "release_step",
+    "renew_lease",
+    "resolve_escalations",
+    "runs_with_plan_message",
+    "save_territory_snapshot",
+    "set_approval",
+    "set_message_ts",
+    "settle_message",
+    "steps_of",
+    "supersede_messages",
+    "territory_snapshot",
+    "unsent_messages",
+    "withdraw_approval",
+]

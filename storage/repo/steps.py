@@ -1,0 +1,26 @@
+"""A run's steps: adding its plan's steps and reading them back in plan order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.models import Run, Step
+
+
+def add_steps(*, session: Session, run: Run, steps: Iterable[Mapping[str, Any]]) -> list[Step]:
+    """Insert a run's steps from dicts of Step fields (seq, key, kind, cluster, deps, ...)."""
+    if run.id is None:
+        session.flush()
+    rows = [Step(run_id=run.id, **dict(fields)) for fields in steps]
+    session.add_all(rows)
+    session.flush()
+    return rows
+
+
+def steps_of(*, session: Session, run_id: int) -> list[Step]:
+    """Return a run's steps in plan order."""
+    return list(session.scalars(select(Step).where(Step.run_id == run_id).order_by(Step.seq)))
