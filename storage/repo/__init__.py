@@ -10,7 +10,7 @@ One module per aggregate; everything public is re-exported here, so callers writ
 
 from storage.db import ping
 from storage.repo.approvals import active_approvals, set_approval, withdraw_approval
-from storage.repo.audit import audit, audit_trail
+from storage.repo.audits import audit, audit_trail
 from storage.repo.claims import LeaseLost, claim_next_step, claims_of, release_step, renew_lease
 from storage.repo.events import purge_event_ids, record_event_id
 from storage.repo.outbox import (

@@ -1,4 +1,8 @@
-"""The audit trail: who did what to a run, and when."""
+"""The audit trail: who did what to a run, and when.
+
+Named in the plural (like runs, steps) so that the module never shadows the `audit` function
+that `storage.repo` re-exports.
+"""
 
 from __future__ import annotations
 
