@@ -99,7 +99,7 @@ def _settings(env: Environment) -> Settings:
 def _credentials(env: Environment) -> tuple[str, str]:
     if not env.dma_username or not env.dma_password:
         raise ServiceError("set DMA_USERNAME and DMA_PASSWORD (a DMA admin account)")
-    return env.dma_username, env.dma_password
+    return env.dma_username, env.dma_password.get_secret_value()
 
 
 def cmd_rehearse(args: argparse.Namespace, env: Environment) -> int:
@@ -143,7 +143,8 @@ def cmd_simulate(args: argparse.Namespace, env: Environment) -> int:
                 else bundled_settings())
     user = env.dma_username or "admin"
     sim = build_simulator(settings, speed=args.speed, faults=args.fault, username=user,
-                          password=env.dma_password or "admin", port=args.port)
+                          password=(env.dma_password.get_secret_value()
+                                    if env.dma_password else "admin"), port=args.port)
     with sim:
         for spec in settings.all_clusters():
             print(f"{spec.name}: {sim.url_for(spec.name)}", flush=True)

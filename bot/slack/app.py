@@ -39,7 +39,9 @@ def web_client(env: Environment, *, blocking_retries: bool, timeout_s: float = 1
         handlers += [RateLimitErrorRetryHandler(max_retry_count=2),
                      ServerErrorRetryHandler(max_retry_count=2)]
     base_url = env.slack_api_url if env.slack_api_url.endswith("/") else env.slack_api_url + "/"
-    return WebClient(token=token or env.slack_bot_token, base_url=base_url,
+    if not token:
+        token = env.slack_bot_token.get_secret_value() if env.slack_bot_token else None
+    return WebClient(token=token, base_url=base_url,
                      timeout=max(1, int(timeout_s)), retry_handlers=handlers,
                      logger=logging.getLogger("upgradebot.slack"))
 

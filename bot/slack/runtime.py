@@ -105,15 +105,16 @@ def serve(settings: Settings, env: Environment, *, stop: threading.Event,
     upgrade_database(env.database_url)
     engine = make_engine(env.database_url)
     sessions = make_session_factory(engine)
-    clients = ClientFactory(settings, username=env.dma_username or "",
-                            password=env.dma_password or "")
+    password = env.dma_password.get_secret_value() if env.dma_password else ""
+    clients = ClientFactory(settings, username=env.dma_username or "", password=password)
     services = Services(settings=settings, sessions=sessions, clock=clock, clients=clients)
     api = web_client(env, blocking_retries=True)
     fast = web_client(env, blocking_retries=False, timeout_s=5)
     membership = Membership(fast)
     kit = Toolkit(membership, ThreadPoolExecutor(4, "upgradebot-reads"))
     app = build_app(services=services, sessions=sessions, clock=clock, client=api,
-                    signing_secret=env.slack_signing_secret, kit=kit,
+                    signing_secret=(env.slack_signing_secret.get_secret_value()
+                                    if env.slack_signing_secret else None), kit=kit,
                     verify_token=check_token(api))
     reconciler = Reconciler(services, api, membership)
     complete = _start_up_reconcile(reconciler, membership, settings)
@@ -193,7 +194,8 @@ def _serve_http(app: App, health: Health, options: ServeOptions, stop: threading
 
 def _serve_socket(app: App, env: Environment, client: WebClient, stop: threading.Event,
                   announce: Callable[[str], None]) -> None:
-    handler = SocketModeHandler(app, app_token=env.slack_app_token, web_client=client)
+    token = env.slack_app_token.get_secret_value() if env.slack_app_token else None
+    handler = SocketModeHandler(app, app_token=token, web_client=client)
     handler.connect()
     announce("upgradebot connected to Slack by Socket Mode")
     try:
