@@ -13,16 +13,11 @@ from collections.abc import Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.config import ConfigError, Environment, Settings, UnknownTarget, load_settings
-from bot.dma.errors import DmaError
-from bot.engine.planner import PlanningError
-from bot.engine.windows import WindowError
+from bot.config import Environment, Settings, load_settings
+from bot.errors import EXPECTED, incident
 from bot.services import ServiceError
 
 log = logging.getLogger("upgradebot")
-
-EXPECTED = (ConfigError, UnknownTarget, ServiceError, PlanningError, WindowError, DmaError,
-            ValueError, KeyError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,8 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[command](args, env)
     except EXPECTED as exc:
-        message = exc.format() if isinstance(exc, ConfigError) else str(exc)
-        print(f"upgradebot {command}: {message}", file=sys.stderr)
+        print(f"upgradebot {command}: {exc}", file=sys.stderr)
         return 2
     except SQLAlchemyError as exc:
         # Say which database and what failed, without the URL's password or a traceback.
@@ -87,6 +81,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug: one line for the person, the traceback in the log
+        print(f"upgradebot {command}: internal error ({type(exc).__name__}, incident "
+              f"{incident(exc, where=f'upgradebot {command}', level=logging.DEBUG)}); run again "
+              "with -v for the details",
+              file=sys.stderr)
+        return 1
 
 
 def _settings(env: Environment) -> Settings:

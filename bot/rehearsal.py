@@ -23,8 +23,9 @@ from bot.clock import FakeClock
 from bot.config import REHEARSAL_EXAMPLE, Settings, load_settings
 from bot.delivery import Delivery
 from bot.dma.simulator import DmaSimulator
+from bot.engine.errors import UserError
 from bot.engine.planner import Plan
-from bot.engine.states import HELD, TERMINAL_RUN, RunStatus
+from bot.engine.states import STOPPED_RUN, RunStatus
 from bot.engine.versions import parse_version
 from bot.messages import fmt_duration
 from bot.outbox import Outgoing
@@ -37,7 +38,10 @@ from storage.db import make_engine, make_session_factory, unit_of_work, upgrade_
 REQUESTER = "U0REHEARSAL"
 SIM_USER, SIM_PASSWORD = "rehearsal", "rehearsal-only-password"
 APPLY = "/installed-software/upgrade-package/apply"
-STOP = {s.value for s in (*TERMINAL_RUN, *HELD, RunStatus.FAILED)}
+
+
+class RehearsalError(UserError):
+    """A rehearsal that cannot be set up as asked."""
 
 
 def bundled_settings() -> Settings:
@@ -108,7 +112,7 @@ def rehearse(*, config: str | None = None, target: str | None = None,
     result = run_rehearsal(config=config, target=target, version=version, strategy=strategy,
                            speed=speed, faults=faults, out=out, timeout_s=timeout_s)
     _summary(result, out)
-    return 0 if result.status == RunStatus.COMPLETED.value else 2
+    return 0 if result.status == RunStatus.COMPLETED else 2
 
 
 def run_rehearsal(*, config: str | None = None, target: str | None = None,
@@ -120,7 +124,7 @@ def run_rehearsal(*, config: str | None = None, target: str | None = None,
     target = target or _default_target(settings)
     version = version or _default_version(settings)
     if speed <= 0:
-        raise ValueError("--speed must be a positive number (times faster than real time)")
+        raise RehearsalError("--speed must be a positive number (times faster than real time)")
     clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
     sim = build_simulator(settings, clock=clock, faults=faults, username=SIM_USER,
                           password=SIM_PASSWORD)
@@ -139,13 +143,13 @@ def run_rehearsal(*, config: str | None = None, target: str | None = None,
 def _default_target(settings: Settings) -> str:
     names = settings.names()
     if not names:
-        raise ValueError("the config has no superclusters or clusters to rehearse on")
+        raise RehearsalError("the config has no superclusters or clusters to rehearse on")
     return names[0]
 
 
 def _default_version(settings: Settings) -> str:
     if not settings.packages:
-        raise ValueError("give a TARGET VERSION, or list a package under packages:")
+        raise RehearsalError("give a TARGET VERSION, or list a package under packages:")
     return str(max(settings.packages, key=parse_version))
 
 
@@ -211,7 +215,7 @@ class _Rehearsal:
             worker.tick()
             self.outbox.deliver()
             status = self.services.run_status(name)[0]
-            if status in STOP or time.monotonic() > deadline:
+            if status in STOPPED_RUN or time.monotonic() > deadline:
                 return status
             self.clock.advance(poll)
             time.sleep(max(0.0, poll / self.speed - (time.monotonic() - began)))
@@ -245,7 +249,7 @@ class _Rehearsal:
 
 def _summary(result: Result, out: Callable[[str], None]) -> None:
     out("=" * 72)
-    out(f"{result.run} {result.status.replace('_', ' ')} — {result.strategy} upgrade of "
+    out(f"{result.run} {RunStatus(result.status).words} — {result.strategy} upgrade of "
         f"{result.target} to {result.to_version}")
     out(f"  duration {fmt_duration(result.virtual_s)} (estimate {fmt_duration(result.estimate_s)})"
         + (f"; full outage {fmt_duration(result.outage_s)}" if result.outage_s is not None

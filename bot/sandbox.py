@@ -14,6 +14,11 @@ from bot.dma.simulator import (
     SimTerritory,
     parse_fault,
 )
+from bot.engine.errors import UserError
+
+
+class FaultError(UserError):
+    """A --fault (or simulation.faults entry) that names no cluster or no known kind."""
 
 
 def default_territories(name: str, members: list[str]) -> list[SimTerritory]:
@@ -52,9 +57,12 @@ def build_simulator(settings: Settings, *, clock: Clock | None = None, speed: fl
     parsed: dict[str, list[Fault]] = {}
     configured = [f"{c}={f}" for c, fs in (sim.faults.items() if sim else ()) for f in fs]
     for text in [*configured, *faults]:
-        cluster, fault = parse_fault(text)
+        try:
+            cluster, fault = parse_fault(text)
+        except ValueError as exc:  # parse_fault's own words say what a fault looks like
+            raise FaultError(str(exc)) from None
         if settings.cluster(cluster) is None:
-            raise ValueError(f"--fault {text}: no cluster named {cluster!r}; known: "
+            raise FaultError(f"--fault {text}: no cluster named {cluster!r}; known: "
                              + ", ".join(c.name for c in settings.all_clusters()))
         parsed.setdefault(cluster, []).append(fault)
     packages = {p.url: version for version, p in settings.packages.items()}

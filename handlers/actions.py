@@ -12,12 +12,12 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
+from bot.messages.blocks import ephemeral
+from bot.messages.ids import ActionId
 from bot.services import RunSummary, Services
 from bot.slack import answers
-from bot.slack.blocks import ephemeral
 from bot.slack.middleware import load_button_run, require_operator, with_approvers
 from bot.slack.toolkit import Toolkit
-from handlers.slack_ids import ActionId
 
 CONTROLS = {ActionId.RETRY: "retry", ActionId.RESUME: "resume", ActionId.ABORT: "abort"}
 

@@ -13,12 +13,12 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
+from bot.messages.blocks import ephemeral
+from bot.messages.ids import SLASH_COMMAND
 from bot.services import Services
 from bot.slack import answers, grammar
-from bot.slack.blocks import ephemeral
 from bot.slack.middleware import require_operator
 from bot.slack.toolkit import Toolkit
-from handlers.slack_ids import SLASH_COMMAND
 
 Command = dict[str, Any]
 

@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from bot.dma.models import (
     SUCCESS_STATUSES,
@@ -97,6 +97,62 @@ class Verdict:
     def ok(self) -> bool:
         """True when no condition holds."""
         return self.condition is None
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored form: ok, condition, each check, each server."""
+        servers = [{"node": s.node_id, "host": s.host_name, "state": s.state,
+                    "version": s.package_version, "history": s.history_status}
+                   for s in self.servers]
+        return {"ok": self.ok, "condition": self.condition.value if self.condition else None,
+                "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
+                "servers": servers}
+
+
+@dataclass(frozen=True)
+class ClusterReport:
+    """One cluster's verification as the thread shows it: the verdict, and the times waited."""
+
+    cluster: str
+    verdict: Verdict
+    waited_min: float | None = None
+    estimate_min: float | None = None
+    kind = "verification"
+
+    @property
+    def subject(self) -> str:
+        """The cluster the report is about."""
+        return self.cluster
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored form (step data, escalation details)."""
+        times = {k: v for k, v in (("waited_min", self.waited_min),
+                                   ("estimate_min", self.estimate_min)) if v is not None}
+        return {"cluster": self.cluster, **self.verdict.to_json(), **times}
+
+
+@dataclass(frozen=True)
+class SuperclusterReport:
+    """The final check of a supercluster as the thread shows it."""
+
+    target: str
+    verdict: Verdict
+    members: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+    kind = "final_check"
+
+    @property
+    def subject(self) -> str:
+        """The supercluster the report is about."""
+        return self.target
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored form (step data, escalation details)."""
+        return {"cluster": self.target, **self.verdict.to_json(), "members": list(self.members),
+                "warnings": list(self.warnings)}
+
+
+# What a step hands to the thread, unchanged from the verifier to the message builder.
+Report = ClusterReport | SuperclusterReport
 
 
 def login_deadline(applied_at: datetime, estimate_s: float, login_grace_s: float,

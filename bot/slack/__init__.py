@@ -1,5 +1,5 @@
-"""The Slack layer: app factory, middleware, Block Kit, outbox delivery, server and start-up.
+"""The Slack adapters: middleware, error path, membership, sink, HTTP edge, grammar, answers.
 
-Kept import-free on purpose: `bot.messages` uses `bot.slack.posts` and `bot.slack.blocks`, which
-must not pull in bolt or the handlers.
+Below `handlers/` and above the flows; it never imports the handlers (only the composition root
+does) and never the worker.
 """

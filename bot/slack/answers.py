@@ -7,8 +7,8 @@ from typing import Any
 
 from bot.engine.planner import Plan
 from bot.messages import STRATEGY_TITLE, fmt_duration, mention
+from bot.messages.blocks import bullets, context, ephemeral, header, section, sections
 from bot.services import ApprovalResult, ClusterHealth, RunSummary
-from bot.slack.blocks import bullets, context, ephemeral, header, section, sections
 from bot.slack.grammar import USAGE
 
 Answer = dict[str, Any]
@@ -64,7 +64,7 @@ def planned_answer(name: str, plan: Plan, channel: str) -> Answer:
 def _line(run: RunSummary) -> str:
     window = f", window {run.window}" if run.window else ""
     return (f"{ICON.get(run.status, '•')} *{run.name}* {run.target} → {run.to_version} "
-            f"({run.strategy}): {run.status.replace('_', ' ')}{window}, requested by "
+            f"({run.strategy}): {run.status.words}{window}, requested by "
             f"{mention(run.requester)} {run.created_at:%Y-%m-%d %H:%M} UTC")
 
 
@@ -105,7 +105,7 @@ def approval_answer(run: RunSummary, result: ApprovalResult, verb: str) -> Answe
     if verb == "reject":
         return ephemeral(f"{run.name} rejected.")
     return ephemeral(f"{run.name}: {verb} counted ({result.approvals} of {result.required}); "
-                     f"the run is {result.status.replace('_', ' ')}.")
+                     f"the run is {result.status.words}.")
 
 
 def home_view(user: str, *, operator: bool, approver: bool, active: Sequence[RunSummary],

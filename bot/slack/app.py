@@ -58,7 +58,7 @@ def build_app(*, services: Services, sessions: sessionmaker[Session], clock: Clo
               before_authorize=VerifySignature(signing_secret or "", signature_clock),
               token_verification_enabled=verify_token, listener_executor=listener_executor,
               logger=logging.getLogger("upgradebot.bolt"))
-    app.use(dedupe_events(sessions, clock))
+    app.use(dedupe_events(services))
     app.error(handle_error)
     register_all(app, services, kit)
     return app

@@ -7,7 +7,6 @@ for work done after the ack (cluster reads), so every failure is answered the sa
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -15,35 +14,23 @@ from slack_bolt import BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.config import UnknownTarget
-from bot.engine.planner import PlanningError
-from bot.engine.states import InvalidTransition
-from bot.engine.windows import WindowError
-from bot.services import ServiceError
-from bot.slack.blocks import ephemeral
-from bot.slack.grammar import UsageError
+from bot.errors import incident, user_message
+from bot.messages.blocks import ephemeral
 from bot.slack.middleware import NotPermitted
 
 log = logging.getLogger(__name__)
 
-# Exceptions whose message is written for the person who asked.
-EXPECTED: tuple[type[Exception], ...] = (ServiceError, UnknownTarget, WindowError, UsageError,
-                                         PlanningError, InvalidTransition, NotPermitted)
 Respond = Callable[..., Any]
 
 
 def describe(error: BaseException) -> str:
     """The answer for an error: its own words when expected, else an incident id (logged)."""
-    if isinstance(error, NotPermitted):
-        return f"🚫 {error}"
-    if isinstance(error, EXPECTED):
-        return f"⚠️ {error}"
-    incident = uuid.uuid4().hex[:8]
-    # Only the type and the stack: an exception message may quote request content.
-    log.error("unexpected %s (incident %s)", type(error).__name__, incident,
-              exc_info=(type(error), error, error.__traceback__))
-    return (f"💥 Something went wrong on the bot's side (incident {incident}). Nothing was "
-            "changed by this request; the logs have the details under that id.")
+    said = user_message(error)
+    if said is not None:
+        return f"🚫 {said}" if isinstance(error, NotPermitted) else f"⚠️ {said}"
+    return (f"💥 Something went wrong on the bot's side (incident "
+            f"{incident(error, where='a Slack request')}). Nothing was changed by this request; "
+            "the logs have the details under that id.")
 
 
 def answer(text: str, *, respond: Respond | None, client: WebClient | None,

@@ -18,22 +18,19 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import Clock as SignatureClock
 from slack_sdk.signature import SignatureVerifier
-from sqlalchemy.orm import Session, sessionmaker
 
-from bot.clock import Clock
 from bot.config import SlackSettings
+from bot.engine.errors import UserError
+from bot.messages.ids import ActionId, RunRef
 from bot.services import RunSummary, ServiceError, Services
 from bot.slack.grammar import MUTATING, subcommand
 from bot.slack.membership import Membership
-from handlers.slack_ids import ActionId, RunRef
-from storage import repo
-from storage.db import unit_of_work
 
 log = logging.getLogger(__name__)
 Next = Callable[[], Any]
 
 
-class NotPermitted(Exception):
+class NotPermitted(UserError):
     """Someone asked for something their role does not allow."""
 
 
@@ -62,7 +59,7 @@ class VerifySignature(RequestVerification):
                     timestamp, len(body))
 
 
-def dedupe_events(sessions: sessionmaker[Session], clock: Clock) -> Callable[..., Any]:
+def dedupe_events(services: Services) -> Callable[..., Any]:
     """Global middleware: an event id seen before gets 200 and goes no further."""
 
     def dedupe(body: dict[str, Any], request: BoltRequest, next: Next) -> Any:
@@ -70,10 +67,7 @@ def dedupe_events(sessions: sessionmaker[Session], clock: Clock) -> Callable[...
         if not event_id:
             return next()
         kind = str((body.get("event") or {}).get("type", "event"))
-        with unit_of_work(sessions) as session:
-            first = repo.record_event_id(session=session, event_id=str(event_id), kind=kind,
-                                         at=clock.now())
-        if first:
+        if services.events.first_time(str(event_id), kind):
             return next()
         retry = request.headers.get("x-slack-retry-num", ["0"])[0]
         log.info("event %s (%s) already handled; Slack retry %s answered and dropped",

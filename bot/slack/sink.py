@@ -14,8 +14,8 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
+from bot.messages.blocks import TEXT_MAX, clip
 from bot.outbox import Outgoing, RetryLater
-from bot.slack.blocks import TEXT_MAX, clip
 
 log = logging.getLogger(__name__)
 

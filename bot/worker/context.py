@@ -12,7 +12,7 @@ from bot.dma.client import DmaClient
 from bot.engine.planner import Plan
 
 
-@dataclass
+@dataclass(frozen=True)
 class StepContext:
     """One visit of one step: its stored state, the plan, and a way to reach the clusters."""
 

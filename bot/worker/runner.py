@@ -14,7 +14,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,11 +23,14 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.dma.client import DmaClient
 from bot.dma.errors import DmaBadResponse, DmaConflict, DmaError, DmaNotReachable
-from bot.engine.planner import Plan, StepKind, plan_from_json
-from bot.engine.states import StepEvent, StepStatus, next_step_status
-from bot.worker import lifecycle
+from bot.engine.planner import StepKind
+from bot.engine.states import StepEvent, StepStatus
+from bot.runs.outcome import Outcome
+from bot.runs.outcomes import apply_outcome
+from bot.runs.plans import plan_of
+from bot.runs.transitions import transition_step
+from bot.runs.waiting import ask_overrun, housekeeping, overrun_needed
 from bot.worker.context import StepContext
-from bot.worker.outcome import Outcome
 from bot.worker.steps import HANDLERS
 from storage import repo
 from storage.db import unit_of_work
@@ -57,7 +60,6 @@ class Worker:
         self.clients = clients
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.progress = progress or (lambda line: log.info("%s", line))
-        self._plans: dict[tuple[int, str], Plan] = {}
 
     @property
     def actor(self) -> str:
@@ -66,7 +68,7 @@ class Worker:
 
     def tick(self, max_visits: int = 100) -> int:
         """Start due runs, then visit due steps until none is left; return the visits made."""
-        lifecycle.housekeeping(self.sessions, self.settings, self.clock, self.actor)
+        housekeeping(self.sessions, self.clock, self.actor)
         visits = 0
         while visits < max_visits:
             visit = self._claim()
@@ -94,16 +96,13 @@ class Worker:
             else:
                 return None
             run = step.run
-            if step.status == StepStatus.PENDING.value:
-                if step.safe_point and lifecycle.overrun_needed(session, run, now, self.settings):
-                    lifecycle.ask_overrun(session, run, now, self.actor, self.settings)
+            if step.status == StepStatus.PENDING:
+                if step.safe_point and overrun_needed(session, run, now, self.settings):
+                    ask_overrun(session, run, now, self.actor, self.settings)
                     repo.release_step(session=session, step=step, worker_id=self.worker_id,
                                       now=now, next_check_at=None)
                     return None
-                step.status = next_step_status(StepStatus(step.status), StepEvent.START).value
-                step.started_at = now
-                repo.audit(session=session, at=now, actor=self.actor, run_id=run.id,
-                           step_id=step.id, action="step.started", detail={"step": step.key})
+                transition_step(session, step, StepEvent.START, now=now, actor=self.actor)
                 self.progress(f"{run.name} {step.title}")
             ctx = self._context(session, run, step, now)
             return _Visit(step.id, run.id, ctx)
@@ -114,7 +113,7 @@ class Worker:
         A cluster holds its slot from the install request until it is verified: the request
         itself takes a second, the restart it starts takes most of an hour.
         """
-        if step.kind != StepKind.INSTALL.value or step.status != StepStatus.PENDING.value:
+        if step.kind != StepKind.INSTALL or step.status != StepStatus.PENDING:
             return False
         steps = {s.key: s for s in repo.steps_of(session=session, run_id=step.run_id)}
         busy = sum(1 for s in steps.values()
@@ -128,14 +127,8 @@ class Worker:
                           next_check_at=now + self.settings.timing.poll_interval)
         return True
 
-    def _plan(self, run: Run) -> Plan:
-        key = (run.id, run.plan_digest)
-        if key not in self._plans:
-            self._plans[key] = plan_from_json(run.plan)
-        return self._plans[key]
-
     def _context(self, session: Session, run: Run, step: Step, now: datetime) -> StepContext:
-        plan = self._plan(run)
+        plan = plan_of(run)
         steps = repo.steps_of(session=session, run_id=run.id)
         package = self.settings.packages.get(run.to_version)
         return StepContext(
@@ -172,8 +165,9 @@ class Worker:
             log.exception("step %s failed unexpectedly (incident %s)", ctx.key, incident)
             return Outcome.fail(f"internal error in step {ctx.key} (incident {incident}: "
                                 f"{type(exc).__name__})")
-        if "unreachable_since" in ctx.data:
-            outcome.data.setdefault("unreachable_since", None)
+        if "unreachable_since" in ctx.data and "unreachable_since" not in outcome.data:
+            # The cluster answered again: forget when it stopped answering.
+            outcome = replace(outcome, data={**outcome.data, "unreachable_since": None})
         return outcome
 
     def _unreachable(self, ctx: StepContext, exc: DmaNotReachable) -> Outcome:
@@ -208,7 +202,7 @@ class Worker:
                 repo.save_territory_snapshot(session=session, run_id=run.id,
                                              supercluster=run.target,
                                              territories=outcome.snapshot, at=now)
-            lifecycle.apply_outcome(session, run, step, outcome, now=now, actor=self.actor,
+            apply_outcome(session, run, step, outcome, now=now, actor=self.actor,
                                     settings=self.settings, progress=self.progress)
             next_check = (now + timedelta(seconds=outcome.wait_s)
                           if outcome.kind == "wait" and outcome.wait_s is not None else None)

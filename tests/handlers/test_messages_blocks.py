@@ -7,7 +7,7 @@ from typing import Any
 
 from bot import messages
 from bot.engine.planner import ClusterFacts, PlanRequest, Strategy, TerritoryFacts, make_plan
-from bot.slack.blocks import SECTION_MAX, sections
+from bot.messages.blocks import SECTION_MAX, sections
 
 
 def incremental_plan() -> Any:

@@ -9,11 +9,11 @@ from typing import Any
 
 import yaml
 
+from bot.messages.ids import ActionId
 from bot.slack.membership import Membership
 from bot.slack.reconcile import Reconciler
 from bot.slack.toolkit import InlineExecutor, Toolkit
 from handlers import register_all
-from handlers.slack_ids import ActionId
 from tests.handlers.workspace import APPROVERS, OPERATOR, workspace
 from tests.support.signing import event_body
 

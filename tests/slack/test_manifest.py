@@ -11,7 +11,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handlers.slack_ids import BOT_SCOPES, EVENTS, SLASH_COMMAND, ActionId, RunRef
+from bot.messages.ids import BOT_SCOPES, EVENTS, SLASH_COMMAND, ActionId, RunRef
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = Path(__file__).resolve().parents[3] / "shared" / "schemas" / "slack-app-manifest.json"

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from slack_bolt import BoltRequest
 from slack_sdk.signature import SignatureVerifier
 
-from handlers.slack_ids import SLASH_COMMAND
+from bot.messages.ids import SLASH_COMMAND
 
 DEFAULT_RESPONSE_URL = "https://hooks.slack.com/commands/T0TEST/1/response"
 _TRIGGER_ID = "1700000000.1.0123456789abcdef0123456789abcdef"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bot.engine.planner import StepKind
+from bot.runs.outcome import Outcome
 from bot.worker.context import StepContext
-from bot.worker.outcome import Outcome
 from bot.worker.steps import install, service, supercluster, territories
 
 Handler = Callable[[StepContext], Outcome]

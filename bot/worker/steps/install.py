@@ -9,14 +9,15 @@ from bot.dma.errors import DmaNotReachable
 from bot.dma.models import FAILURE_STATUSES, InstalledSoftware
 from bot.engine.verification import (
     CONDITION_TEXT,
+    ClusterReport,
     Condition,
     login_deadline,
     login_verdict,
     verify_cluster,
 )
 from bot.engine.versions import same_version
+from bot.runs.outcome import Outcome
 from bot.worker.context import StepContext
-from bot.worker.outcome import Outcome
 
 
 def upload(ctx: StepContext) -> Outcome:
@@ -194,22 +195,17 @@ def verify(ctx: StepContext) -> Outcome:
     ha = ctx.client().ha_status()
     verdict = verify_cluster(expected_servers=ctx.servers(), target_version=ctx.to_version,
                              installed=sw, ha=ha)
-    servers = [{"node": s.node_id, "host": s.host_name, "state": s.state,
-                "version": s.package_version, "history": s.history_status}
-               for s in verdict.servers]
-    checks = [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in verdict.checks]
-    times = {k: v for k, v in ctx.step_data.get(f"wait_login:{name}", {}).items()
-             if k in ("estimate_min", "waited_min")}
-    result = {"cluster": name, "ok": verdict.ok, "checks": checks, "servers": servers,
-              "condition": verdict.condition.value if verdict.condition else None, **times}
-    post = {"type": "verification", **result}
+    times = ctx.step_data.get(f"wait_login:{name}", {})
+    report = ClusterReport(name, verdict, waited_min=times.get("waited_min"),
+                           estimate_min=times.get("estimate_min"))
+    result = report.to_json()
     if verdict.ok:
-        return Outcome.done(f"{name} verified: {verdict.summary}", data=result, posts=[post],
-                            board_state="verified")
+        return Outcome.done(f"{name} verified: {verdict.summary}", data=result,
+                            reports=(report,), board_state="verified")
     assert verdict.condition is not None
     details = {**result, "done": ["package uploaded", "install started", "logged back in"]}
     note = f"{CONDITION_TEXT[verdict.condition]} ({verdict.summary})"
-    return Outcome.escalate(verdict.condition.value, note, details, posts=[post])
+    return Outcome.escalate(verdict.condition.value, note, details, reports=(report,))
 
 
 def licence_keys(ctx: StepContext) -> Outcome:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bot.dma.errors import DmaNotReachable
+from bot.runs.outcome import Outcome
 from bot.worker.context import StepContext
-from bot.worker.outcome import Outcome
 
 OUT = ("BUSIED_OUT", "OUT_OF_SERVICE")
 

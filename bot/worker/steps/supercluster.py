@@ -5,9 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from bot.dma.errors import DmaNotFound, DmaNotReachable
-from bot.engine.verification import CONDITION_TEXT, Condition, verify_supercluster
+from bot.engine.verification import (
+    CONDITION_TEXT,
+    Condition,
+    SuperclusterReport,
+    verify_supercluster,
+)
+from bot.runs.outcome import Outcome
 from bot.worker.context import StepContext
-from bot.worker.outcome import Outcome
 
 
 def preflight(ctx: StepContext) -> Outcome:
@@ -102,14 +107,14 @@ def final_check(ctx: StepContext) -> Outcome:
     ha = {name: ctx.client(name).ha_status() for name in expected}
     verdict = verify_supercluster(expected=expected, target_version=ctx.to_version, view=view,
                                   territories=territories, ha=ha)
-    checks = [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in verdict.checks]
-    result = {"cluster": ctx.plan.target, "ok": verdict.ok, "checks": checks,
-              "members": sorted(view.ids), "warnings": list(view.warnings)}
+    report = SuperclusterReport(ctx.plan.target, verdict, tuple(sorted(view.ids)),
+                                tuple(view.warnings))
+    result = report.to_json()
     if verdict.ok:
         return Outcome.done(f"{ctx.plan.target}: {verdict.summary}", data=result,
-                            posts=[{"type": "final_check", **result}])
+                            reports=(report,))
     if ctx.elapsed_s() < ctx.seconds(ctx.timing.login_grace):
         return Outcome.wait(ctx.poll_s, f"final check not clean yet: {verdict.summary}")
     return Outcome.escalate(Condition.SUPERCLUSTER_CHECK.value, verdict.summary,
                             {**result, "done": ["every cluster upgraded and joined"]},
-                            posts=[{"type": "final_check", **result}])
+                            reports=(report,))

@@ -8,8 +8,8 @@ from typing import Any
 
 from bot.dma.errors import DmaStaleTag
 from bot.dma.models import Territory
+from bot.runs.outcome import Outcome
 from bot.worker.context import StepContext
-from bot.worker.outcome import Outcome
 
 Assignment = tuple[str | None, str | None]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from handlers.slack_ids import ActionId, RunRef
+from bot.messages.ids import ActionId, RunRef
 
 Block = dict[str, Any]
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from bot.slack.blocks import (
+from bot.messages.blocks import (
     Block,
     actions,
     bullets,
@@ -23,7 +23,7 @@ from bot.slack.blocks import (
     section,
     sections,
 )
-from handlers.slack_ids import ActionId, RunRef
+from bot.messages.ids import ActionId, RunRef
 
 APPROVABLE_STATUS = frozenset({"", "awaiting approval", "approved", "scheduled"})
 

@@ -1,0 +1,129 @@
+"""Run controls: pause, resume, abort, retry, and approving an overrun of the window."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from bot import messages
+from bot.engine.states import (
+    TERMINAL_STEP,
+    RunEvent,
+    RunStatus,
+    StepEvent,
+    StepStatus,
+    run_may,
+    step_may,
+)
+from bot.flows.base import Flow, ServiceError
+from bot.runs.posting import post, update_board
+from bot.runs.transitions import transition_run, transition_step
+from storage import repo
+from storage.db import unit_of_work
+from storage.models import Run
+
+Control = Callable[[Session, Run, str, datetime], str]
+# The control each word asks for, and the run event that decides whether it is allowed now.
+EVENTS = {"pause": RunEvent.PAUSE, "resume": RunEvent.RESUME, "abort": RunEvent.ABORT,
+          "retry": RunEvent.RETRY, "overrun": RunEvent.APPROVE_OVERRUN}
+
+
+class Controls(Flow):
+    """What operators (and, for overruns, approvers) do to a run under way."""
+
+    def control(self, ref: str | int, action: str, user: str, *,
+                approvers: Collection[str] | None = None) -> str:
+        """Pause, resume, abort, retry or approve an overrun; return what happened.
+
+        `approvers` (user ids, groups already expanded) decides who may approve an overrun;
+        by default the configured list.
+        """
+        allowed = set(approvers if approvers is not None else self.settings.slack.approvers)
+        controls: dict[str, Control] = {
+            "pause": self._pause, "resume": self._resume, "abort": self._abort,
+            "retry": self._retry,
+            "overrun": lambda s, r, u, n: self._overrun(s, r, u, n, allowed=allowed)}
+        if action not in controls:
+            raise ServiceError(f"unknown action {action!r}; expected one of: "
+                               + ", ".join(controls))
+        now = self.clock.now()
+        with unit_of_work(self.sessions) as session:
+            run = self.lock(session, ref)
+            self._need(run, EVENTS[action])
+            text = controls[action](session, run, user, now)
+            repo.audit(session=session, at=now, actor=user, run_id=run.id,
+                       action=f"operator.{action}")
+            update_board(session, run, now)
+            return text
+
+    @staticmethod
+    def _need(run: Run, event: RunEvent) -> None:
+        """Refuse a control the transition table does not allow for the run's status."""
+        if run_may(run.status, event) or event is RunEvent.ABORT:
+            return  # an abort the table refuses is refused by the transition itself
+        allowed = [s.words for s in RunStatus if run_may(s, event)]
+        raise ServiceError(f"{run.name} is {RunStatus(run.status).words}; expected it "
+                           + " or ".join(allowed))
+
+    def _pause(self, session: Session, run: Run, user: str, now: datetime) -> str:
+        transition_run(session, run, RunEvent.PAUSE, now=now, actor=user)
+        run.pause_reason = f"paused by {user}"
+        post(session, run, messages.notice(
+            run.name, "⏸️", f"paused by {messages.mention(user)}; a step already under way on "
+            "a cluster finishes there, nothing new starts", actions=("resume", "abort")), now)
+        return f"{run.name} paused"
+
+    def _resume(self, session: Session, run: Run, user: str, now: datetime) -> str:
+        for step in repo.steps_of(session=session, run_id=run.id):
+            if step.status == StepStatus.BLOCKED:
+                transition_step(session, step, StepEvent.RESUME, now=now, actor=user)
+                step.data = {**(step.data or {}), "resumed": True, "resumed_by": user}
+                step.next_check_at = None
+        transition_run(session, run, RunEvent.RESUME, now=now, actor=user)
+        run.pause_reason = None
+        post(session, run, messages.notice(
+            run.name, "▶️", f"resumed by {messages.mention(user)}"), now)
+        return f"{run.name} resumed"
+
+    def _retry(self, session: Session, run: Run, user: str, now: datetime) -> str:
+        for step in repo.steps_of(session=session, run_id=run.id):
+            if step_may(step.status, StepEvent.RETRY):  # escalated or failed
+                if step.status == StepStatus.FAILED or step.kind == "join":
+                    # Re-read the cluster from the start of the step: a failed request, or a
+                    # failed join, is sent again only if the cluster still needs it.
+                    step.phase = None
+                transition_step(session, step, StepEvent.RETRY, now=now, actor=user)
+                kept = {k: v for k, v in (step.data or {}).items() if k != "apply_tries"}
+                step.data = {**kept, "retry_at": now.isoformat()}
+                step.next_check_at = None
+                step.last_error = None
+        repo.resolve_escalations(session=session, run_id=run.id, at=now, by=user)
+        transition_run(session, run, RunEvent.RETRY, now=now, actor=user)
+        run.pause_reason = None
+        post(session, run, messages.notice(
+            run.name, "🔁", f"{messages.mention(user)} asked to verify again"), now)
+        return f"{run.name}: verifying again"
+
+    def _abort(self, session: Session, run: Run, user: str, now: datetime) -> str:
+        for step in repo.steps_of(session=session, run_id=run.id):
+            if step.status not in TERMINAL_STEP:
+                transition_step(session, step, StepEvent.CANCEL, now=now, actor=user)
+        transition_run(session, run, RunEvent.ABORT, now=now, actor=user)
+        post(session, run, messages.notice(
+            run.name, "⏹️", f"aborted by {messages.mention(user)}. Clusters stay as they are "
+            "now; an install already under way finishes on its cluster."), now)
+        return f"{run.name} aborted"
+
+    def _overrun(self, session: Session, run: Run, user: str, now: datetime, *,
+                 allowed: set[str]) -> str:
+        if user not in allowed:
+            raise ServiceError("only configured approvers can approve an overrun")
+        repo.set_approval(session=session, run_id=run.id, user_id=user, kind="overrun",
+                          source="cli", event_id=None, at=now)
+        run.overrun_approved = True
+        transition_run(session, run, RunEvent.APPROVE_OVERRUN, now=now, actor=user)
+        post(session, run, messages.notice(
+            run.name, "⏱️", f"overrun approved by {messages.mention(user)}; going on"), now)
+        return f"{run.name}: overrun approved"

@@ -1,0 +1,23 @@
+"""The messages the bot posts, built in one place; each has a plain-text fallback (`text`).
+
+Below everything that posts or answers: builders are pure (values in, payloads out). `ids` holds
+the Slack surface (command, action ids, button references), `blocks` the Block Kit primitives,
+`layouts` how each message is laid out as blocks, and `plan`, `board`, `thread` what each says.
+"""
+
+from __future__ import annotations
+
+from bot.messages.board import ClusterLine, board_message
+from bot.messages.common import Payload, fmt_duration, mention
+from bot.messages.plan import STRATEGY_TITLE, plan_message
+from bot.messages.thread import (
+    escalation_message,
+    final_check_message,
+    notice,
+    report_message,
+    verification_message,
+)
+
+__all__ = ["STRATEGY_TITLE", "ClusterLine", "Payload", "board_message", "escalation_message",
+           "final_check_message", "fmt_duration", "mention", "notice", "plan_message",
+           "report_message", "verification_message"]

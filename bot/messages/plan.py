@@ -1,0 +1,66 @@
+"""The plan message posted for approval (its words; the layout is in `layouts`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.engine.planner import Plan, Strategy
+from bot.messages import layouts
+from bot.messages.common import Payload, fmt_duration, mention
+
+STRATEGY_TITLE = {
+    Strategy.BASIC: "basic (cluster by cluster)",
+    Strategy.FULL_OUTAGE: "system-wide maintenance window (complete service outage)",
+    Strategy.INCREMENTAL: "incremental (some service maintained)",
+}
+
+
+def plan_message(run_name: str, plan: Plan, *, window: str | None, approvals_required: int,
+                 approvers: Sequence[str], approve_reaction: str, reject_reaction: str,
+                 requester: str, approvals: Sequence[str] = (), status: str = "") -> Payload:
+    """The plan as posted to the channel for approval."""
+    froms = sorted({v for _, v in plan.from_versions})
+    head = (f"*{run_name}* — upgrade plan for {plan.target_kind} *{plan.target}*: "
+            f"{', '.join(froms)} → *{plan.to_version}*")
+    strategy = STRATEGY_TITLE.get(plan.strategy, plan.strategy.value)
+    estimates = dict(plan.cluster_estimates)
+    order = [f"{name} (cluster A, seeds the new supercluster)" if name == plan.seed
+             and plan.strategy != Strategy.BASIC else name for name in plan.order]
+    total = (f"about {fmt_duration(plan.total_estimate_s)}"
+             + (f"; full outage about {fmt_duration(plan.outage_estimate_s)}"
+                if plan.outage_estimate_s else ""))
+    window_text = window or ("none given — this plan needs a maintenance window"
+                             if plan.needs_window else "none — starts as soon as it is approved")
+    who = ", ".join(mention(a) for a in approvers) or "the configured approvers"
+    approval_help = (f"the requester {mention(requester)} does not count. React with "
+                     f":{approve_reaction}: to approve or :{reject_reaction}: to reject.")
+    approved_by = ("Approved by: " + ", ".join(mention(a) for a in approvals)) if approvals else ""
+    lines = [
+        head, f"Strategy: {strategy}", *(f"  • {reason}" for reason in plan.reasons),
+        "Order: " + ", ".join(order),
+        "Estimates: " + ", ".join(f"{c} {fmt_duration(s)}" for c, s in plan.cluster_estimates)
+        + f"; in all {total}",
+        f"Window: {window_text}", "Pre-flight checklist:",
+        *(f"  ☐ {item}" for item in plan.checklist),
+    ]
+    if plan.factors:
+        lines.append("Factors to consider before an incremental upgrade (all ten, guide):")
+        lines.extend(f"  {i}. {factor}" for i, factor in enumerate(plan.factors, 1))
+    lines.append(f"Approvals: {len(approvals)} of {approvals_required} from {who} "
+                 f"(the requester {mention(requester)} does not count). React with "
+                 f":{approve_reaction}: to approve or :{reject_reaction}: to reject.")
+    if approved_by:
+        lines.append(approved_by)
+    if status:
+        lines.append(f"Status: {status}")
+    layout = layouts.PlanLayout(
+        run_name=run_name, title=f"{run_name} — upgrade {plan.target} to {plan.to_version}",
+        head=head, versions=f"{', '.join(froms)} → {plan.to_version}", strategy=strategy,
+        reasons=plan.reasons,
+        order=[f"{label} — {fmt_duration(estimates.get(name, 0.0))}"
+               for name, label in zip(plan.order, order, strict=True)],
+        estimate=total, window=window_text, checklist=plan.checklist, factors=plan.factors,
+        approvals=f"{len(approvals)} of {approvals_required} from {who}",
+        approval_help=approval_help[0].upper() + approval_help[1:], approved_by=approved_by,
+        status=status)
+    return {"text": "\n".join(lines), "blocks": layouts.plan_blocks(layout)}

@@ -1,0 +1,102 @@
+"""Store what a visit decided: step and run transitions, escalation records, thread replies."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from bot import messages
+from bot.config import Settings
+from bot.engine.plans import StepKind
+from bot.engine.states import DONE_STEP, RunEvent, RunStatus, StepEvent
+from bot.messages.common import fmt_duration
+from bot.runs.outcome import Outcome
+from bot.runs.posting import post, update_board
+from bot.runs.transitions import hold, transition_run, transition_step
+from storage import repo
+from storage.models import Run, Step
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str], None]
+
+
+def apply_outcome(session: Session, run: Run, step: Step, outcome: Outcome, *, now: datetime,
+                  actor: str, settings: Settings, progress: Progress) -> None:
+    """Move the step and its run as the outcome says, and queue what the thread must show."""
+    for report in outcome.reports:
+        post(session, run, messages.report_message(run.name, report), now,
+             key=f"{run.id}:{report.kind}:{report.subject}:{step.attempts}")
+    if outcome.kind == "wait":
+        step.last_error = None
+        if outcome.board_state or outcome.phase:
+            update_board(session, run, now)
+        return
+    progress(f"{run.name} {step.key}: {outcome.note}")
+    if outcome.kind in ("done", "skip"):
+        _finish_step(session, run, step, outcome, now=now, actor=actor, progress=progress)
+        return
+    if outcome.kind == "block":
+        _block(session, run, step, outcome, now=now, actor=actor)
+    elif outcome.kind == "escalate":
+        _escalate(session, run, step, outcome, now=now, actor=actor, settings=settings)
+    else:
+        _fail(session, run, step, outcome, now=now, actor=actor)
+    update_board(session, run, now)
+
+
+def _block(session: Session, run: Run, step: Step, outcome: Outcome, *, now: datetime,
+           actor: str) -> None:
+    transition_step(session, step, StepEvent.BLOCK, now=now, actor=actor, note=outcome.note)
+    hold(session, run, RunEvent.PAUSE, now=now, actor=actor, reason=outcome.note)
+    post(session, run, messages.notice(run.name, "⏸️", f"paused at {step.key}: {outcome.note}",
+                                       actions=("resume", "abort")), now)
+
+
+def _escalate(session: Session, run: Run, step: Step, outcome: Outcome, *, now: datetime,
+              actor: str, settings: Settings) -> None:
+    transition_step(session, step, StepEvent.ESCALATE, now=now, actor=actor, note=outcome.note)
+    hold(session, run, RunEvent.ESCALATE, now=now, actor=actor, reason=outcome.note)
+    cluster = step.cluster or run.target
+    repo.add_escalation(session=session, run_id=run.id, step_id=step.id, cluster=cluster,
+                        condition=outcome.condition or "", details=outcome.details, at=now)
+    post(session, run, messages.escalation_message(
+        run.name, cluster=cluster, condition=outcome.condition or "", note=outcome.note,
+        details=outcome.details, contact=settings.escalation.contact,
+        notify=settings.escalation.notify), now)
+
+
+def _fail(session: Session, run: Run, step: Step, outcome: Outcome, *, now: datetime,
+          actor: str) -> None:
+    step.last_error = outcome.note
+    transition_step(session, step, StepEvent.FAIL, now=now, actor=actor, note=outcome.note)
+    hold(session, run, RunEvent.FAIL, now=now, actor=actor, reason=outcome.note)
+    # The pre-flight step is a run's first: failing there means it never started.
+    where = ("did not start" if step.kind == StepKind.PREFLIGHT
+             else f"stopped at {step.key}")
+    post(session, run, messages.notice(
+        run.name, "⛔", f"{where}: {outcome.note}. After fixing the cause: "
+        f"`/upgrade retry {run.name}`, or `/upgrade abort {run.name}`.",
+        actions=("retry", "abort")), now)
+
+
+def _finish_step(session: Session, run: Run, step: Step, outcome: Outcome, *, now: datetime,
+                 actor: str, progress: Progress) -> None:
+    event = StepEvent.SKIP if outcome.kind == "skip" else StepEvent.FINISH
+    transition_step(session, step, event, now=now, actor=actor, note=outcome.note)
+    if step.started_at is not None and event is StepEvent.FINISH:
+        repo.record_step_duration(session=session, run_id=run.id, kind=step.kind,
+                                  cluster=step.cluster,
+                                  seconds=(now - step.started_at).total_seconds(),
+                                  estimate_s=step.estimate_s, at=now)
+    steps = repo.steps_of(session=session, run_id=run.id)
+    if all(s.status in DONE_STEP for s in steps) and run.status == RunStatus.RUNNING:
+        transition_run(session, run, RunEvent.COMPLETE, now=now, actor=actor)
+        took = (now - run.started_at).total_seconds() if run.started_at else 0.0
+        post(session, run, messages.notice(
+            run.name, "🎉", f"completed: {run.target} is on {run.to_version} "
+            f"({fmt_duration(took)})"), now)
+        progress(f"{run.name} completed in {fmt_duration(took)}")
+    update_board(session, run, now)
