@@ -23,8 +23,8 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bot.engine.durations import say_duration  # noqa: E402
 from bot.engine.planner import ClusterFacts, PlanRequest, Strategy, TerritoryFacts, make_plan  # noqa: E402
-from bot.messages import fmt_duration  # noqa: E402
 from bot.rehearsal import run_rehearsal  # noqa: E402
 from storage import repo  # noqa: E402
 from storage.db import make_engine, make_session_factory, unit_of_work, upgrade_database  # noqa: E402
@@ -43,10 +43,10 @@ def plans() -> None:
     full, inc = made[Strategy.FULL_OUTAGE], made[Strategy.INCREMENTAL]
     installs = sum(s.estimate_s for s in full.steps if s.kind.value == "install")
     print("## Plan estimates (3 two-server clusters, installs 35/30/40 min)")
-    print(f"full-outage total {fmt_duration(full.total_estimate_s)}, outage "
-          f"{fmt_duration(full.outage_estimate_s or 0)}; sum of installs "
-          f"{fmt_duration(installs)}")
-    print(f"incremental total {fmt_duration(inc.total_estimate_s)}; ratio incremental/full = "
+    print(f"full-outage total {say_duration(full.total_estimate_s)}, outage "
+          f"{say_duration(full.outage_estimate_s or 0)}; sum of installs "
+          f"{say_duration(installs)}")
+    print(f"incremental total {say_duration(inc.total_estimate_s)}; ratio incremental/full = "
           f"{inc.total_estimate_s / full.total_estimate_s:.2f}")
     t0 = time.perf_counter()
     for _ in range(200):
@@ -69,9 +69,9 @@ def rehearsals(speed: float) -> None:
         r = run_rehearsal(speed=speed, out=lambda _line: None, timeout_s=300,
                           **kwargs)  # type: ignore[arg-type]
         installs = "/".join(str(v[3]) for v in r.clusters.values())
-        outage = fmt_duration(r.outage_s) if r.outage_s is not None else "-"
-        print(f"| {label} | {r.status} | {fmt_duration(r.virtual_s)} | "
-              f"{fmt_duration(r.estimate_s)} | {outage} | {r.real_s:.1f} | {r.requests} | "
+        outage = say_duration(r.outage_s) if r.outage_s is not None else "-"
+        print(f"| {label} | {r.status} | {say_duration(r.virtual_s)} | "
+              f"{say_duration(r.estimate_s)} | {outage} | {r.real_s:.1f} | {r.requests} | "
               f"{installs} |")
     print()
 

@@ -23,11 +23,11 @@ from bot.clock import FakeClock
 from bot.config import REHEARSAL_EXAMPLE, Settings, load_settings
 from bot.delivery import Delivery
 from bot.dma.simulator import DmaSimulator
+from bot.engine.durations import say_duration
 from bot.engine.errors import UserError
 from bot.engine.planner import Plan
 from bot.engine.states import STOPPED_RUN, RunStatus
 from bot.engine.versions import parse_version
-from bot.messages import fmt_duration
 from bot.outbox import Outgoing
 from bot.sandbox import build_simulator
 from bot.services import Services
@@ -251,8 +251,8 @@ def _summary(result: Result, out: Callable[[str], None]) -> None:
     out("=" * 72)
     out(f"{result.run} {RunStatus(result.status).words} — {result.strategy} upgrade of "
         f"{result.target} to {result.to_version}")
-    out(f"  duration {fmt_duration(result.virtual_s)} (estimate {fmt_duration(result.estimate_s)})"
-        + (f"; full outage {fmt_duration(result.outage_s)}" if result.outage_s is not None
+    out(f"  duration {say_duration(result.virtual_s)} (estimate {say_duration(result.estimate_s)})"
+        + (f"; full outage {say_duration(result.outage_s)}" if result.outage_s is not None
            else ""))
     for cluster, (old, new, state, installs) in result.clusters.items():
         out(f"  {cluster}: {old} → {new}; {state}; install requests {installs}")

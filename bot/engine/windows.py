@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.engine.durations import DurationError, parse_duration, spell_duration
 from bot.engine.errors import UserError
 from bot.engine.plans import StepKind, StepSpec
 from bot.engine.schedule import schedule_estimate
 from bot.engine.states import TERMINAL_STEP, StepStatus
 
 _WINDOW = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{1,2}):(\d{2})/(.*)")
-_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?")
 _EN_DASH = "\u2013"  # typographic range dash, as people write time ranges
 _WINDOW_FORM = "YYYY-MM-DDTHH:MM/DURATION, e.g. 2026-11-28T22:00/4h (DURATION like 4h, 90m, 2h30m)"
 
@@ -68,26 +68,18 @@ class Window:
         # The end's date is shown only when it could not be read as "the next morning".
         end_text = end.strftime("%H:%M" if self.duration < timedelta(days=1) else "%Y-%m-%d %H:%M")
         span = f"{start:%Y-%m-%d %H:%M}{_EN_DASH}{end_text}"
-        return f"{span} {self.tz} ({format_duration(self.duration)})"
+        return f"{span} {self.tz} ({spell_duration(self.duration)})"
 
 
-def format_duration(duration: timedelta) -> str:
-    """Format whole minutes as 4h, 90m -> 1h30m, 45m."""
-    minutes = round(duration.total_seconds() / 60)
-    hours, rest = divmod(minutes, 60)
-    return (f"{hours}h" if hours else "") + (f"{rest}m" if rest or not hours else "")
-
-
-def parse_duration(text: str) -> timedelta:
-    """Parse 4h, 90m or 2h30m; raise WindowError otherwise."""
-    match = _DURATION.fullmatch(text.strip().lower())
-    if not text.strip() or match is None or not any(match.groups()):
-        raise WindowError(f"'{text}' is not a duration: expected hours and/or minutes like "
-                          "4h, 90m or 2h30m")
-    hours, minutes = (int(g) if g else 0 for g in match.groups())
-    if hours == minutes == 0:
+def _length(text: str) -> timedelta:
+    """A window's length: hours and/or minutes, at least one minute."""
+    try:
+        length = parse_duration(text, units="hm")
+    except DurationError as exc:
+        raise WindowError(f"'{text}' is not a duration: {exc}") from None
+    if length < timedelta(minutes=1):
         raise WindowError(f"'{text}' is an empty window: give it at least one minute")
-    return timedelta(hours=hours, minutes=minutes)
+    return length
 
 
 def parse_window(text: str, tz: str = "UTC") -> Window:
@@ -96,7 +88,7 @@ def parse_window(text: str, tz: str = "UTC") -> Window:
     if match is None:
         raise WindowError(f"'{text}' is not a window: expected {_WINDOW_FORM}")
     year, month, day, hour, minute = (int(g) for g in match.groups()[:5])
-    duration = parse_duration(match.group(6))
+    duration = _length(match.group(6))
     place = zone(tz)
     try:
         # fold=0: an hour that happens twice means its first occurrence; a skipped hour is read

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from bot.engine.durations import say_duration
 from bot.messages import layouts
-from bot.messages.common import Payload, fmt_duration
+from bot.messages.common import Payload
 
 
 @dataclass(frozen=True)
@@ -38,19 +39,19 @@ def board_message(run_name: str, status: str, lines: Iterable[ClusterLine], *,
                   elapsed_s: float, estimate_s: float) -> Payload:
     """The status board that replaces the plan message while the run goes."""
     lines = list(lines)
-    rows = [f"*{run_name}* — {status}: {fmt_duration(elapsed_s)} elapsed of about "
-            f"{fmt_duration(estimate_s)}"]
-    rows.extend(f"  • {line.cluster}: {line.state} ({fmt_duration(line.elapsed_s)} / "
-                f"est. {fmt_duration(line.estimate_s)})" for line in lines)
+    rows = [f"*{run_name}* — {status}: {say_duration(elapsed_s)} elapsed of about "
+            f"{say_duration(estimate_s)}"]
+    rows.extend(f"  • {line.cluster}: {line.state} ({say_duration(line.elapsed_s)} / "
+                f"est. {say_duration(line.estimate_s)})" for line in lines)
     template = _HEADLINE.get(status, "*{run}* — {status}: {elapsed} elapsed of about {estimate}")
     if status == "failed" and all(line.state == "waiting" for line in lines):
         # Only the pre-flight step has no cluster: failing there means nothing was touched.
         template = ("⛔ *{run}* — did not start: the clusters no longer match the plan "
                     "(see the thread)")
         rows[0] = f"*{run_name}* — did not start: the clusters no longer match the plan"
-    headline = template.format(run=run_name, status=status, elapsed=fmt_duration(elapsed_s),
-                               estimate=fmt_duration(estimate_s))
-    cells = [(line.cluster, line.state, f"{fmt_duration(line.elapsed_s)} / est. "
-              f"{fmt_duration(line.estimate_s)}") for line in lines]
+    headline = template.format(run=run_name, status=status, elapsed=say_duration(elapsed_s),
+                               estimate=say_duration(estimate_s))
+    cells = [(line.cluster, line.state, f"{say_duration(line.elapsed_s)} / est. "
+              f"{say_duration(line.estimate_s)}") for line in lines]
     return {"text": "\n".join(rows),
             "blocks": layouts.board_blocks(run_name, status, headline, cells)}

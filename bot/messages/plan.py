@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.engine.durations import say_duration
 from bot.engine.planner import Plan, Strategy
 from bot.messages import layouts
-from bot.messages.common import Payload, fmt_duration, mention
+from bot.messages.common import Payload, mention
 
 STRATEGY_TITLE = {
     Strategy.BASIC: "basic (cluster by cluster)",
@@ -26,8 +27,8 @@ def plan_message(run_name: str, plan: Plan, *, window: str | None, approvals_req
     estimates = dict(plan.cluster_estimates)
     order = [f"{name} (cluster A, seeds the new supercluster)" if name == plan.seed
              and plan.strategy != Strategy.BASIC else name for name in plan.order]
-    total = (f"about {fmt_duration(plan.total_estimate_s)}"
-             + (f"; full outage about {fmt_duration(plan.outage_estimate_s)}"
+    total = (f"about {say_duration(plan.total_estimate_s)}"
+             + (f"; full outage about {say_duration(plan.outage_estimate_s)}"
                 if plan.outage_estimate_s else ""))
     window_text = window or ("none given — this plan needs a maintenance window"
                              if plan.needs_window else "none — starts as soon as it is approved")
@@ -38,7 +39,7 @@ def plan_message(run_name: str, plan: Plan, *, window: str | None, approvals_req
     lines = [
         head, f"Strategy: {strategy}", *(f"  • {reason}" for reason in plan.reasons),
         "Order: " + ", ".join(order),
-        "Estimates: " + ", ".join(f"{c} {fmt_duration(s)}" for c, s in plan.cluster_estimates)
+        "Estimates: " + ", ".join(f"{c} {say_duration(s)}" for c, s in plan.cluster_estimates)
         + f"; in all {total}",
         f"Window: {window_text}", "Pre-flight checklist:",
         *(f"  ☐ {item}" for item in plan.checklist),
@@ -57,7 +58,7 @@ def plan_message(run_name: str, plan: Plan, *, window: str | None, approvals_req
         run_name=run_name, title=f"{run_name} — upgrade {plan.target} to {plan.to_version}",
         head=head, versions=f"{', '.join(froms)} → {plan.to_version}", strategy=strategy,
         reasons=plan.reasons,
-        order=[f"{label} — {fmt_duration(estimates.get(name, 0.0))}"
+        order=[f"{label} — {say_duration(estimates.get(name, 0.0))}"
                for name, label in zip(plan.order, order, strict=True)],
         estimate=total, window=window_text, checklist=plan.checklist, factors=plan.factors,
         approvals=f"{len(approvals)} of {approvals_required} from {who}",

@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 
 from bot import messages
 from bot.config import Settings
+from bot.engine.durations import say_duration
 from bot.engine.plans import StepKind
 from bot.engine.states import DONE_STEP, RunEvent, RunStatus, StepEvent
-from bot.messages.common import fmt_duration
 from bot.runs.outcome import Outcome
 from bot.runs.posting import post, update_board
 from bot.runs.transitions import hold, transition_run, transition_step
@@ -97,6 +97,6 @@ def _finish_step(session: Session, run: Run, step: Step, outcome: Outcome, *, no
         took = (now - run.started_at).total_seconds() if run.started_at else 0.0
         post(session, run, messages.notice(
             run.name, "🎉", f"completed: {run.target} is on {run.to_version} "
-            f"({fmt_duration(took)})"), now)
-        progress(f"{run.name} completed in {fmt_duration(took)}")
+            f"({say_duration(took)})"), now)
+        progress(f"{run.name} completed in {say_duration(took)}")
     update_board(session, run, now)

@@ -12,11 +12,11 @@ from sqlalchemy.orm.exc import StaleDataError
 from bot import messages
 from bot.clock import Clock
 from bot.config import Settings
+from bot.engine.durations import say_duration
 from bot.engine.plans import StepKind
 from bot.engine.states import DONE_STEP, WAITING_RUN, RunEvent, RunStatus, StepStatus
 from bot.engine.windows import StepProgress, Window, expired_unapproved, needs_overrun
 from bot.engine.windows import remaining_seconds as _remaining
-from bot.messages.common import fmt_duration
 from bot.runs.plans import plan_of
 from bot.runs.posting import post, update_board
 from bot.runs.transitions import transition_run
@@ -99,7 +99,7 @@ def advance_waiting_run(session: Session, run: Run, now: datetime, actor: str) -
             transition_run(session, run, RunEvent.EXPIRE, now=now, actor=actor)
             post(session, run, messages.notice(
                 run.name, "⌛", "expired: still not approved, and the window no longer leaves "
-                f"room for the estimated {fmt_duration(estimate)}"), now)
+                f"room for the estimated {say_duration(estimate)}"), now)
             update_board(session, run, now)
         return
     if window is None or window.contains(now):

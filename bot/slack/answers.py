@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from bot.engine.durations import say_duration
 from bot.engine.planner import Plan
-from bot.messages import STRATEGY_TITLE, fmt_duration, mention
+from bot.messages import STRATEGY_TITLE, mention
 from bot.messages.blocks import bullets, context, ephemeral, header, section, sections
 from bot.services import ApprovalResult, ClusterHealth, RunSummary
 from bot.slack.grammar import USAGE
@@ -57,7 +58,7 @@ def planned_answer(name: str, plan: Plan, channel: str) -> Answer:
     """What the asker sees once the plan is posted."""
     text = (f"{name} posted in <#{channel}>: {plan.target} → {plan.to_version}, "
             f"{STRATEGY_TITLE.get(plan.strategy, plan.strategy.value)}, about "
-            f"{fmt_duration(plan.total_estimate_s)}. It starts once approved.")
+            f"{say_duration(plan.total_estimate_s)}. It starts once approved.")
     return ephemeral(text)
 
 
@@ -90,7 +91,7 @@ def history_answer(runs: Sequence[RunSummary], target: str | None) -> Answer:
     """The latest runs, newest first."""
     lines = []
     for r in runs:
-        took = (f", took {fmt_duration((r.finished_at - r.started_at).total_seconds())}"
+        took = (f", took {say_duration((r.finished_at - r.started_at).total_seconds())}"
                 if r.finished_at and r.started_at else "")
         lines.append(_line(r) + took)
     body = text_of(lines) or f"No runs yet{f' for {target}' if target else ''}."

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from bot.engine.durations import DurationError, parse_duration, spell_duration
+from bot.engine.durations import DurationError, parse_duration, say_duration, spell_duration
 from bot.engine.errors import UserError
 
 
@@ -67,3 +67,17 @@ def test_a_duration_error_is_a_user_error_and_a_value_error():
     with pytest.raises(DurationError, match=r"got 1000000000000000000000000000000, which is too "
                                             r"long$"):
         parse_duration(10**30)
+
+
+@pytest.mark.parametrize(("seconds", "said"), [
+    (0, "0 s"), (40.4, "40 s"), (59.4, "59 s"), (60, "1 min"), (35 * 60, "35 min"),
+    (3600, "1 h"), (95 * 60, "1 h 35 min"), (2 * 3600 + 5 * 60, "2 h 05 min"), (-5, "0 s")])
+def test_messages_say_durations_the_way_people_do(seconds: float, said: str) -> None:
+    assert say_duration(seconds) == said
+
+
+@pytest.mark.parametrize("text", ["90", "30s", "1h30s", "4 hours", "", "h"])
+def test_a_window_length_takes_hours_and_minutes_with_their_unit(text: str) -> None:
+    with pytest.raises(DurationError, match="expected hours and/or minutes like 4h, 90m"):
+        parse_duration(text, units="hm")
+    assert parse_duration("1h30m", units="hm") == timedelta(minutes=90)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.engine.durations import parse_duration
 from bot.engine.planner import StepKind
 from bot.engine.states import StepStatus
 from bot.engine.windows import (
@@ -14,7 +15,6 @@ from bot.engine.windows import (
     WindowError,
     expired_unapproved,
     needs_overrun,
-    parse_duration,
     parse_window,
     predict_finish,
     remaining_seconds,
@@ -40,7 +40,7 @@ def test_a_window_in_chicago_on_saturday_night() -> None:
 @pytest.mark.parametrize(("text", "minutes"), [("4h", 240), ("90m", 90), ("2h30m", 150),
                                                ("1H", 60), (" 45m ", 45)])
 def test_durations(text: str, minutes: int) -> None:
-    assert parse_duration(text) == timedelta(minutes=minutes)
+    assert parse_duration(text, units="hm") == timedelta(minutes=minutes)
 
 
 def test_durations_are_described_as_written() -> None:
