@@ -85,15 +85,10 @@ class Worker:
         now = self.clock.now()
         timing = self.settings.timing
         with unit_of_work(self.sessions) as session:
-            for _ in range(20):  # skip steps that must wait for an install slot, then stop
-                step = repo.claim_next_step(
-                    session=session, worker_id=self.worker_id, now=now, lease=timing.lease,
-                    kind_limits={StepKind.INSTALL.value: timing.max_parallel_installs})
-                if step is None:
-                    return None
-                if not self._install_slot_taken(session, step, now):
-                    break
-            else:
+            step = repo.claim_next_step(
+                session=session, worker_id=self.worker_id, now=now, lease=timing.lease,
+                kind_limits={StepKind.INSTALL: timing.max_parallel_installs})
+            if step is None:
                 return None
             run = step.run
             if step.status == StepStatus.PENDING:
@@ -106,26 +101,6 @@ class Worker:
                 self.progress(f"{run.name} {step.title}")
             ctx = self._context(session, run, step, now)
             return _Visit(step.id, run.id, ctx)
-
-    def _install_slot_taken(self, session: Session, step: Step, now: datetime) -> bool:
-        """Defer a new install while `max_parallel_installs` clusters are restarting already.
-
-        A cluster holds its slot from the install request until it is verified: the request
-        itself takes a second, the restart it starts takes most of an hour.
-        """
-        if step.kind != StepKind.INSTALL or step.status != StepStatus.PENDING:
-            return False
-        steps = {s.key: s for s in repo.steps_of(session=session, run_id=step.run_id)}
-        busy = sum(1 for s in steps.values()
-                   if s.kind == StepKind.INSTALL.value and s.key != step.key
-                   and s.status in (StepStatus.ACTIVE.value, StepStatus.DONE.value)
-                   and getattr(steps.get(f"verify:{s.cluster}"), "status", "done")
-                   not in (StepStatus.DONE.value, StepStatus.SKIPPED.value))
-        if busy < self.settings.timing.max_parallel_installs:
-            return False
-        repo.release_step(session=session, step=step, worker_id=self.worker_id, now=now,
-                          next_check_at=now + self.settings.timing.poll_interval)
-        return True
 
     def _context(self, session: Session, run: Run, step: Step, now: datetime) -> StepContext:
         plan = plan_of(run)

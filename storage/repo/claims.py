@@ -7,7 +7,6 @@ SQLite). Every claim is logged in `step_claims`, with the worker whose expired l
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -15,6 +14,7 @@ from types import MappingProxyType
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from bot.engine.slots import SlotView, may_start, slots_held
 from bot.engine.states import CLAIMABLE_STEP, DONE_STEP, RunStatus, StepStatus
 from storage.db import SQLITE_WRITE_LOCK
 from storage.models import Run, Step, StepClaim
@@ -52,16 +52,16 @@ def _claimable(
         .execution_options(populate_existing=True)
     ))
     finished = {s.key for s in steps if s.status in DONE_STEP}
-    # A pending step claimed but not yet marked active already occupies its kind's slot.
-    busy = Counter(s.kind for s in steps if s.status == StepStatus.ACTIVE or _leased(s, now))
+    views = {s.id: SlotView(s.key, s.kind, s.cluster, StepStatus(s.status), _leased(s, now))
+             for s in steps}
+    held = slots_held(views.values())
     return [
         s for s in steps
         if s.status in CLAIMABLE_STEP
         and not _leased(s, now)
         and (s.next_check_at is None or s.next_check_at <= now)
         and set(s.deps) <= finished
-        and not (s.status == StepStatus.PENDING and s.kind in kind_limits
-                 and busy[s.kind] >= kind_limits[s.kind])
+        and may_start(views[s.id], held, kind_limits)
     ]
 
 
