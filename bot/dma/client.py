@@ -7,12 +7,11 @@ cluster, the error says so (`request_sent=True`) and the caller checks the clust
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
@@ -20,7 +19,6 @@ from urllib.parse import quote, urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 from requests.auth import HTTPBasicAuth
-from urllib3.exceptions import NewConnectionError
 from urllib3.util.retry import Retry
 
 from bot.dma import models
@@ -43,6 +41,7 @@ from bot.dma.models import (
     SuperclusterView,
     Territory,
 )
+from bot.dma.wire import basic_token, error_message, refused, root_detail
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +90,7 @@ class DmaClient:
         self.backoff = backoff
         self._sleep = sleep
         self._auth = HTTPBasicAuth(username, password)
-        self._secrets = tuple(s for s in (password, _basic_token(username, password)) if s)
+        self._secrets = tuple(s for s in (password, basic_token(username, password)) if s)
         self._session = session or requests.Session()
         # Retries are decided here, per method; urllib3 must never resend a request on its own.
         # read=False keeps read timeouts distinguishable from connect failures in requests.
@@ -268,7 +267,7 @@ class DmaClient:
                          url: str) -> DmaError:
         """Map a requests exception to a DmaError that says whether the request went out."""
         where = f"DMA {self.name}: {method} {path}"
-        detail = self._scrub(_root_detail(exc))
+        detail = self._scrub(root_detail(exc))
         sent = method != "GET"  # a GET changes nothing, so "may have been sent" never matters
         if isinstance(exc, requests.exceptions.SSLError):
             # Not "not reachable": waiting will not fix a certificate the bot cannot trust.
@@ -281,7 +280,7 @@ class DmaClient:
         if isinstance(exc, requests.exceptions.Timeout):
             return DmaNotReachable(f"{where}: no answer within {self.timeout:g}s",
                                    reason="timeout", url=url, request_sent=sent)
-        if isinstance(exc, requests.exceptions.ConnectionError) and _refused(exc):
+        if isinstance(exc, requests.exceptions.ConnectionError) and refused(exc):
             return DmaNotReachable(f"{where}: connection refused ({detail})",
                                    reason="refused", url=url)
         if isinstance(exc, _DROPPED):
@@ -295,7 +294,7 @@ class DmaClient:
         if 200 <= code < 300:
             return
         where = f"DMA {self.name}: {method} {path}"
-        message = _error_message(resp)
+        message = error_message(resp)
         said = f": {self._scrub(message)}" if message else ""
         if code == 401:
             raise DmaNotReachable(f"{where}: {UNAUTHORIZED_HINT}{said}", reason="unauthorized",
@@ -348,16 +347,6 @@ def _seg(value: str) -> str:
     return quote(value, safe="")
 
 
-def _basic_token(username: str, password: str) -> str:
-    """Return the base64 part of the Authorization header, to scrub it like the password."""
-    raw = f"{username}:{password}"
-    try:
-        encoded = raw.encode("latin1")  # what requests sends for str credentials
-    except UnicodeEncodeError:
-        encoded = raw.encode()
-    return base64.b64encode(encoded).decode("ascii")
-
-
 def _may_retry(exc: DmaNotReachable, method: str) -> bool:
     """Retry a GET while not reachable; anything else only if it certainly was not sent."""
     if exc.reason not in RETRYABLE_REASONS:
@@ -365,41 +354,3 @@ def _may_retry(exc: DmaNotReachable, method: str) -> bool:
     return method == "GET" or not exc.request_sent
 
 
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """Walk the exceptions that requests and urllib3 wrap (args, .reason, explicit causes)."""
-    seen: set[int] = set()
-    stack: list[BaseException] = [exc]
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        # __context__ is left out on purpose: it can hold an unrelated, already handled error.
-        linked = [getattr(current, "reason", None), current.__cause__, *current.args]
-        stack.extend(e for e in linked if isinstance(e, BaseException))
-
-
-def _refused(exc: BaseException) -> bool:
-    """Tell whether the connection failed before any byte of the request was sent."""
-    return any(isinstance(e, NewConnectionError | ConnectionRefusedError) for e in _causes(exc))
-
-
-def _root_detail(exc: BaseException) -> str:
-    """Return the innermost cause's text, which names the actual failure."""
-    root = exc
-    for cause in _causes(exc):
-        root = cause
-    return str(root) or type(root).__name__
-
-
-def _error_message(resp: requests.Response) -> str:
-    """Return the plcm-error message of an error answer, or its short plain text, or ''."""
-    try:
-        data = resp.json()
-    except ValueError:
-        kind = resp.headers.get("Content-Type", "")
-        return " ".join(resp.text.split())[:200] if kind.startswith("text/plain") else ""
-    if isinstance(data, Mapping) and isinstance(data.get("message"), str):
-        return str(data["message"])
-    return ""
