@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,6 +20,7 @@ from bot.engine.windows import WindowError
 from bot.services import ServiceError
 
 log = logging.getLogger("upgradebot")
+WATCHDOG_MARGIN_S = 0.5  # the watchdog ends the process this long before the stop budget is up
 
 EXPECTED = (ConfigError, UnknownTarget, ServiceError, PlanningError, WindowError, DmaError,
             ValueError, KeyError)
@@ -175,23 +176,20 @@ def cmd_worker(args: argparse.Namespace, env: Environment) -> int:
     """Run the worker alone until SIGTERM/SIGINT (several may share one database)."""
     from bot.clients import ClientFactory
     from bot.clock import SystemClock
-    from bot.worker.scheduler import start_worker
+    from bot.worker.scheduler import Deadline, start_worker, stop_worker
     from storage.db import make_engine, make_session_factory, upgrade_database
 
     settings = _settings(env)
     user, password = _credentials(env)
     upgrade_database(env.database_url)
     sessions = make_session_factory(make_engine(env.database_url))
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop = _stop_on_signals()
     scheduler, worker = start_worker(
         sessions=sessions, settings=settings, clock=SystemClock(),
         clients=ClientFactory(settings, username=user, password=password), worker_id=args.id)
     print(f"worker {worker.worker_id} running", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        stop.wait()
-    scheduler.shutdown(wait=True)
-    return 0
+    stop.wait()
+    return _exit_status(stop_worker(scheduler, worker, Deadline.for_stop()))
 
 
 def cmd_serve(args: argparse.Namespace, env: Environment) -> int:
@@ -212,11 +210,46 @@ def cmd_serve(args: argparse.Namespace, env: Environment) -> int:
     for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"):
         # Read once above (env); libraries must not pick them up again behind our back.
         os.environ.pop(name, None)
+    stop = _stop_on_signals()
+    return _exit_status(serve(settings, env, stop=stop,
+                              options=ServeOptions(host=args.host, port=args.port),
+                              announce=lambda line: print(line, flush=True)))
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event that SIGTERM and SIGINT set; the process ends within STOP_BUDGET_S of it."""
+    from bot.worker.scheduler import STOP_BUDGET_S
+
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    return serve(settings, env, stop=stop, options=ServeOptions(host=args.host, port=args.port),
-                 announce=lambda line: print(line, flush=True))
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    threading.Thread(target=_exit_when_overdue, args=(stop, STOP_BUDGET_S - WATCHDOG_MARGIN_S),
+                     daemon=True, name="upgradebot-stop-watchdog").start()
+    return stop
+
+
+def _exit_when_overdue(stop: threading.Event, after_s: float) -> None:
+    """End the process if the stop overruns: a thread that Python's exit would wait for."""
+    stop.wait()
+    time.sleep(after_s)
+    log.warning("stop took over %g s; exiting anyway", after_s)
+    _leave_now()
+
+
+def _exit_status(abandoned: Sequence[str]) -> int:
+    """Status 0; after abandoning work, leave at once, since Python's exit would wait for it."""
+    if abandoned:
+        log.warning("stopped without waiting for: %s (a visit's lease expires and another "
+                    "worker takes its step over)", ", ".join(abandoned))
+        _leave_now()
+    return 0
+
+
+def _leave_now() -> None:
+    logging.shutdown()  # flushes the log handlers
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 COMMANDS = {"rehearse": cmd_rehearse, "plan": cmd_plan, "simulate": cmd_simulate,
