@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from typing import NoReturn
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -21,6 +22,7 @@ from bot.services import ServiceError
 
 log = logging.getLogger("upgradebot")
 WATCHDOG_MARGIN_S = 0.5  # the watchdog ends the process this long before the stop budget is up
+SIGNAL_POLL_S = 0.05  # how soon the watchdog notices a signal
 
 EXPECTED = (ConfigError, UnknownTarget, ServiceError, PlanningError, WindowError, DmaError,
             ValueError, KeyError)
@@ -189,7 +191,7 @@ def cmd_worker(args: argparse.Namespace, env: Environment) -> int:
         clients=ClientFactory(settings, username=user, password=password), worker_id=args.id)
     print(f"worker {worker.worker_id} running", flush=True)
     stop.wait()
-    return _exit_status(stop_worker(scheduler, worker, Deadline.for_stop()))
+    _exit_after_stop(stop_worker(scheduler, worker, Deadline.for_stop()))
 
 
 def cmd_serve(args: argparse.Namespace, env: Environment) -> int:
@@ -211,41 +213,49 @@ def cmd_serve(args: argparse.Namespace, env: Environment) -> int:
         # Read once above (env); libraries must not pick them up again behind our back.
         os.environ.pop(name, None)
     stop = _stop_on_signals()
-    return _exit_status(serve(settings, env, stop=stop,
-                              options=ServeOptions(host=args.host, port=args.port),
-                              announce=lambda line: print(line, flush=True)))
+    _exit_after_stop(serve(settings, env, stop=stop,
+                           options=ServeOptions(host=args.host, port=args.port),
+                           announce=lambda line: print(line, flush=True)))
 
 
 def _stop_on_signals() -> threading.Event:
-    """An event that SIGTERM and SIGINT set; the process ends within STOP_BUDGET_S of it."""
+    """An event set on SIGTERM or SIGINT; the process ends within STOP_BUDGET_S of the signal.
+
+    The handler only notes the signal: it runs in the main thread, maybe while that thread holds
+    the event's own lock inside wait(), where setting the event would deadlock or be missed. A
+    watchdog thread sets the event, then ends the process if the stop overruns.
+    """
     from bot.worker.scheduler import STOP_BUDGET_S
 
-    stop = threading.Event()
+    received: list[int] = []
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    threading.Thread(target=_exit_when_overdue, args=(stop, STOP_BUDGET_S - WATCHDOG_MARGIN_S),
-                     daemon=True, name="upgradebot-stop-watchdog").start()
+        signal.signal(signum, lambda number, _: received.append(number))
+    stop = threading.Event()
+    threading.Thread(target=_watch_for_signals, daemon=True, name="upgradebot-stop-watchdog",
+                     args=(received, stop, STOP_BUDGET_S - WATCHDOG_MARGIN_S)).start()
     return stop
 
 
-def _exit_when_overdue(stop: threading.Event, after_s: float) -> None:
-    """End the process if the stop overruns: a thread that Python's exit would wait for."""
-    stop.wait()
-    time.sleep(after_s)
-    log.warning("stop took over %g s; exiting anyway", after_s)
-    _leave_now()
+def _watch_for_signals(received: list[int], stop: threading.Event, exit_after_s: float) -> None:
+    """Set `stop` once a signal came; end the process if the stop takes over `exit_after_s`."""
+    while not received:
+        time.sleep(SIGNAL_POLL_S)
+    stop.set()
+    time.sleep(exit_after_s)
+    # No logging here: a stuck thread may hold the log handler's lock.
+    os.write(2, f"upgradebot: stop took over {exit_after_s:g} s; exiting anyway\n".encode())
+    os._exit(0)
 
 
-def _exit_status(abandoned: Sequence[str]) -> int:
-    """Status 0; after abandoning work, leave at once, since Python's exit would wait for it."""
+def _exit_after_stop(abandoned: Sequence[str]) -> NoReturn:
+    """Leave with status 0 once stopped, naming what was abandoned.
+
+    The exit skips the interpreter's own clean-up: everything that matters is closed by now, it
+    would wait for an abandoned visit's thread, and on a busy host it alone can take a second.
+    """
     if abandoned:
         log.warning("stopped without waiting for: %s (a visit's lease expires and another "
                     "worker takes its step over)", ", ".join(abandoned))
-        _leave_now()
-    return 0
-
-
-def _leave_now() -> None:
     logging.shutdown()  # flushes the log handlers
     sys.stdout.flush()
     sys.stderr.flush()

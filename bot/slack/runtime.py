@@ -209,11 +209,19 @@ def _shut_down(close_slack: Callable[[], None] | None, scheduler: BackgroundSche
     """Stop within the budget; return what had to be abandoned."""
     deadline = Deadline.for_stop()
     worker.stop()  # first: no new visit starts while the rest closes
-    abandoned = [what for what, work in (
-        ("the Slack connection", close_slack or (lambda: None)),
-        ("plan reads", lambda: kit.background.shutdown(wait=True)),  # answered if they finish
-    ) if not finish_within(work, what, deadline)]
-    abandoned += stop_worker(scheduler, worker, deadline)  # a tick under way may finish
+
+    def close_slack_then_reads() -> None:
+        if close_slack is not None:
+            close_slack()  # Socket Mode may take its receive timeout (3 s) to let go
+        kit.background.shutdown(wait=True)  # a plan being read finishes and is answered
+
+    closing = threading.Thread(target=close_slack_then_reads, daemon=True,
+                               name="upgradebot-stop-slack")
+    closing.start()  # meanwhile the worker's jobs finish
+    abandoned = list(stop_worker(scheduler, worker, deadline))
+    closing.join(deadline.left())
+    if closing.is_alive():
+        abandoned.append("Slack requests and plan reads under way")
     _reconcilers.pop(worker.worker_id, None)
     delivery = _deliveries.pop(worker.worker_id, None)
     if delivery is not None and deadline.left() >= LAST_DELIVERY_MIN_S and not finish_within(
