@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
+from typing import NoReturn
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -18,6 +19,8 @@ from bot.errors import EXPECTED, incident
 from bot.services import ServiceError
 
 log = logging.getLogger("upgradebot")
+WATCHDOG_MARGIN_S = 0.5  # the watchdog ends the process this long before the stop budget is up
+SIGNAL_POLL_S = 0.05  # how soon the watchdog notices a signal
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -176,23 +179,20 @@ def cmd_worker(args: argparse.Namespace, env: Environment) -> int:
     """Run the worker alone until SIGTERM/SIGINT (several may share one database)."""
     from bot.clients import ClientFactory
     from bot.clock import SystemClock
-    from bot.worker.scheduler import start_worker
+    from bot.worker.scheduler import Deadline, start_worker, stop_worker
     from storage.db import make_engine, make_session_factory, upgrade_database
 
     settings = _settings(env)
     user, password = _credentials(env)
     upgrade_database(env.database_url)
     sessions = make_session_factory(make_engine(env.database_url))
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop = _stop_on_signals()
     scheduler, worker = start_worker(
         sessions=sessions, settings=settings, clock=SystemClock(),
         clients=ClientFactory(settings, username=user, password=password), worker_id=args.id)
     print(f"worker {worker.worker_id} running", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        stop.wait()
-    scheduler.shutdown(wait=True)
-    return 0
+    stop.wait()
+    _exit_after_stop(stop_worker(scheduler, worker, Deadline.for_stop()))
 
 
 def cmd_serve(args: argparse.Namespace, env: Environment) -> int:
@@ -213,11 +213,54 @@ def cmd_serve(args: argparse.Namespace, env: Environment) -> int:
     for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"):
         # Read once above (env); libraries must not pick them up again behind our back.
         os.environ.pop(name, None)
+    stop = _stop_on_signals()
+    _exit_after_stop(serve(settings, env, stop=stop,
+                           options=ServeOptions(host=args.host, port=args.port),
+                           announce=lambda line: print(line, flush=True)))
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set on SIGTERM or SIGINT; the process ends within STOP_BUDGET_S of the signal.
+
+    The handler only notes the signal: it runs in the main thread, maybe while that thread holds
+    the event's own lock inside wait(), where setting the event would deadlock or be missed. A
+    watchdog thread sets the event, then ends the process if the stop overruns.
+    """
+    from bot.worker.scheduler import STOP_BUDGET_S
+
+    received: list[int] = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda number, _: received.append(number))
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    return serve(settings, env, stop=stop, options=ServeOptions(host=args.host, port=args.port),
-                 announce=lambda line: print(line, flush=True))
+    threading.Thread(target=_watch_for_signals, daemon=True, name="upgradebot-stop-watchdog",
+                     args=(received, stop, STOP_BUDGET_S - WATCHDOG_MARGIN_S)).start()
+    return stop
+
+
+def _watch_for_signals(received: list[int], stop: threading.Event, exit_after_s: float) -> None:
+    """Set `stop` once a signal came; end the process if the stop takes over `exit_after_s`."""
+    while not received:
+        time.sleep(SIGNAL_POLL_S)
+    stop.set()
+    time.sleep(exit_after_s)
+    # No logging here: a stuck thread may hold the log handler's lock.
+    os.write(2, f"upgradebot: stop took over {exit_after_s:g} s; exiting anyway\n".encode())
+    os._exit(0)
+
+
+def _exit_after_stop(abandoned: Sequence[str]) -> NoReturn:
+    """Leave with status 0 once stopped, naming what was abandoned.
+
+    The exit skips the interpreter's own clean-up: everything that matters is closed by now, it
+    would wait for an abandoned visit's thread, and on a busy host it alone can take a second.
+    """
+    if abandoned:
+        log.warning("stopped without waiting for: %s (a visit's lease expires and another "
+                    "worker takes its step over)", ", ".join(abandoned))
+    logging.shutdown()  # flushes the log handlers
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 COMMANDS = {"rehearse": cmd_rehearse, "plan": cmd_plan, "simulate": cmd_simulate,

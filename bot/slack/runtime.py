@@ -2,8 +2,9 @@
 
 Start-up: migrate the database, check the bot token, re-read the reactions of every open plan,
 start the worker's scheduler (plus jobs for outbox delivery, membership refresh and event-id
-purge), then serve Slack by Socket Mode (SLACK_APP_TOKEN set) or HTTP. Stop (SIGTERM): stop
-taking requests, let running jobs finish, try the outbox once more, close the database.
+purge), then serve Slack by Socket Mode (SLACK_APP_TOKEN set) or HTTP. Stop (SIGTERM), within
+`STOP_BUDGET_S`: the worker claims nothing more, Slack requests stop coming, running jobs and plan
+reads finish or are abandoned at the deadline, the outbox gets one last try if time is left.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from bot.slack.reconcile import Reconciler
 from bot.slack.server import Health, HttpServer, wsgi_app
 from bot.slack.sink import SlackSink
 from bot.slack.toolkit import Toolkit
-from bot.worker.scheduler import TICK_JOB, start_worker
+from bot.worker.runner import Worker
+from bot.worker.scheduler import TICK_JOB, Deadline, finish_within, start_worker, stop_worker
 from storage import repo
 from storage.db import make_engine, make_session_factory, unit_of_work, upgrade_database
 
@@ -44,6 +46,7 @@ RECONCILE_JOB = "upgradebot-reconcile"
 MEMBERSHIP_JOB = "upgradebot-membership"
 PURGE_JOB = "upgradebot-purge-event-ids"
 KEEP_EVENT_IDS = timedelta(days=2)  # Slack retries for minutes; keep ids well over a day
+LAST_DELIVERY_MIN_S = 0.5  # the outbox's last try at a stop needs at least this long
 _deliveries: dict[str, Delivery] = {}
 _reconcilers: dict[str, Reconciler] = {}
 
@@ -98,8 +101,8 @@ def check_token(client: WebClient) -> bool:
 
 def serve(settings: Settings, env: Environment, *, stop: threading.Event,
           options: ServeOptions = ServeOptions(), clock: Clock | None = None,
-          announce: Callable[[str], None] = print) -> int:
-    """Run the bot until `stop` is set; return the exit status."""
+          announce: Callable[[str], None] = print) -> tuple[str, ...]:
+    """Run the bot until `stop` is set; return what the stop abandoned (nothing: all finished)."""
     clock = clock or SystemClock()
     _require(env)
     upgrade_database(env.database_url)
@@ -127,16 +130,16 @@ def serve(settings: Settings, env: Environment, *, stop: threading.Event,
         sessions, SlackSink(fast), clock=clock, min_interval_s=options.min_interval_s,
         edit_interval_s=options.edit_interval_s, owner=worker.worker_id), reconciler,
         membership, settings, sessions, clock)
+    close: Callable[[], None] | None = None
     try:
-        if env.socket_mode:
-            _serve_socket(app, env, api, stop, announce)
-        else:
-            _serve_http(app, health, options, stop, announce)
+        close = (_serve_socket(app, env, api, announce) if env.socket_mode
+                 else _serve_http(app, health, options, announce))
+        stop.wait()
     finally:
-        _shut_down(scheduler, worker.worker_id, kit)
+        abandoned = _shut_down(close, scheduler, worker, kit)
         engine.dispose()
     announce("upgradebot stopped")
-    return 0
+    return abandoned
 
 
 def _require(env: Environment) -> None:
@@ -180,38 +183,57 @@ def _add_jobs(scheduler: BackgroundScheduler, owner: str, health: Health,
                           id=RECONCILE_JOB, seconds=30, **common)
 
 
-def _serve_http(app: App, health: Health, options: ServeOptions, stop: threading.Event,
-                announce: Callable[[str], None]) -> None:
+def _serve_http(app: App, health: Health, options: ServeOptions,
+                announce: Callable[[str], None]) -> Callable[[], None]:
     server = HttpServer(wsgi_app(app, health), host=options.host, port=options.port)
     server.start()
     announce(f"upgradebot listening on http://{options.host}:{server.port} "
              "(Slack: /slack/events, health: /healthz)")
-    try:
-        stop.wait()
-    finally:
-        server.close()
+    return server.close
 
 
-def _serve_socket(app: App, env: Environment, client: WebClient, stop: threading.Event,
-                  announce: Callable[[str], None]) -> None:
+def _serve_socket(app: App, env: Environment, client: WebClient,
+                  announce: Callable[[str], None]) -> Callable[[], None]:
     token = env.slack_app_token.get_secret_value() if env.slack_app_token else None
     handler = SocketModeHandler(app, app_token=token, web_client=client)
     handler.connect()
     announce("upgradebot connected to Slack by Socket Mode")
-    try:
-        stop.wait()
-    finally:
+
+    def close() -> None:
         handler.client.auto_reconnect_enabled = False
         handler.close()
 
+    return close
 
-def _shut_down(scheduler: BackgroundScheduler, owner: str, kit: Toolkit) -> None:
-    kit.background.shutdown(wait=True)  # a plan being read finishes and is answered
-    scheduler.shutdown(wait=True)  # a tick under way finishes; its step keeps its lease
-    delivery = _deliveries.pop(owner, None)
-    _reconcilers.pop(owner, None)
-    if delivery is not None:
-        try:
-            delivery.deliver(rounds=3)  # what is due goes now; the rest waits in the database
-        except Exception:  # stopping anyway: the messages stay queued
-            log.exception("last outbox delivery failed; messages stay queued")
+
+def _shut_down(close_slack: Callable[[], None] | None, scheduler: BackgroundScheduler,
+               worker: Worker, kit: Toolkit) -> tuple[str, ...]:
+    """Stop within the budget; return what had to be abandoned."""
+    deadline = Deadline.for_stop()
+    worker.stop()  # first: no new visit starts while the rest closes
+
+    def close_slack_then_reads() -> None:
+        if close_slack is not None:
+            close_slack()  # Socket Mode may take its receive timeout (3 s) to let go
+        kit.background.shutdown(wait=True)  # a plan being read finishes and is answered
+
+    closing = threading.Thread(target=close_slack_then_reads, daemon=True,
+                               name="upgradebot-stop-slack")
+    closing.start()  # meanwhile the worker's jobs finish
+    abandoned = list(stop_worker(scheduler, worker, deadline))
+    closing.join(deadline.left())
+    if closing.is_alive():
+        abandoned.append("Slack requests and plan reads under way")
+    _reconcilers.pop(worker.worker_id, None)
+    delivery = _deliveries.pop(worker.worker_id, None)
+    if delivery is not None and deadline.left() >= LAST_DELIVERY_MIN_S and not finish_within(
+            lambda: _deliver_last(delivery), "outbox", deadline):
+        abandoned.append("the last outbox delivery")  # its messages stay queued, none is lost
+    return tuple(abandoned)
+
+
+def _deliver_last(delivery: Delivery) -> None:
+    try:
+        delivery.deliver(rounds=3)  # what is due goes now; the rest waits in the database
+    except Exception:  # stopping anyway: the messages stay queued
+        log.exception("last outbox delivery failed; messages stay queued")

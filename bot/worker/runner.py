@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -60,22 +61,38 @@ class Worker:
         self.clients = clients
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.progress = progress or (lambda line: log.info("%s", line))
+        self._stopping = threading.Event()
+        self._visiting: str | None = None
 
     @property
     def actor(self) -> str:
         """How this worker appears in the audit trail."""
         return f"worker:{self.worker_id}"
 
+    @property
+    def visiting(self) -> str | None:
+        """The step under way, as "R1 install:dallas" (None between visits)."""
+        return self._visiting
+
+    def stop(self) -> None:
+        """Claim nothing more; the visit under way finishes (or is abandoned with its lease)."""
+        self._stopping.set()
+
     def tick(self, max_visits: int = 100) -> int:
         """Start due runs, then visit due steps until none is left; return the visits made."""
+        if self._stopping.is_set():
+            return 0
         housekeeping(self.sessions, self.clock, self.actor)
         visits = 0
-        while visits < max_visits:
+        while visits < max_visits and not self._stopping.is_set():
             visit = self._claim()
             if visit is None:
                 break
-            outcome = self._act(visit)
-            self._record(visit, outcome)
+            self._visiting = f"{visit.ctx.run_name} {visit.ctx.key}"
+            try:
+                self._record(visit, self._act(visit))
+            finally:
+                self._visiting = None
             visits += 1
         return visits
 

@@ -3,14 +3,25 @@
 Jobs are module-level functions found by a fixed id, so a restart replaces rather than doubles
 them. The tick job may not overlap itself (max_instances=1) and a late tick is simply skipped
 (coalesce), because the next one does the same work.
+
+Stopping is bounded (`STOP_BUDGET_S`). APScheduler's `shutdown(wait=True)` holds the job-store
+lock while it waits for running jobs, and the date-job sync needs that lock from inside a job: so
+the scheduler is shut down without waiting, and our own jobs, which run on daemon threads, are
+waited for until a deadline. A visit still under way then is abandoned: its lease expires and
+another worker takes the step over, reading the cluster before it acts, as after kill -9.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from apscheduler.executors.base import BaseExecutor, run_job
+from apscheduler.job import Job
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy import select
@@ -28,8 +39,11 @@ from storage.models import Run
 log = logging.getLogger(__name__)
 TICK_JOB = "upgradebot-worker-tick"
 SYNC_JOB = "upgradebot-date-jobs"
+STOP_BUDGET_S = 5.0  # SIGTERM/SIGINT to exit, whatever job is running
+EXIT_MARGIN_S = 1.5  # of that budget, kept for closing up and leaving on a busy host
 _workers: dict[str, Worker] = {}
 _schedulers: dict[str, BaseScheduler] = {}
+_job_threads: dict[str, JobThreads] = {}
 
 
 def tick(worker_id: str) -> None:
@@ -50,7 +64,8 @@ def start_worker(*, sessions: sessionmaker[Session], settings: Settings, clock: 
     worker = Worker(session_factory=sessions, settings=settings, clock=clock, clients=clients,
                     worker_id=worker_id)
     _workers[worker.worker_id] = worker
-    scheduler = BackgroundScheduler(timezone="UTC")
+    threads = _job_threads[worker.worker_id] = JobThreads()
+    scheduler = BackgroundScheduler(timezone="UTC", executors={"default": threads})
     scheduler.add_job(tick, "interval", args=[worker.worker_id], id=TICK_JOB,
                       replace_existing=True, seconds=settings.timing.tick.total_seconds(),
                       max_instances=1, coalesce=True, misfire_grace_time=30)
@@ -115,3 +130,95 @@ def sync_date_jobs_job(worker_id: str) -> None:
         sync_date_jobs(scheduler, worker)
     except Exception:  # the next sync retries; the tick covers the gap
         log.exception("could not synchronise date jobs")
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A moment on the monotonic clock by which the stop must be done."""
+
+    at: float
+
+    @classmethod
+    def after(cls, seconds: float) -> Deadline:
+        """The deadline `seconds` from now."""
+        return cls(time.monotonic() + seconds)
+
+    @classmethod
+    def for_stop(cls) -> Deadline:
+        """The deadline of a stop asked for now, leaving the margin for the process's exit."""
+        return cls.after(STOP_BUDGET_S - EXIT_MARGIN_S)
+
+    def left(self) -> float:
+        """Seconds left (never negative)."""
+        return max(0.0, self.at - time.monotonic())
+
+
+class JobThreads(BaseExecutor):  # type: ignore[misc]
+    """Runs each job on a daemon thread, so a stop can wait for jobs with a deadline.
+
+    APScheduler's pool threads are joined when the interpreter exits, so one visit stuck on a
+    silent cluster would keep a stopped process alive; these can be left behind.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._running: dict[threading.Thread, str] = {}
+        self._guard = threading.Lock()
+
+    def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
+        thread = threading.Thread(target=self._run, args=(job, run_times), daemon=True,
+                                  name=f"upgradebot-job-{job.id}")
+        with self._guard:
+            self._running[thread] = job.id
+        thread.start()
+
+    def _run(self, job: Job, run_times: list[datetime]) -> None:
+        try:
+            events = run_job(job, job._jobstore_alias, run_times, self._logger.name)
+        except Exception as exc:  # run_job catches the job's own; APScheduler logs the rest
+            self._run_job_error(job.id, exc, exc.__traceback__)
+        else:
+            self._run_job_success(job.id, events)
+        finally:
+            with self._guard:
+                self._running.pop(threading.current_thread(), None)
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Never wait here: APScheduler calls this holding the job-store lock jobs may need.
+
+        `stop_worker` waits for the jobs afterwards, with a deadline.
+        """
+
+    def join(self, deadline: Deadline) -> tuple[str, ...]:
+        """Wait for the running jobs until the deadline; return the ids of those still running."""
+        with self._guard:
+            threads = list(self._running)
+        for thread in threads:
+            thread.join(deadline.left())
+        with self._guard:
+            return tuple(sorted(set(self._running.values())))
+
+
+def stop_worker(scheduler: BackgroundScheduler, worker: Worker,
+                deadline: Deadline) -> tuple[str, ...]:
+    """Stop claiming, stop the scheduler, wait for its jobs until the deadline; return the rest.
+
+    The visit under way finishes if it can; one that cannot is abandoned with its lease.
+    """
+    worker.stop()
+    _workers.pop(worker.worker_id, None)  # a job that starts now does nothing
+    _schedulers.pop(worker.worker_id, None)
+    if scheduler.running:
+        scheduler.shutdown(wait=False)  # never holds the job-store lock while jobs wait for it
+    threads = _job_threads.pop(worker.worker_id, None)
+    left = threads.join(deadline) if threads is not None else ()
+    visiting = worker.visiting
+    return (*left, f"the visit of {visiting}") if left and visiting else left
+
+
+def finish_within(work: Callable[[], object], name: str, deadline: Deadline) -> bool:
+    """Run a step of the stop on a daemon thread; True if it finished before the deadline."""
+    thread = threading.Thread(target=work, name=f"upgradebot-stop-{name}", daemon=True)
+    thread.start()
+    thread.join(deadline.left())
+    return not thread.is_alive()

@@ -7,7 +7,7 @@ from datetime import timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.engine.windows import Window
-from bot.worker.scheduler import TICK_JOB, start_worker, sync_date_jobs
+from bot.worker.scheduler import TICK_JOB, Deadline, start_worker, stop_worker, sync_date_jobs
 from tests.support.engine_harness import harness
 
 
@@ -50,4 +50,7 @@ def test_the_tick_job_has_a_fixed_id_and_never_overlaps(database_url: str) -> No
             assert job.trigger.interval == h.settings.timing.tick
             assert worker.worker_id == "sched-test"
         finally:
-            scheduler.shutdown(wait=True)
+            # The date-job sync runs at start and needs the job store: stopping while it runs
+            # must neither deadlock nor leave it running against a closed harness.
+            abandoned = stop_worker(scheduler, worker, Deadline.after(10))
+        assert abandoned == ()
