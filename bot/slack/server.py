@@ -113,9 +113,29 @@ class HttpServer:
         self._thread.start()
 
     def close(self) -> None:
-        """Stop accepting, let requests under way finish (a few seconds at most)."""
+        """Stop accepting, let requests under way finish (a few seconds at most).
+
+        Sockets are closed by the server's own loop thread (through its trigger): closing one
+        from here while that thread polls it fails with "Bad file descriptor" in the loop.
+        """
         server: Any = self._server
-        server.close()  # the listening socket: nothing new comes in
+        if not self._thread.is_alive():
+            server.close()
+            return
+        stopped = threading.Event()
+        server.trigger.pull_trigger(lambda: _stop_accepting(server, stopped))
+        stopped.wait(timeout=2)
         server.task_dispatcher.shutdown(cancel_pending=False, timeout=5)
-        wasyncore.close_all(server._map)  # idle keep-alive connections; ends the loop
+        # Closing every socket in the map, the trigger's own included, ends the loop.
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
         self._thread.join(timeout=5)
+
+
+def _stop_accepting(server: Any, stopped: threading.Event) -> None:
+    """In the loop thread: close the listening socket, so nothing new comes in."""
+    try:
+        server.accepting = False
+        server.del_channel()
+        server.socket.close()
+    finally:
+        stopped.set()
