@@ -14,9 +14,9 @@ from typing import NoReturn
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.app.core import dma_credentials
 from bot.config import Environment, Settings, load_settings
 from bot.errors import EXPECTED, incident
-from bot.services import ServiceError
 
 log = logging.getLogger("upgradebot")
 WATCHDOG_MARGIN_S = 0.5  # the watchdog ends the process this long before the stop budget is up
@@ -99,12 +99,6 @@ def _settings(env: Environment) -> Settings:
     return settings
 
 
-def _credentials(env: Environment) -> tuple[str, str]:
-    if not env.dma_username or not env.dma_password:
-        raise ServiceError("set DMA_USERNAME and DMA_PASSWORD (a DMA admin account)")
-    return env.dma_username, env.dma_password.get_secret_value()
-
-
 def cmd_rehearse(args: argparse.Namespace, env: Environment) -> int:
     """Run the rehearsal."""
     from bot.rehearsal import rehearse
@@ -116,18 +110,16 @@ def cmd_rehearse(args: argparse.Namespace, env: Environment) -> int:
 
 def cmd_plan(args: argparse.Namespace, env: Environment) -> int:
     """Print a plan computed from the live clusters."""
-    from bot.clients import ClientFactory
+    from bot.app.core import build_core, dma_clients, open_database
     from bot.clock import SystemClock
     from bot.messages import plan_message
-    from bot.services import Services
-    from storage.db import make_engine, make_session_factory
 
     settings = _settings(env)
-    user, password = _credentials(env)
-    services = Services(settings=settings, sessions=make_session_factory(
-        make_engine("sqlite://")), clock=SystemClock(),
-        clients=ClientFactory(settings, username=user, password=password))
-    plan = services.plan(args.target, args.version, args.strategy)
+    # Read-only: the plan is computed and printed, nothing is stored.
+    _, sessions = open_database("sqlite://", migrate=False)
+    core = build_core(settings, sessions=sessions, clock=SystemClock(),
+                      clients=dma_clients(settings, env))
+    plan = core.services.plan(args.target, args.version, args.strategy)
     slack = settings.slack
     print(plan_message("(not submitted)", plan, window=None,
                        approvals_required=slack.approvals_required, approvers=slack.approvers,
@@ -177,30 +169,19 @@ def cmd_db(args: argparse.Namespace, env: Environment) -> int:
 
 def cmd_worker(args: argparse.Namespace, env: Environment) -> int:
     """Run the worker alone until SIGTERM/SIGINT (several may share one database)."""
-    from bot.clients import ClientFactory
-    from bot.clock import SystemClock
-    from bot.worker.scheduler import Deadline, start_worker, stop_worker
-    from storage.db import make_engine, make_session_factory, upgrade_database
+    from bot.app.worker import run_worker
 
     settings = _settings(env)
-    user, password = _credentials(env)
-    upgrade_database(env.database_url)
-    sessions = make_session_factory(make_engine(env.database_url))
-    stop = _stop_on_signals()
-    scheduler, worker = start_worker(
-        sessions=sessions, settings=settings, clock=SystemClock(),
-        clients=ClientFactory(settings, username=user, password=password), worker_id=args.id)
-    print(f"worker {worker.worker_id} running", flush=True)
-    stop.wait()
-    _exit_after_stop(stop_worker(scheduler, worker, Deadline.for_stop()))
+    dma_credentials(env)
+    _exit_after_stop(run_worker(settings, env, stop=_stop_on_signals(), worker_id=args.id))
 
 
 def cmd_serve(args: argparse.Namespace, env: Environment) -> int:
     """Run the Slack bot with its worker until SIGTERM/SIGINT."""
-    from bot.slack.runtime import ServeOptions, serve
+    from bot.app.serve import ServeOptions, serve
 
     settings = _settings(env)
-    _credentials(env)
+    dma_credentials(env)
     if not args.verbose:
         logging.getLogger().setLevel(logging.INFO)
     logging.getLogger("slack_bolt").setLevel(logging.INFO)  # its DEBUG logs request bodies

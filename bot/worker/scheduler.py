@@ -27,9 +27,6 @@ from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.clock import Clock
-from bot.config import Settings
-from bot.dma.client import DmaClient
 from bot.engine.planner import plan_from_json
 from bot.engine.states import RunStatus
 from bot.worker.runner import Worker
@@ -57,12 +54,10 @@ def tick(worker_id: str) -> None:
         log.exception("worker tick failed; retrying at the next tick")
 
 
-def start_worker(*, sessions: sessionmaker[Session], settings: Settings, clock: Clock,
-                 clients: Callable[[str], DmaClient], worker_id: str | None = None,
-                 extra: Callable[[], None] | None = None) -> tuple[BackgroundScheduler, Worker]:
+def start_worker(worker: Worker, *, extra: Callable[[], None] | None = None
+                 ) -> tuple[BackgroundScheduler, Worker]:
     """Start a background scheduler that ticks the worker every `timing.tick`."""
-    worker = Worker(session_factory=sessions, settings=settings, clock=clock, clients=clients,
-                    worker_id=worker_id)
+    settings, clock = worker.settings, worker.clock
     _workers[worker.worker_id] = worker
     threads = _job_threads[worker.worker_id] = JobThreads()
     scheduler = BackgroundScheduler(timezone="UTC", executors={"default": threads})

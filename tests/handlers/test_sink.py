@@ -11,7 +11,7 @@ from slack_sdk import WebClient
 
 from bot.config import Environment
 from bot.outbox import Outgoing, RetryLater
-from bot.slack.app import web_client
+from bot.app.slack import web_client
 from bot.slack.sink import SlackSink
 from tests.support.slack_double import SlackDouble
 

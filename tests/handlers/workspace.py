@@ -28,7 +28,7 @@ from bot.dma.simulator import DmaSimulator
 from bot.engine.states import HELD, TERMINAL_RUN, RunStatus
 from bot.sandbox import build_simulator
 from bot.services import RunSummary, Services
-from bot.slack.app import build_app
+from bot.app.slack import build_app
 from bot.slack.membership import Membership
 from bot.slack.middleware import UnixClock
 from bot.slack.sink import SlackSink
@@ -235,7 +235,7 @@ def workspace(directory: Path, *, usergroups: bool = True, faults: Iterable[str]
         client = WebClient(token="xoxb-test", base_url=slack.base_url)
         membership = Membership(client)
         kit = Toolkit(membership, InlineExecutor())
-        app = build_app(services=services, sessions=sessions, clock=clock, client=client,
+        app = build_app(services=services, client=client,
                         signing_secret=SECRET, kit=kit, listener_executor=InlineExecutor(),
                         signature_clock=UnixClock(unix_now) if unix_now else None)
         delivery = Delivery(sessions, SlackSink(client), clock=clock, min_interval_s=0,

@@ -6,8 +6,8 @@ import pytest
 
 from bot.config import Environment
 from bot.services import ServiceError
-from bot.slack.app import web_client
-from bot.slack.runtime import check_token
+from bot.app.slack import web_client
+from bot.app.slack import check_token
 from tests.support.slack_double import SlackDouble
 
 

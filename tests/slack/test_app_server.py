@@ -15,7 +15,8 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.clock import FakeClock
-from bot.slack.server import Health, HttpServer, wsgi_app
+from bot.flows.health import Health
+from bot.slack.server import HttpServer, wsgi_app
 from storage import repo
 from storage.db import make_engine, make_session_factory, unit_of_work, upgrade_database
 from tests.support.slack_double import SlackDouble

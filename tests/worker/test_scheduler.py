@@ -7,6 +7,7 @@ from datetime import timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.engine.windows import Window
+from bot.worker.runner import Worker
 from bot.worker.scheduler import TICK_JOB, Deadline, start_worker, stop_worker, sync_date_jobs
 from tests.support.engine_harness import harness
 
@@ -41,9 +42,9 @@ def test_date_jobs_follow_the_runs_windows(database_url: str) -> None:
 
 def test_the_tick_job_has_a_fixed_id_and_never_overlaps(database_url: str) -> None:
     with harness(database_url) as h:
-        scheduler, worker = start_worker(sessions=h.sessions, settings=h.settings,
-                                         clock=h.clock, clients=h.worker.clients,
-                                         worker_id="sched-test")
+        scheduler, worker = start_worker(Worker(
+            session_factory=h.sessions, settings=h.settings, clock=h.clock,
+            clients=h.worker.clients, worker_id="sched-test"))
         try:
             job = scheduler.get_job(TICK_JOB)
             assert job is not None and job.max_instances == 1 and job.coalesce

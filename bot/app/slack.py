@@ -1,4 +1,4 @@
-"""The Bolt app factory and the Web API clients, built from the typed settings and environment."""
+"""The Slack side of the process: Web API clients and the bolt app with its guards and listeners."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from concurrent.futures import Executor
 
 from slack_bolt import App
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import RetryHandler
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
@@ -14,11 +15,9 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 from slack_sdk.signature import Clock as SignatureClock
-from sqlalchemy.orm import Session, sessionmaker
 
-from bot.clock import Clock
 from bot.config import Environment
-from bot.services import Services
+from bot.services import ServiceError, Services
 from bot.slack.errors import handle_error
 from bot.slack.middleware import VerifySignature, dedupe_events
 from bot.slack.toolkit import Toolkit
@@ -46,8 +45,7 @@ def web_client(env: Environment, *, blocking_retries: bool, timeout_s: float = 1
                      logger=logging.getLogger("upgradebot.slack"))
 
 
-def build_app(*, services: Services, sessions: sessionmaker[Session], clock: Clock,
-              client: WebClient, signing_secret: str | None, kit: Toolkit,
+def build_app(*, services: Services, client: WebClient, signing_secret: str | None, kit: Toolkit,
               listener_executor: Executor | None = None,
               signature_clock: SignatureClock | None = None,
               verify_token: bool = True) -> App:
@@ -62,3 +60,20 @@ def build_app(*, services: Services, sessions: sessionmaker[Session], clock: Clo
     app.error(handle_error)
     register_all(app, services, kit)
     return app
+
+
+def check_token(client: WebClient) -> bool:
+    """Check the bot token at start: refuse a bad one; True when Slack answered."""
+    try:
+        client.auth_test()
+    except SlackApiError as exc:
+        if exc.response.status_code < 500 and exc.response.get("error") != "ratelimited":
+            raise ServiceError(f"Slack refused the bot token ({exc.response.get('error')}): "
+                               "check SLACK_BOT_TOKEN and SLACK_API_URL") from None
+        log.warning("Slack is not answering at start-up; serving anyway, messages wait")
+        return False
+    except OSError as exc:
+        log.warning("Slack unreachable at start-up (%s); serving anyway, messages wait",
+                    type(exc).__name__)
+        return False
+    return True

@@ -14,38 +14,33 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.schedulers.background import BackgroundScheduler
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
-from sqlalchemy.orm import Session, sessionmaker
 
-from bot.clients import ClientFactory
+from bot.app.core import build_core, dma_clients, make_worker, open_database
+from bot.app.slack import build_app, check_token, web_client
 from bot.clock import Clock, SystemClock
 from bot.config import Environment, Settings
 from bot.delivery import Delivery
+from bot.flows.health import Health
 from bot.services import ServiceError, Services
-from bot.slack.app import build_app, web_client
 from bot.slack.membership import Membership
 from bot.slack.reconcile import Reconciler
-from bot.slack.server import Health, HttpServer, wsgi_app
+from bot.slack.server import HttpServer, wsgi_app
 from bot.slack.sink import SlackSink
 from bot.slack.toolkit import Toolkit
 from bot.worker.runner import Worker
 from bot.worker.scheduler import TICK_JOB, Deadline, finish_within, start_worker, stop_worker
-from storage import repo
-from storage.db import make_engine, make_session_factory, unit_of_work, upgrade_database
 
 log = logging.getLogger(__name__)
 DELIVERY_JOB = "upgradebot-outbox"
 RECONCILE_JOB = "upgradebot-reconcile"
 MEMBERSHIP_JOB = "upgradebot-membership"
 PURGE_JOB = "upgradebot-purge-event-ids"
-KEEP_EVENT_IDS = timedelta(days=2)  # Slack retries for minutes; keep ids well over a day
 LAST_DELIVERY_MIN_S = 0.5  # the outbox's last try at a stop needs at least this long
 _deliveries: dict[str, Delivery] = {}
 _reconcilers: dict[str, Reconciler] = {}
@@ -65,12 +60,6 @@ def reconcile_reactions(owner: str, scheduler: BackgroundScheduler) -> None:
         scheduler.remove_job(RECONCILE_JOB)
 
 
-def purge_event_ids(sessions: sessionmaker[Session], clock: Clock) -> None:
-    """Scheduler job: forget Slack event ids older than two days."""
-    with unit_of_work(sessions) as session:
-        repo.purge_event_ids(session=session, before=clock.now() - KEEP_EVENT_IDS)
-
-
 @dataclass(frozen=True)
 class ServeOptions:
     """How to serve: HTTP address (ignored in Socket Mode), pacing of the outbox."""
@@ -82,54 +71,33 @@ class ServeOptions:
     edit_interval_s: float = 3.0
 
 
-def check_token(client: WebClient) -> bool:
-    """Check the bot token at start: refuse a bad one; True when Slack answered."""
-    try:
-        client.auth_test()
-    except SlackApiError as exc:
-        if exc.response.status_code < 500 and exc.response.get("error") != "ratelimited":
-            raise ServiceError(f"Slack refused the bot token ({exc.response.get('error')}): "
-                               "check SLACK_BOT_TOKEN and SLACK_API_URL") from None
-        log.warning("Slack is not answering at start-up; serving anyway, messages wait")
-        return False
-    except OSError as exc:
-        log.warning("Slack unreachable at start-up (%s); serving anyway, messages wait",
-                    type(exc).__name__)
-        return False
-    return True
-
-
 def serve(settings: Settings, env: Environment, *, stop: threading.Event,
           options: ServeOptions = ServeOptions(), clock: Clock | None = None,
           announce: Callable[[str], None] = print) -> tuple[str, ...]:
     """Run the bot until `stop` is set; return what the stop abandoned (nothing: all finished)."""
-    clock = clock or SystemClock()
     _require(env)
-    upgrade_database(env.database_url)
-    engine = make_engine(env.database_url)
-    sessions = make_session_factory(engine)
-    password = env.dma_password.get_secret_value() if env.dma_password else ""
-    clients = ClientFactory(settings, username=env.dma_username or "", password=password)
-    services = Services(settings=settings, sessions=sessions, clock=clock, clients=clients)
+    engine, sessions = open_database(env.database_url)
+    core = build_core(settings, sessions=sessions, clock=clock or SystemClock(),
+                      clients=dma_clients(settings, env))
+    services, clock = core.services, core.clock
     api = web_client(env, blocking_retries=True)
     fast = web_client(env, blocking_retries=False, timeout_s=5)
     membership = Membership(fast)
     kit = Toolkit(membership, ThreadPoolExecutor(4, "upgradebot-reads"))
-    app = build_app(services=services, sessions=sessions, clock=clock, client=api,
+    app = build_app(services=services, client=api,
                     signing_secret=(env.slack_signing_secret.get_secret_value()
                                     if env.slack_signing_secret else None), kit=kit,
                     verify_token=check_token(api))
     reconciler = Reconciler(services, api, membership)
     complete = _start_up_reconcile(reconciler, membership, settings)
-    scheduler, worker = start_worker(sessions=sessions, settings=settings, clock=clock,
-                                     clients=clients)
+    scheduler, worker = start_worker(make_worker(core))
     health = Health(sessions, clock, "socket" if env.socket_mode else "http",
                     worker_id=worker.worker_id, started_at=clock.now(),
                     stalled_after_s=max(60.0, 30 * settings.timing.tick.total_seconds()))
     _add_jobs(scheduler, worker.worker_id, health, options, complete, Delivery(
         sessions, SlackSink(fast), clock=clock, min_interval_s=options.min_interval_s,
         edit_interval_s=options.edit_interval_s, owner=worker.worker_id), reconciler,
-        membership, settings, sessions, clock)
+        membership, settings, services)
     close: Callable[[], None] | None = None
     try:
         close = (_serve_socket(app, env, api, announce) if env.socket_mode
@@ -161,7 +129,7 @@ def _start_up_reconcile(reconciler: Reconciler, membership: Membership,
 def _add_jobs(scheduler: BackgroundScheduler, owner: str, health: Health,
               options: ServeOptions, reconciled: bool, delivery: Delivery,
               reconciler: Reconciler, membership: Membership, settings: Settings,
-              sessions: sessionmaker[Session], clock: Clock) -> None:
+              services: Services) -> None:
     def on_job(event: JobExecutionEvent) -> None:
         if event.job_id == TICK_JOB:
             health.ticked()
@@ -176,8 +144,7 @@ def _add_jobs(scheduler: BackgroundScheduler, owner: str, health: Health,
     scheduler.add_job(membership.refresh, "interval",
                       args=[[*settings.slack.operators, *settings.slack.approvers]],
                       id=MEMBERSHIP_JOB, seconds=membership.ttl_s / 2, **common)
-    scheduler.add_job(purge_event_ids, "interval", args=[sessions, clock], id=PURGE_JOB,
-                      hours=1, **common)
+    scheduler.add_job(services.events.forget_old, "interval", id=PURGE_JOB, hours=1, **common)
     if not reconciled:
         scheduler.add_job(reconcile_reactions, "interval", args=[owner, scheduler],
                           id=RECONCILE_JOB, seconds=30, **common)
