@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.dma.simulator import (
+from bot.simulator import (
     DmaSimulator,
     Fault,
     SimCluster,

@@ -24,10 +24,10 @@ from bot.clients import ClientFactory
 from bot.clock import FakeClock
 from bot.config import Settings, load_settings
 from bot.delivery import Delivery
-from bot.dma.simulator import DmaSimulator
 from bot.engine.states import HELD, TERMINAL_RUN, RunStatus
 from bot.sandbox import build_simulator
 from bot.services import RunSummary, Services
+from bot.simulator import DmaSimulator
 from bot.slack.app import build_app
 from bot.slack.membership import Membership
 from bot.slack.middleware import UnixClock

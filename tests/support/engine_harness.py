@@ -14,12 +14,12 @@ from bot.clients import ClientFactory
 from bot.clock import FakeClock
 from bot.config import Settings, load_settings
 from bot.delivery import Delivery
-from bot.dma.simulator import DmaSimulator
 from bot.engine.states import HELD, TERMINAL_RUN, RunStatus
 from bot.engine.windows import Window
 from bot.outbox import Outgoing
 from bot.sandbox import build_simulator
 from bot.services import Services
+from bot.simulator import DmaSimulator
 from bot.worker.runner import Worker
 from storage import repo
 from storage.db import make_engine, make_session_factory, unit_of_work

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from bot.dma.simulator import parse_fault
+from bot.simulator import parse_fault
 from tests.support.engine_harness import harness
 
 TERRITORIES = {"t-americas": ("dallas", "denver"), "t-west": ("denver", "austin"),

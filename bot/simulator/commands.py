@@ -9,8 +9,8 @@ from typing import Any
 
 from bot.dma.errors import DmaBadResponse
 from bot.dma.models import Compatibility, Member, OperationStatus, Territory
-from bot.dma.sim_types import FaultKind, compatible
-from bot.dma.sim_world import (
+from bot.simulator.kinds import FaultKind, compatible
+from bot.simulator.world import (
     BUSIED_OUT,
     IN_SERVICE,
     JOIN,

@@ -25,7 +25,7 @@ from bot.dma.models import (
     Territory,
     UpgradeRecord,
 )
-from bot.dma.sim_types import (
+from bot.simulator.kinds import (
     Fault,
     FaultKind,
     SimCluster,
