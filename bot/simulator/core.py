@@ -38,9 +38,10 @@ from bot.simulator.world import World
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _CLUSTER_PREFIX = "/api/rest"
-# The address of the in-process transport: `.invalid` never resolves, so nothing meant for the
-# simulator can leave the process by mistake.
-IN_PROCESS_URL = "http://dma-simulator.invalid"
+# The address of the in-process transport. A loopback address with the discard port: a request
+# sent there without the simulator's session is refused at once and never leaves the machine
+# (a host name would cost a DNS query first).
+IN_PROCESS_URL = "http://127.0.0.1:9"
 
 
 class DmaSimulator:

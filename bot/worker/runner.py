@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
@@ -24,7 +25,7 @@ from bot.config import Settings
 from bot.dma.client import DmaClient
 from bot.dma.errors import DmaBadResponse, DmaConflict, DmaError, DmaNotReachable
 from bot.engine.planner import Plan, StepKind, plan_from_json
-from bot.engine.states import StepEvent, StepStatus, next_step_status
+from bot.engine.states import CLAIMABLE_STEP, RunStatus, StepEvent, StepStatus, next_step_status
 from bot.worker import lifecycle
 from bot.worker.context import StepContext
 from bot.worker.outcome import Outcome
@@ -76,6 +77,18 @@ class Worker:
             self._record(visit, outcome)
             visits += 1
         return visits
+
+    def next_due(self) -> datetime | None:
+        """Return the next moment after now when a step or a waiting run needs this worker.
+
+        The earliest `next_check_at` (or lease end) of a claimable step of a running run, a
+        scheduled run's window start, or an unapproved plan's deadline; None when nothing is due
+        on its own. A driver in virtual time jumps straight there instead of stepping.
+        """
+        now = self.clock.now()
+        with unit_of_work(self.sessions) as session:
+            moments = [*_step_moments(session), *_waiting_run_moments(session)]
+        return min((m for m in moments if m > now), default=None)
 
     # -- load -------------------------------------------------------------------------------
 
@@ -215,3 +228,26 @@ class Worker:
             repo.release_step(session=session, step=step, worker_id=self.worker_id, now=now,
                               next_check_at=next_check)
 
+
+
+def _step_moments(session: Session) -> list[datetime]:
+    """When each claimable step of a running run may be claimed next (None: now)."""
+    rows = session.execute(
+        select(Step.next_check_at, Step.claimed_until).join(Run, Step.run_id == Run.id)
+        .where(Run.status == RunStatus.RUNNING.value,
+               Step.status.in_([s.value for s in CLAIMABLE_STEP]))).all()
+    return [max(m for m in row if m is not None) for row in rows if any(row)]
+
+
+def _waiting_run_moments(session: Session) -> list[datetime]:
+    """Window starts of scheduled runs and approval deadlines of windowed plans.
+
+    The same moments as scheduler.date_jobs (which imports this module, so it cannot be used
+    here); the two may become one shared query.
+    """
+    runs = session.scalars(select(Run).where(
+        Run.status.in_((RunStatus.SCHEDULED.value, RunStatus.AWAITING_APPROVAL.value)),
+        Run.window_start.is_not(None), Run.window_end.is_not(None))).all()
+    return [run.window_start if run.status == RunStatus.SCHEDULED.value
+            else run.window_end - timedelta(seconds=plan_from_json(run.plan).total_estimate_s)
+            for run in runs if run.window_start is not None and run.window_end is not None]

@@ -6,6 +6,8 @@ import pytest
 
 from tests.support.engine_harness import harness
 
+pytestmark = pytest.mark.slow  # whole upgrades in virtual time
+
 CASES = [
     ("denver=never-returns", "cannot-log-in", "still cannot log back in"),
     ("denver=one-server", "one-server", "only one server"),

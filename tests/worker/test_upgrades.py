@@ -9,6 +9,8 @@ import pytest
 from bot.simulator import parse_fault
 from tests.support.engine_harness import harness
 
+pytestmark = pytest.mark.slow  # whole upgrades in virtual time
+
 TERRITORIES = {"t-americas": ("dallas", "denver"), "t-west": ("denver", "austin"),
                "t-south": ("austin", "dallas")}
 

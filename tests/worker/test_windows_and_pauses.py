@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from bot.engine.windows import Window
 from tests.support.engine_harness import harness
+
+pytestmark = pytest.mark.slow  # whole upgrades in virtual time
 
 
 def test_run_waits_for_its_window(database_url: str) -> None:
