@@ -125,6 +125,18 @@ def database_url(
 
 
 @pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """Return the URL of a fresh SQLite database at head, for scenarios run on SQLite only.
+
+    Whole-upgrade scenarios cost seconds each. Those that check engine and worker decisions run
+    here; a representative few (both strategies, an escalation and its retry, a pause and its
+    resume, the vendor-order refusals) also run on PostgreSQL through `database_url`, beside
+    the storage tests and the worker-process tests that hold PostgreSQL's claims and locks.
+    """
+    return fresh_sqlite(tmp_path)
+
+
+@pytest.fixture
 def postgres_url(_postgres_server: _PostgresServer | None) -> Iterator[str]:
     """Yield the URL of an empty PostgreSQL database migrated to head (skips without one)."""
     yield from _postgres_database(_postgres_server)

@@ -29,7 +29,8 @@ from bot.dma.models import (
 )
 from bot.simulator import commands as cmd
 from bot.simulator.kinds import FaultKind
-from bot.simulator.world import IN_SERVICE, ClusterState, Refused, World
+from bot.simulator.state import IN_SERVICE, ClusterState, Refused
+from bot.simulator.world import World
 
 JSON_TYPE = re.compile(r"^application/(json|vnd\.plcm\.[\w.-]+\+json)$")
 OCTET_TYPE = "application/octet-stream"
