@@ -130,9 +130,9 @@ def cmd_plan(args: argparse.Namespace, env: Environment) -> int:
 
 def cmd_simulate(args: argparse.Namespace, env: Environment) -> int:
     """Serve the config's inventory (or the bundled example) as simulated clusters."""
-    from bot.dma.simulator import serve
     from bot.rehearsal import bundled_settings
     from bot.sandbox import build_simulator
+    from bot.simulator import serve
 
     settings = (load_settings(env.config_path) if os.path.exists(env.config_path)
                 else bundled_settings())

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+
+import requests
 
 from bot.config import Settings
 from bot.dma.client import DmaClient
@@ -14,13 +16,16 @@ class ClientFactory:
 
     def __init__(self, settings: Settings, *, username: str, password: str,
                  urls: Mapping[str, str] | None = None, retries: int | None = None,
-                 backoff_s: float | None = None) -> None:
+                 backoff_s: float | None = None,
+                 session_factory: Callable[[], requests.Session] | None = None) -> None:
+        """Configure; `session_factory` gives each client its session (e.g. the simulator's)."""
         self._settings = settings
         self._username = username
         self._password = password
         self._urls = dict(urls or {})
         self._retries = retries
         self._backoff = backoff_s
+        self._session_factory = session_factory
         self._clients: dict[str, DmaClient] = {}
         self._lock = threading.Lock()
 
@@ -42,4 +47,5 @@ class ClientFactory:
                          timeout=dma.timeout.total_seconds(),
                          retries=dma.retries if self._retries is None else self._retries,
                          backoff=(dma.backoff.total_seconds() if self._backoff is None
-                                  else self._backoff), name=cluster)
+                                  else self._backoff), name=cluster,
+                         session=self._session_factory() if self._session_factory else None)

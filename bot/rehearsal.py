@@ -22,7 +22,6 @@ from bot.clients import ClientFactory
 from bot.clock import FakeClock
 from bot.config import REHEARSAL_EXAMPLE, Settings, load_settings
 from bot.delivery import Delivery
-from bot.dma.simulator import DmaSimulator
 from bot.engine.durations import say_duration
 from bot.engine.errors import UserError
 from bot.engine.planner import Plan
@@ -31,6 +30,7 @@ from bot.engine.versions import parse_version
 from bot.outbox import Outgoing
 from bot.sandbox import build_simulator
 from bot.services import Services
+from bot.simulator import DmaSimulator
 from bot.worker.runner import Worker
 from storage import repo
 from storage.db import make_engine, make_session_factory, unit_of_work, upgrade_database

@@ -6,7 +6,8 @@ from collections.abc import Iterable
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.dma.simulator import (
+from bot.engine.errors import UserError
+from bot.simulator import (
     DmaSimulator,
     Fault,
     SimCluster,
@@ -14,7 +15,6 @@ from bot.dma.simulator import (
     SimTerritory,
     parse_fault,
 )
-from bot.engine.errors import UserError
 
 
 class FaultError(UserError):

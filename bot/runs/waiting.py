@@ -113,3 +113,25 @@ def advance_waiting_run(session: Session, run: Run, now: datetime, actor: str) -
     elif status is RunStatus.APPROVED:
         transition_run(session, run, RunEvent.SCHEDULE, now=now, actor=actor,
                        detail={"window_start": window.start.isoformat()})
+
+
+def wake_moments(session: Session) -> dict[str, datetime]:
+    """The moments waiting runs need the worker: window starts and approval deadlines.
+
+    A scheduled run starts at its window's start; a plan still awaiting approval expires when
+    its window no longer leaves room for its estimate. Keyed by a name that stays the same for
+    the same moment of the same run (scheduler date jobs use it as their id).
+    """
+    moments: dict[str, datetime] = {}
+    runs = session.scalars(select(Run).where(
+        Run.status.in_((RunStatus.SCHEDULED, RunStatus.AWAITING_APPROVAL)),
+        Run.window_start.is_not(None), Run.window_end.is_not(None))).all()
+    for run in runs:
+        window = window_of(run)
+        assert window is not None
+        if run.status is RunStatus.SCHEDULED:
+            moments[f"window-start-R{run.id}"] = window.start
+        else:
+            estimate = timedelta(seconds=plan_of(run).total_estimate_s)
+            moments[f"approval-deadline-R{run.id}"] = window.end - estimate
+    return moments

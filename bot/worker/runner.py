@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
@@ -25,12 +26,12 @@ from bot.config import Settings
 from bot.dma.client import DmaClient
 from bot.dma.errors import DmaBadResponse, DmaConflict, DmaError, DmaNotReachable
 from bot.engine.planner import StepKind
-from bot.engine.states import StepEvent, StepStatus
+from bot.engine.states import CLAIMABLE_STEP, RunStatus, StepEvent, StepStatus
 from bot.runs.outcome import Outcome
 from bot.runs.outcomes import apply_outcome
 from bot.runs.plans import plan_of
 from bot.runs.transitions import transition_step
-from bot.runs.waiting import ask_overrun, housekeeping, overrun_needed
+from bot.runs.waiting import ask_overrun, housekeeping, overrun_needed, wake_moments
 from bot.worker.context import StepContext
 from bot.worker.steps import HANDLERS
 from storage import repo
@@ -95,6 +96,18 @@ class Worker:
                 self._visiting = None
             visits += 1
         return visits
+
+    def next_due(self) -> datetime | None:
+        """Return the next moment after now when a step or a waiting run needs this worker.
+
+        The earliest `next_check_at` (or lease end) of a claimable step of a running run, a
+        scheduled run's window start, or an unapproved plan's deadline; None when nothing is due
+        on its own. A driver in virtual time jumps straight there instead of stepping.
+        """
+        now = self.clock.now()
+        with unit_of_work(self.sessions) as session:
+            moments = [*_step_moments(session), *wake_moments(session).values()]
+        return min((m for m in moments if m > now), default=None)
 
     # -- load -------------------------------------------------------------------------------
 
@@ -201,3 +214,11 @@ class Worker:
             repo.release_step(session=session, step=step, worker_id=self.worker_id, now=now,
                               next_check_at=next_check)
 
+
+
+def _step_moments(session: Session) -> list[datetime]:
+    """When each claimable step of a running run may be claimed next (None: now)."""
+    rows = session.execute(
+        select(Step.next_check_at, Step.claimed_until).join(Run, Step.run_id == Run.id)
+        .where(Run.status == RunStatus.RUNNING, Step.status.in_(CLAIMABLE_STEP))).all()
+    return [max(m for m in row if m is not None) for row in rows if any(row)]

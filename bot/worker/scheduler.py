@@ -18,20 +18,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from apscheduler.executors.base import BaseExecutor, run_job
 from apscheduler.job import Job
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.engine.planner import plan_from_json
-from bot.engine.states import RunStatus
+from bot.runs.waiting import wake_moments
 from bot.worker.runner import Worker
 from storage.db import unit_of_work
-from storage.models import Run
 
 log = logging.getLogger(__name__)
 TICK_JOB = "upgradebot-worker-tick"
@@ -88,22 +85,8 @@ def date_jobs(sessions: sessionmaker[Session], now: datetime) -> dict[str, datet
     its window no longer leaves room for its estimate. The interval tick would notice both
     within `tick`, but a date job makes the start exact even with a long tick.
     """
-    jobs: dict[str, datetime] = {}
     with unit_of_work(sessions) as session:
-        runs = session.scalars(select(Run).where(
-            Run.status.in_((RunStatus.SCHEDULED.value, RunStatus.AWAITING_APPROVAL.value)),
-            Run.window_start.is_not(None))).all()
-        for run in runs:
-            assert run.window_start is not None and run.window_end is not None
-            if run.status == RunStatus.SCHEDULED.value:
-                when, key = run.window_start, f"window-start-R{run.id}"
-            else:
-                estimate = plan_from_json(run.plan).total_estimate_s
-                when = run.window_end - timedelta(seconds=estimate)
-                key = f"approval-deadline-R{run.id}"
-            if when > now:
-                jobs[key] = when
-    return jobs
+        return {key: when for key, when in wake_moments(session).items() if when > now}
 
 
 def sync_date_jobs(scheduler: BaseScheduler, worker: Worker) -> None:

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FAST = ["--speed", "3000"]
 
 
+@pytest.mark.slow
 def test_rehearsal_on_its_embedded_default_completes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rehearse", *FAST]) == 0
     out = capsys.readouterr().out
@@ -33,6 +34,7 @@ def test_rehearsal_on_its_embedded_default_completes(capsys: pytest.CaptureFixtu
     assert "full outage" in out
 
 
+@pytest.mark.slow
 def test_rehearsal_with_a_fault_shows_the_escalation(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rehearse", *FAST, "--fault", "denver=never-returns"]) == 2
     out = capsys.readouterr().out
@@ -42,6 +44,7 @@ def test_rehearsal_with_a_fault_shows_the_escalation(capsys: pytest.CaptureFixtu
     assert "escalation: denver: cannot-log-in" in out
 
 
+@pytest.mark.slow
 def test_rehearsal_incremental(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rehearse", "global", "10.1.0.1", "--strategy", "incremental", *FAST]) == 0
     out = capsys.readouterr().out
@@ -137,6 +140,7 @@ def test_plan_reads_the_live_clusters(tmp_path: Path, monkeypatch: pytest.Monkey
         assert "credentials" in err and "pw-Zq81x-bad" not in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_rehearsal_with_a_config_file(capsys: pytest.CaptureFixture[str]) -> None:
     config = str(ROOT / "tests/fixtures/supercluster.yml")
     assert main(["rehearse", "global", "10.0.0.4", "--config", config, *FAST]) == 0

@@ -24,8 +24,8 @@ from pathlib import Path
 
 from bot.clock import SystemClock
 from bot.config import load_settings_text
-from bot.dma.simulator import DmaSimulator
 from bot.sandbox import build_simulator
+from bot.simulator import DmaSimulator
 from storage import repo
 from storage.db import make_engine, make_session_factory, unit_of_work
 from tests.support.signing import sign

@@ -9,7 +9,7 @@ from pathlib import Path
 
 ENGINE = Path(__file__).resolve().parents[2] / "bot" / "engine"
 FORBIDDEN = ("requests", "slack_sdk", "slack_bolt", "sqlalchemy", "storage", "handlers",
-             "apscheduler", "urllib3", "socket", "bot.dma.client", "bot.dma.simulator")
+             "apscheduler", "urllib3", "socket", "bot.dma.client", "bot.simulator")
 
 
 def test_importing_every_engine_module_loads_nothing_that_does_io() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from tests.handlers.workspace import (
     APPROVERS,
     OPERATOR,
@@ -44,6 +46,7 @@ def test_a_button_that_names_no_run_is_answered_not_obeyed(ws: Workspace) -> Non
     assert ws.services.approvals("R1") == []
 
 
+@pytest.mark.slow
 def test_an_escalation_reaches_the_thread_pauses_the_run_and_only_operators_retry(
         tmp_path: Path) -> None:
     with workspace(tmp_path, faults=["denver=one-server"]) as ws:
@@ -97,6 +100,7 @@ def test_abort_button_on_the_board_is_for_operators(ws: Workspace) -> None:
     assert ws.run().status == "aborted"
 
 
+@pytest.mark.slow
 def test_an_overrun_is_asked_in_the_thread_and_approved_by_button(ws: Workspace) -> None:
     estimate = ws.services.plan("lab", "10.1.0.1").total_estimate_s
     start = ws.clock.now()

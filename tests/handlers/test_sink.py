@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from slack_sdk import WebClient
 
+from bot.app.slack import web_client
 from bot.config import Environment
 from bot.outbox import Outgoing, RetryLater
-from bot.app.slack import web_client
 from bot.slack.sink import SlackSink
 from tests.support.slack_double import SlackDouble
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.clients import ClientFactory
 from tests.handlers.workspace import APPROVERS, SIM_PASSWORD, SIM_USER, Workspace, buttons_of
+from tests.support.engine_harness import simulated_clients
 
 
 def window_text(ws: Workspace, start_in: timedelta, length: timedelta) -> str:
@@ -67,8 +67,8 @@ def test_a_run_whose_clusters_changed_does_not_start_and_says_so(ws: Workspace) 
     assert ws.run().status == "scheduled"
 
     # Meanwhile someone installs 10.0.0.4 on lab by hand, through its API.
-    by_hand = ClientFactory(ws.settings, username=SIM_USER, password=SIM_PASSWORD, retries=0,
-                            urls={"lab": ws.sim.url_for("lab")})("lab")
+    by_hand = simulated_clients(ws.settings, ws.sim, username=SIM_USER,
+                                password=SIM_PASSWORD)("lab")
     by_hand.upload_package_url(ws.settings.packages["10.0.0.4"].url, None)
     ws.clock.advance(timedelta(minutes=15))
     by_hand.apply_upgrade()

@@ -2,7 +2,7 @@
 
 The app is built by the production factory with an inline listener executor (dispatch returns
 after the listener) and an inline background executor; the engine runs in virtual time (FakeClock)
-against the DMA simulator, as in tests/support/engine_harness.py.
+against the DMA simulator in process, as in tests/support/engine_harness.py.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,21 +21,22 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.clients import ClientFactory
+from bot.app.slack import build_app
 from bot.clock import FakeClock
 from bot.config import Settings, load_settings
 from bot.delivery import Delivery
-from bot.dma.simulator import DmaSimulator
 from bot.engine.states import HELD, TERMINAL_RUN, RunStatus
 from bot.sandbox import build_simulator
 from bot.services import RunSummary, Services
-from bot.app.slack import build_app
+from bot.simulator import DmaSimulator
 from bot.slack.membership import Membership
 from bot.slack.middleware import UnixClock
 from bot.slack.sink import SlackSink
 from bot.slack.toolkit import InlineExecutor, Toolkit
 from bot.worker.runner import Worker
-from storage.db import make_engine, make_session_factory, upgrade_database
+from storage.db import make_engine, make_session_factory
+from tests.support.databases import fresh_sqlite
+from tests.support.engine_harness import jump_to_next_due, serving, simulated_clients
 from tests.support.signing import (
     block_action_body,
     event_body,
@@ -154,15 +156,16 @@ class Workspace:
         self.deliver()
 
     def drive(self, run: str, *, stop: Iterable[str] = STOP, max_hours: float = 12.0) -> str:
-        """Tick and move virtual time until the run stops."""
+        """Tick and jump virtual time to the worker's next due moment until the run stops."""
         stop = set(stop)
-        poll = self.settings.timing.poll_interval
-        for _ in range(int(max_hours * 3600 / poll.total_seconds())):
-            self.tick()
+        deadline = self.clock.now() + timedelta(hours=max_hours)
+        while self.clock.now() <= deadline:
+            visits = self.worker.tick()
+            self.deliver()
             status = self.services.summary(run).status
             if status in stop:
                 return status
-            self.clock.advance(poll)
+            jump_to_next_due(self.worker, self.clock, visits)
         raise AssertionError(f"{run} still {self.services.summary(run).status}")
 
     # -- what people see -----------------------------------------------------------------------
@@ -218,19 +221,16 @@ def workspace(directory: Path, *, usergroups: bool = True, faults: Iterable[str]
 
     `unix_now` is the clock the app checks request timestamps against (default: real time).
     """
-    url = f"sqlite:///{directory / 'bot.db'}"
-    upgrade_database(url)
+    url = fresh_sqlite(directory, "bot.db")
     settings = load_settings(CONFIG)
     clock = FakeClock()
     sim = build_simulator(settings, clock=clock, faults=faults, username=SIM_USER,
                           password=SIM_PASSWORD)
     engine = make_engine(url)
-    with SlackDouble(usergroups_supported=usergroups) as slack, sim:
+    with SlackDouble(usergroups_supported=usergroups) as slack, serving(sim, http=False):
         populate(slack)
         sessions = make_session_factory(engine)
-        clients = ClientFactory(settings, username=SIM_USER, password=SIM_PASSWORD, retries=0,
-                                urls={c.name: sim.url_for(c.name)
-                                      for c in settings.all_clusters()})
+        clients = simulated_clients(settings, sim, username=SIM_USER, password=SIM_PASSWORD)
         services = Services(settings=settings, sessions=sessions, clock=clock, clients=clients)
         client = WebClient(token="xoxb-test", base_url=slack.base_url)
         membership = Membership(client)

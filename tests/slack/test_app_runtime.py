@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from bot.app.slack import check_token, web_client
 from bot.config import Environment
 from bot.services import ServiceError
-from bot.app.slack import web_client
-from bot.app.slack import check_token
 from tests.support.slack_double import SlackDouble
 
 

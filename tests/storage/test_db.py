@@ -9,11 +9,13 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage import repo
 from storage.db import (
+    alembic_config,
     is_postgres,
     make_engine,
     make_session_factory,
@@ -80,6 +82,16 @@ def test_upgrade_runs_from_any_directory_and_twice(
     engine = make_engine(url)
     with engine.connect() as conn:
         assert conn.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0001"
+    engine.dispose()
+
+
+def test_the_fixture_databases_are_at_head(database_url: str) -> None:
+    # Fixtures copy a template migrated once; a copy must be at head, so upgrading is a no-op.
+    head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+    upgrade_database(database_url)
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        assert conn.scalar(sa.text("SELECT version_num FROM alembic_version")) == head
     engine.dispose()
 
 

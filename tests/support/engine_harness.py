@@ -1,10 +1,15 @@
-"""Drive whole upgrades in virtual time: real simulator over HTTP, real database, real worker."""
+"""Drive whole upgrades in virtual time: real simulator, real DMA client, database and worker.
+
+The simulator is reached in process (its requests adapter: the real DmaClient, no socket) unless
+a test asks for loopback HTTP. Virtual time jumps from one due moment of the worker to the next.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -14,12 +19,12 @@ from bot.clients import ClientFactory
 from bot.clock import FakeClock
 from bot.config import Settings, load_settings
 from bot.delivery import Delivery
-from bot.dma.simulator import DmaSimulator
 from bot.engine.states import HELD, TERMINAL_RUN, RunStatus
 from bot.engine.windows import Window
 from bot.outbox import Outgoing
 from bot.sandbox import build_simulator
 from bot.services import Services
+from bot.simulator import DmaSimulator
 from bot.worker.runner import Worker
 from storage import repo
 from storage.db import make_engine, make_session_factory, unit_of_work
@@ -29,6 +34,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 STOP = {s.value for s in (*TERMINAL_RUN, *HELD, RunStatus.FAILED)}
 USER, PASSWORD = "admin", "sim-secret-pw"
 MUTATING = ("POST", "PUT", "DELETE")
+MAX_VISITS = 100  # Worker.tick's default
 
 
 class RecordingSink:
@@ -71,16 +77,16 @@ class Harness:
         return name
 
     def drive(self, name: str, *, max_hours: float = 24.0, stop: Iterable[str] = STOP) -> str:
-        """Tick the worker and move time by one poll interval until the run stops."""
+        """Tick the worker and jump to its next due moment until the run stops."""
         stop = set(stop)
-        poll = self.settings.timing.poll_interval
-        for _ in range(int(max_hours * 3600 / poll.total_seconds())):
-            self.worker.tick()
+        deadline = self.clock.now() + timedelta(hours=max_hours)
+        while self.clock.now() <= deadline:
+            visits = self.worker.tick()
             self.outbox.deliver()
             status = self.run(name).status
             if status in stop:
                 return status
-            self.clock.advance(poll)
+            jump_to_next_due(self.worker, self.clock, visits)
         raise AssertionError(f"{name} still {self.run(name).status} after {max_hours} h")
 
     def run(self, name: str) -> Run:
@@ -125,21 +131,38 @@ class Harness:
                 if r.method in MUTATING]
 
 
+def jump_to_next_due(worker: Worker, clock: FakeClock, visits: int) -> None:
+    """Move virtual time to the worker's next due moment (one poll interval if none is known).
+
+    A tick that used all its visits may have left due steps behind: time stays put then.
+    """
+    if visits >= MAX_VISITS:
+        return
+    due = worker.next_due()
+    clock.set(due or clock.now() + worker.settings.timing.poll_interval)
+
+
+def simulated_clients(settings: Settings, sim: DmaSimulator, *, username: str = USER,
+                      password: str = PASSWORD) -> ClientFactory:
+    """One real DmaClient per cluster, reaching the simulator the way it is served now."""
+    return ClientFactory(settings, username=username, password=password, retries=0,
+                         urls={c.name: sim.url_for(c.name) for c in settings.all_clusters()},
+                         session_factory=None if sim.serving else sim.session)
+
+
 @contextmanager
 def harness(database_url: str, *, config: str = "supercluster.yml",
-            faults: Iterable[str] = ()) -> Iterator[Harness]:
-    """Build a harness around a fresh migrated database."""
+            faults: Iterable[str] = (), http: bool = False) -> Iterator[Harness]:
+    """Build a harness around a fresh migrated database (the simulator over HTTP if `http`)."""
     settings = load_settings(FIXTURES / config)
     clock = FakeClock()
     sim = build_simulator(settings, clock=clock, faults=faults, username=USER, password=PASSWORD)
     engine = make_engine(database_url)
     # Dispose even when the test fails: a leaked PostgreSQL connection is collected later and its
     # warning would fail some unrelated test.
-    with sim, _disposing(engine):
+    with serving(sim, http=http), _disposing(engine):
         sessions = make_session_factory(engine)
-        clients = ClientFactory(settings, username=USER, password=PASSWORD, retries=0,
-                                urls={c.name: sim.url_for(c.name)
-                                      for c in settings.all_clusters()})
+        clients = simulated_clients(settings, sim)
         services = Services(settings=settings, sessions=sessions, clock=clock, clients=clients)
         worker = Worker(session_factory=sessions, settings=settings, clock=clock,
                         clients=clients, worker_id="test-worker")
@@ -147,6 +170,17 @@ def harness(database_url: str, *, config: str = "supercluster.yml",
         yield Harness(settings, clock, sim, sessions, services, worker, sink,
                       Delivery(sessions, sink, clock=clock, min_interval_s=0,
                                edit_interval_s=0))
+
+
+@contextmanager
+def serving(sim: DmaSimulator, *, http: bool) -> Iterator[DmaSimulator]:
+    """Serve the simulator on loopback HTTP if asked (else in process only); stop it after."""
+    try:
+        if http:
+            sim.start()
+        yield sim
+    finally:
+        sim.stop()
 
 
 @contextmanager

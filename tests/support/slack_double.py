@@ -78,6 +78,7 @@ class SlackDouble:
         self.usergroups_supported = usergroups_supported
         self.socket_url: str | None = None
         self._lock = threading.RLock()
+        self._called = threading.Condition(self._lock)  # notified after every recorded call
         self._calls: list[Call] = []
         self._users: dict[str, dict[str, Any]] = {}
         self._usergroups: dict[str, list[str]] = {}
@@ -256,16 +257,19 @@ class SlackDouble:
     def wait_for(
         self, predicate: Callable[[], bool], timeout: float = 10.0, *, what: str = ""
     ) -> None:
-        """Poll `predicate` until it holds, or fail the test saying what was awaited and seen."""
+        """Wait until `predicate` holds (checked at every call), or fail saying what was seen."""
         deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline:
-                recent = "\n  ".join(_describe(c) for c in self.calls[-15:]) or "(none)"
-                raise AssertionError(
-                    f"timed out after {timeout}s waiting for {what or 'the condition'}; "
-                    f"last calls to the Slack double:\n  {recent}"
-                )
-            time.sleep(0.01)
+        with self._called:
+            while not predicate():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    recent = "\n  ".join(_describe(c) for c in self.calls[-15:]) or "(none)"
+                    raise AssertionError(
+                        f"timed out after {timeout}s waiting for {what or 'the condition'}; "
+                        f"last calls to the Slack double:\n  {recent}"
+                    )
+                # Woken by the next call; the short cap covers predicates on other state.
+                self._called.wait(min(left, 0.1))
 
     # -- the HTTP side (called by _RequestHandler threads) -----------------------------------
 
@@ -277,6 +281,7 @@ class SlackDouble:
             status, body, headers = self._answer(method, args, token, response_id)
             outcome = "ok" if body.get("ok") else f"{status} {body.get('error')}"
             self._calls.append(Call(method, copy.deepcopy(args), token, time.monotonic(), outcome))
+            self._called.notify_all()
             return status, body, headers
 
     def _answer(

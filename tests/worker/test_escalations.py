@@ -6,6 +6,8 @@ import pytest
 
 from tests.support.engine_harness import harness
 
+pytestmark = pytest.mark.slow  # whole upgrades in virtual time
+
 CASES = [
     ("denver=never-returns", "cannot-log-in", "still cannot log back in"),
     ("denver=one-server", "one-server", "only one server"),
@@ -14,9 +16,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("fault", "condition", "words"), CASES)
-def test_condition_escalates_and_pauses(database_url: str, fault: str, condition: str,
+def test_condition_escalates_and_pauses(sqlite_url: str, fault: str, condition: str,
                                         words: str) -> None:
-    with harness(database_url, faults=[fault]) as h:
+    with harness(sqlite_url, faults=[fault]) as h:
         # A patch upgrade, cluster by cluster: dallas first, then denver misbehaves.
         name = h.plan(version="10.0.0.4")
         assert h.drive(name) == "escalated"
@@ -57,8 +59,8 @@ def test_escalation_details_and_retry(database_url: str) -> None:
         assert h.applies("denver") == 1
 
 
-def test_failed_join_escalates_and_retry_sends_the_join_again(database_url: str) -> None:
-    with harness(database_url, faults=["denver=join-fails"]) as h:
+def test_failed_join_escalates_and_retry_sends_the_join_again(sqlite_url: str) -> None:
+    with harness(sqlite_url, faults=["denver=join-fails"]) as h:
         name = h.plan(strategy="full-outage")
         assert h.drive(name) == "escalated"
         assert h.escalations(name) == [("denver", "join-failed")]

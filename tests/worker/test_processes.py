@@ -19,9 +19,9 @@ from sqlalchemy import select
 from bot.clients import ClientFactory
 from bot.clock import SystemClock
 from bot.config import load_settings
-from bot.dma.simulator import DmaSimulator
 from bot.sandbox import build_simulator
 from bot.services import Services
+from bot.simulator import DmaSimulator
 from storage import repo
 from storage.db import make_engine, make_session_factory, unit_of_work
 from storage.models import StepClaim

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from bot.engine.windows import Window
 from tests.support.engine_harness import harness
 
+pytestmark = pytest.mark.slow  # whole upgrades in virtual time
 
-def test_run_waits_for_its_window(database_url: str) -> None:
-    with harness(database_url) as h:
+
+def test_run_waits_for_its_window(sqlite_url: str) -> None:
+    with harness(sqlite_url) as h:
         window = Window(start=h.clock.now() + timedelta(hours=2), duration=timedelta(hours=4),
                         tz="America/Chicago")
         name = h.plan(strategy="full-outage", window=window)
@@ -47,8 +51,8 @@ def test_unapproved_plan_expires_when_its_window_is_too_short(database_url: str)
         assert not result.counted and h.run(name).status == "expired"
 
 
-def test_run_stops_at_a_safe_point_to_ask_for_an_overrun(database_url: str) -> None:
-    with harness(database_url) as h:
+def test_run_stops_at_a_safe_point_to_ask_for_an_overrun(sqlite_url: str) -> None:
+    with harness(sqlite_url) as h:
         # A one-hour window for a plan estimated at well over an hour.
         window = Window(start=h.clock.now(), duration=timedelta(hours=1), tz="UTC")
         name = h.plan(strategy="full-outage", window=window)
@@ -62,8 +66,8 @@ def test_run_stops_at_a_safe_point_to_ask_for_an_overrun(database_url: str) -> N
         assert h.drive(name) == "completed"
 
 
-def test_slow_drain_pauses_until_an_operator_decides(database_url: str) -> None:
-    with harness(database_url, faults=["denver=slow-drain:120"]) as h:
+def test_slow_drain_pauses_until_an_operator_decides(sqlite_url: str) -> None:
+    with harness(sqlite_url, faults=["denver=slow-drain:120"]) as h:
         name = h.plan(version="10.0.0.4")
         assert h.drive(name) == "paused"
         assert "calls still active on denver" in (h.run(name).pause_reason or "")

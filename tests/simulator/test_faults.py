@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from bot.dma.simulator import Fault, FaultKind, SimCluster, SimSupercluster
-from tests.dma.test_simulator import DROPPED, PKG_MINOR, Dma, Lab, install, upload
+from bot.simulator import Fault, FaultKind, SimCluster, SimSupercluster
+from tests.simulator.test_simulator import DROPPED, PKG_MINOR, Dma, Lab, install, upload
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from types import TracebackType
@@ -14,7 +13,7 @@ import pytest
 import requests
 
 from bot.clock import FakeClock
-from bot.dma.simulator import (
+from bot.simulator import (
     DmaSimulator,
     Fault,
     FaultKind,
@@ -392,16 +391,12 @@ def test_a_busied_out_primary_hands_its_territory_to_the_backup(lab: Lab) -> Non
 
 def test_serve_blocks_while_serving_and_stops(lab: Lab) -> None:
     sim = DmaSimulator([SimCluster("dallas")], clock=lab.clock)
-    stop = threading.Event()
-    runner = threading.Thread(target=serve, args=(sim,), kwargs={"stop": stop})
+    stop, ready = threading.Event(), threading.Event()
+    runner = threading.Thread(target=serve, args=(sim,), kwargs={"stop": stop, "ready": ready})
     runner.start()
-    deadline = time.monotonic() + 5
-    url = ""
-    while not url and time.monotonic() < deadline:
-        try:
-            url = sim.url_for("dallas")
-        except RuntimeError:  # not started yet
-            time.sleep(0.01)
+    assert ready.wait(timeout=5)
+    url = sim.url_for("dallas")
+    assert url.startswith("http://127.0.0.1:")
     assert requests.get(url + "/status", auth=AUTH, timeout=5).status_code == 200
     assert runner.is_alive()
     stop.set()

@@ -9,8 +9,8 @@ from typing import Any
 
 from bot.dma.errors import DmaBadResponse
 from bot.dma.models import Compatibility, Member, OperationStatus, Territory
-from bot.dma.sim_types import FaultKind, compatible
-from bot.dma.sim_world import (
+from bot.simulator.kinds import FaultKind, compatible
+from bot.simulator.state import (
     BUSIED_OUT,
     IN_SERVICE,
     JOIN,
@@ -24,8 +24,8 @@ from bot.dma.sim_world import (
     Package,
     Refused,
     Revision,
-    World,
 )
+from bot.simulator.world import World
 
 MAX_MEMBERS = 5
 MAX_ROOM_HOSTS = 3

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from bot.dma.simulator import DmaSimulator, SimCluster, SimSupercluster, SimTerritory
-from tests.dma.test_simulator import DROPPED, PKG_MINOR, PKG_PATCH, Dma, Lab, install, upload
+from bot.simulator import DmaSimulator, SimCluster, SimSupercluster, SimTerritory
+from tests.simulator.test_simulator import DROPPED, PKG_MINOR, PKG_PATCH, Dma, Lab, install, upload
 
 
 @pytest.fixture

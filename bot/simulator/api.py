@@ -1,7 +1,8 @@
 """The simulated DMA's REST surface: restarts, flaky faults, Basic auth, and routing to the rules.
 
-Independent of the HTTP server: a request comes in as an `ApiRequest` and leaves as a `Reply`
-(or as `DROP`, a connection closed without an answer).
+Independent of the transport (the HTTP server, or the in-process requests adapter): a request
+comes in as an `ApiRequest` and leaves as a `Reply` (or as `DROP`, a connection closed without an
+answer, or `HANG`, no answer at all until the caller gives up).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from bot.dma import sim_commands as cmd
 from bot.dma.models import (
     MEDIA_TYPES,
     PATH_COMPATIBILITY,
@@ -27,8 +27,10 @@ from bot.dma.models import (
     ClusterStatus,
     Territory,
 )
-from bot.dma.sim_types import FaultKind
-from bot.dma.sim_world import IN_SERVICE, ClusterState, Refused, World
+from bot.simulator import commands as cmd
+from bot.simulator.kinds import FaultKind
+from bot.simulator.state import IN_SERVICE, ClusterState, Refused
+from bot.simulator.world import World
 
 JSON_TYPE = re.compile(r"^application/(json|vnd\.plcm\.[\w.-]+\+json)$")
 OCTET_TYPE = "application/octet-stream"
@@ -55,18 +57,37 @@ class ApiRequest:
 
 @dataclass(frozen=True)
 class Reply:
-    """An answer: status, JSON body, media type and headers; or a dropped connection."""
+    """An answer: status, JSON body, media type and headers; or a dropped or silent connection."""
 
     status: int
     body: Any = None
     media: str = "application/json"
     etag: str | None = None
     drop: bool = False
+    hang: bool = False
     headers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def answered(self) -> bool:
+        """True when the caller receives a status line (neither dropped nor left hanging)."""
+        return not (self.drop or self.hang)
+
+    def payload(self) -> bytes:
+        """Return the body as sent on the wire."""
+        return json.dumps(self.body).encode() if self.body is not None else b""
+
+    def wire_headers(self) -> list[tuple[str, str]]:
+        """Return the headers every transport sends with this answer."""
+        data = self.payload()
+        etag = [("ETag", f'"{self.etag}"')] if self.etag else []
+        return [("Content-Type", self.media), ("Content-Length", str(len(data))), *etag,
+                *self.headers]
 
 
 DROP = Reply(0, drop=True)
+HANG = Reply(0, hang=True)
 _CHALLENGE = (("WWW-Authenticate", 'Basic realm="DMA"'),)
+_UNANSWERED = {"drop": DROP, "hang": HANG}
 
 
 def error(status: int, message: str, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
@@ -115,8 +136,8 @@ class ClusterApi:
         if gate == "503":
             return error(503, f"{c.name} is restarting: its services are unavailable")
         flaky = self._flaky(c)
-        if flaky == "drop":
-            return DROP
+        if flaky in _UNANSWERED:
+            return _UNANSWERED[flaky]
         if flaky == "503":
             return error(503, "the service is temporarily unavailable")
         if gate == "401":
@@ -126,8 +147,11 @@ class ClusterApi:
             return error(401, "authentication required: missing or wrong credentials",
                          _CHALLENGE)
         reply = self._route(_Call(c, req, user, now, ""))
-        # Dropped after the work was done: the caller cannot know whether it happened.
-        return DROP if flaky == "drop-after" else reply
+        # Dropped (or left hanging) after the work was done: the caller cannot know whether it
+        # happened.
+        if flaky is not None and flaky.endswith("-after"):
+            return _UNANSWERED[flaky.removesuffix("-after")]
+        return reply
 
     def _flaky(self, c: ClusterState) -> str | None:
         fault = c.fault(FaultKind.FLAKY)
@@ -136,7 +160,7 @@ class ClusterApi:
         mode = c.rng.choice(("503", "drop")) if fault.mode == "both" else fault.mode
         if mode == "503":
             return "503"
-        return "drop-after" if c.rng.random() < 0.5 else "drop"
+        return f"{mode}-after" if c.rng.random() < 0.5 else mode
 
     def _user(self, req: ApiRequest) -> str | None:
         scheme, _, encoded = req.headers.get("authorization", "").partition(" ")

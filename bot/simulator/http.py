@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import json
+import select
 import threading
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from bot.dma.sim_api import Reply
+from bot.simulator.api import Reply
 
 # method, target (path and query), headers (lower-case keys), body, client address -> answer
 Dispatch = Callable[[str, str, Mapping[str, str], bytes, str], Reply]
+# A request left without an answer is held at most this long (the client gives up well before).
+HANG_LIMIT_S = 30.0
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -25,19 +27,25 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         reply = self.server.dispatch(self.command, self.path, headers, body,
                                      self.client_address[0])
-        if reply.drop:
+        if reply.hang:
+            self._hold()
+        if not reply.answered:
             self.close_connection = True  # close without a byte: the client sees a reset
             return
-        data = json.dumps(reply.body).encode() if reply.body is not None else b""
         self.send_response(reply.status)
-        self.send_header("Content-Type", reply.media)
-        self.send_header("Content-Length", str(len(data)))
-        if reply.etag:
-            self.send_header("ETag", f'"{reply.etag}"')
-        for name, value in reply.headers:
+        for name, value in reply.wire_headers():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(data)
+        self.wfile.write(reply.payload())
+
+    def _hold(self) -> None:
+        """Answer nothing until the client gives up (closes), the server stops, or a bound."""
+        waited = 0.0
+        while waited < HANG_LIMIT_S and not self.server.closing.is_set():
+            readable, _, _ = select.select([self.connection], [], [], 0.1)
+            if readable:  # the client closed its end (or sent more, which nobody reads)
+                return
+            waited += 0.1
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
 
@@ -52,6 +60,7 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], dispatch: Dispatch) -> None:
         super().__init__(address, _Handler)
         self.dispatch = dispatch
+        self.closing = threading.Event()
 
 
 class HttpFrontEnd:
@@ -72,6 +81,7 @@ class HttpFrontEnd:
 
     def close(self) -> None:
         """Stop serving and release the port."""
+        self._server.closing.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)

@@ -1,10 +1,12 @@
-"""The DMA simulator: clusters and superclusters of dma-api.md served on one loopback port.
+"""The DMA simulator: clusters and superclusters of dma-api.md, over loopback HTTP or in process.
 
 A product feature (rehearsals and the sandbox run on it) and the test double of every cluster.
-Each cluster answers under `/<cluster>/api/rest/...`. State is computed lazily from the injected
-clock whenever a request or an inspection arrives, and every virtual duration is divided by
-`speed`, so with a FakeClock a test drives a whole upgrade without waiting. Admin endpoints under
-`/_sim/` (loopback only, not logged) show the state and the request log and set faults.
+Each cluster answers under `/<cluster>/api/rest/...`: on a loopback port once `start()`ed, and
+always in this process through `session()`, a requests session whose adapter calls the same
+dispatcher without a socket. State is computed lazily from the injected clock whenever a request
+or an inspection arrives, and every virtual duration is divided by `speed`, so with a FakeClock a
+test drives a whole upgrade without waiting. Admin endpoints under `/_sim/` (loopback only, not
+logged) show the state and the request log and set faults.
 """
 
 from __future__ import annotations
@@ -17,27 +19,29 @@ from types import MappingProxyType, TracebackType
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import requests
+
 from bot.clock import Clock, SystemClock
 from bot.dma.models import Territory
-from bot.dma.sim_api import ApiRequest, ClusterApi, Reply, error, logged_body
-from bot.dma.sim_http import HttpFrontEnd
-from bot.dma.sim_types import (
+from bot.simulator.api import ApiRequest, ClusterApi, Reply, error, logged_body
+from bot.simulator.http import HttpFrontEnd
+from bot.simulator.kinds import (
     Fault,
     FaultKind,
     RequestRecord,
     SimCluster,
     SimSupercluster,
-    SimTerritory,
     SimTimings,
-    parse_fault,
 )
-from bot.dma.sim_world import World
-
-__all__ = ["DmaSimulator", "Fault", "FaultKind", "RequestRecord", "SimCluster",
-           "SimSupercluster", "SimTerritory", "SimTimings", "parse_fault", "serve"]
+from bot.simulator.transport import InProcessAdapter
+from bot.simulator.world import World
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _CLUSTER_PREFIX = "/api/rest"
+# The address of the in-process transport. A loopback address with the discard port: a request
+# sent there without the simulator's session is refused at once and never leaves the machine
+# (a host name would cost a DNS query first).
+IN_PROCESS_URL = "http://127.0.0.1:9"
 
 
 class DmaSimulator:
@@ -57,6 +61,7 @@ class DmaSimulator:
         self._log: list[RequestRecord] = []
         self._bind = (host, port)
         self._front: HttpFrontEnd | None = None
+        self._stopped = False  # a stopped simulator refuses connections, in process too
         for name, cluster_faults in faults.items():
             for fault in cluster_faults:
                 self.set_fault(name, fault)
@@ -64,12 +69,14 @@ class DmaSimulator:
     # --- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start serving on a background thread (port 0 picks a free port)."""
+        """Start serving HTTP on a background thread (port 0 picks a free port)."""
+        self._stopped = False
         if self._front is None:
-            self._front = HttpFrontEnd(*self._bind, self._dispatch)
+            self._front = HttpFrontEnd(*self._bind, self.dispatch)
 
     def stop(self) -> None:
-        """Stop serving and release the port."""
+        """Stop serving and release the port; in-process requests are refused from now on."""
+        self._stopped = True
         if self._front is not None:
             self._front.close()
             self._front = None
@@ -83,17 +90,30 @@ class DmaSimulator:
         self.stop()
 
     @property
+    def serving(self) -> bool:
+        """True while the HTTP front end is started."""
+        return self._front is not None
+
+    @property
     def base_url(self) -> str:
-        """Return `http://HOST:PORT` of the running simulator."""
+        """Return `http://HOST:PORT` once started, else the in-process address."""
         if self._front is None:
-            raise RuntimeError("the DMA simulator is not started")
+            return IN_PROCESS_URL
         host, port = self._front.address
         return f"http://{host}:{port}"
 
     def url_for(self, cluster: str) -> str:
-        """Return the base URL of one cluster's API."""
+        """Return the base URL of one cluster's API (see `base_url`)."""
         self._world.cluster(cluster)
         return f"{self.base_url}/{cluster}{_CLUSTER_PREFIX}"
+
+    def session(self) -> requests.Session:
+        """Return a requests session that reaches the in-process address without a socket."""
+        session = requests.Session()
+        # A longer prefix than the "http://" a DmaClient mounts on it, so this adapter wins.
+        session.mount(f"{IN_PROCESS_URL}/",
+                      InProcessAdapter(self.dispatch, is_up=lambda: not self._stopped))
+        return session
 
     # --- faults -------------------------------------------------------------------------------
 
@@ -151,10 +171,11 @@ class DmaSimulator:
             self._world.advance(now)
             return self._world.territories(self._world.sc_of(self._world.cluster(cluster)), now)
 
-    # --- HTTP ---------------------------------------------------------------------------------
+    # --- requests (from either transport) ------------------------------------------------------
 
-    def _dispatch(self, method: str, target: str, headers: Mapping[str, str], body: bytes,
-                  client: str) -> Reply:
+    def dispatch(self, method: str, target: str, headers: Mapping[str, str], body: bytes,
+                 client: str) -> Reply:
+        """Answer one request; `target` is the path and query, header keys are lower case."""
         parts = urlsplit(target)
         if parts.path == "/_sim" or parts.path.startswith("/_sim/"):
             return self._admin(method, parts.path, body, client)
@@ -169,7 +190,7 @@ class DmaSimulator:
             self._world.advance(now)
             reply = self._api.answer(req, now)
             self._log.append(RequestRecord(now, req.cluster, method, req.path,
-                                           None if reply.drop else reply.status,
+                                           reply.status if reply.answered else None,
                                            logged_body(req), parts.query))
         return reply
 
@@ -208,10 +229,13 @@ class DmaSimulator:
         return Reply(200, {"cluster": cluster, "faults": kinds})
 
 
-def serve(simulator: DmaSimulator, *, stop: threading.Event | None = None) -> None:
-    """Serve until Ctrl-C (or until `stop` is set), then stop; the caller prints the URLs."""
+def serve(simulator: DmaSimulator, *, stop: threading.Event | None = None,
+          ready: threading.Event | None = None) -> None:
+    """Serve until Ctrl-C (or until `stop` is set), then stop; `ready` is set once serving."""
     stop = stop or threading.Event()
     simulator.start()
+    if ready is not None:
+        ready.set()
     try:
         while not stop.wait(0.5):  # a short wait keeps Ctrl-C responsive
             pass

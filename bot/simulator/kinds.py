@@ -86,7 +86,8 @@ class FaultKind(StrEnum):
     NEEDS_KEYS = "needs-keys"
 
 
-FLAKY_MODES = ("503", "drop", "both")
+# "both" is 503 or drop; "hang" leaves the request without an answer until the client times out.
+FLAKY_MODES = ("503", "drop", "both", "hang")
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ class Fault:
     kind: FaultKind
     factor: float = 3.0  # slow-install: the install takes factor x the estimate
     probability: float = 0.3  # flaky: chance that a request fails
-    mode: str = "both"  # flaky: "503", "drop" or "both"
+    mode: str = "both"  # flaky: one of FLAKY_MODES
     minutes: float = 60.0  # slow-drain: time for busied-out calls to end
 
     def __post_init__(self) -> None:
