@@ -33,7 +33,7 @@ from sqlalchemy import select
 from bot.clients import ClientFactory
 from bot.clock import SystemClock
 from bot.config import load_settings_text
-from bot.dma.simulator import DmaSimulator
+from bot.simulator import DmaSimulator
 from bot.engine.windows import Window
 from bot.services import Services
 from bot.worker.scheduler import STOP_BUDGET_S
