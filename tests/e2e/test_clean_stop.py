@@ -33,9 +33,9 @@ from sqlalchemy import select
 from bot.clients import ClientFactory
 from bot.clock import SystemClock
 from bot.config import load_settings_text
-from bot.simulator import DmaSimulator
 from bot.engine.windows import Window
 from bot.services import Services
+from bot.simulator import DmaSimulator
 from bot.worker.scheduler import STOP_BUDGET_S
 from storage import repo
 from storage.db import make_engine, make_session_factory, unit_of_work, upgrade_database
