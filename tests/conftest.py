@@ -150,3 +150,12 @@ def session_factory(database_url: str) -> Iterator[sessionmaker[Session]]:
         yield make_session_factory(engine)
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Iterator[Any]:
+    """The in-process Slack workspace: the bot's app, a Slack double, the simulator, a worker."""
+    from tests.support.workspace import workspace  # heavy: only the tests that use it load it
+
+    with workspace(tmp_path) as built:
+        yield built

@@ -42,6 +42,7 @@ RECONCILE_JOB = "upgradebot-reconcile"
 MEMBERSHIP_JOB = "upgradebot-membership"
 PURGE_JOB = "upgradebot-purge-event-ids"
 LAST_DELIVERY_MIN_S = 0.5  # the outbox's last try at a stop needs at least this long
+SOCKET_CLOSE_WAIT_S = 0.5  # enough for the Socket Mode disconnect itself
 _deliveries: dict[str, Delivery] = {}
 _reconcilers: dict[str, Reconciler] = {}
 
@@ -168,7 +169,12 @@ def _serve_socket(app: App, env: Environment, client: WebClient,
 
     def close() -> None:
         handler.client.auto_reconnect_enabled = False
-        handler.close()
+        # close() disconnects at once, then waits for its session thread's fixed 3 s receive
+        # timeout: let that wait run out in the background, the process ends without it.
+        closing = threading.Thread(target=handler.close, daemon=True,
+                                   name="upgradebot-stop-socket")
+        closing.start()
+        closing.join(SOCKET_CLOSE_WAIT_S)
 
     return close
 
@@ -181,7 +187,7 @@ def _shut_down(close_slack: Callable[[], None] | None, scheduler: BackgroundSche
 
     def close_slack_then_reads() -> None:
         if close_slack is not None:
-            close_slack()  # Socket Mode may take its receive timeout (3 s) to let go
+            close_slack()
         kit.background.shutdown(wait=True)  # a plan being read finishes and is answered
 
     closing = threading.Thread(target=close_slack_then_reads, daemon=True,

@@ -1,7 +1,7 @@
 """The Slack surface of the bot: command, action ids, events, scopes and button references.
 
-`manifest.yml` declares the same command, events and scopes; tests/slack/test_manifest.py keeps
-the two in step.
+`manifest.yml` declares the same command, events and scopes;
+tests/messages/test_ids_and_manifest.py keeps the two in step.
 """
 
 from __future__ import annotations

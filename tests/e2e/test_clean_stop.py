@@ -41,10 +41,10 @@ from storage import repo
 from storage.db import make_engine, make_session_factory, unit_of_work, upgrade_database
 from storage.models import Run, StepClaim
 from tests.e2e.bot_process import CONFIG, ROOT, SECRET, SIM_PASSWORD, SIM_USER, simulator
-from tests.handlers.workspace import APPROVERS, populate
 from tests.support.slack_double import SlackDouble
 from tests.support.slow_cluster import SlowCluster
 from tests.support.socket_double import SocketModeDouble
+from tests.support.workspace import APPROVERS, populate
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 

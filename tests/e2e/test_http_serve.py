@@ -20,9 +20,9 @@ from tests.e2e.bot_process import (
     wait_until,
     write_config,
 )
-from tests.handlers.workspace import APPROVERS, CHANNEL, OPERATOR, VISITOR, populate
 from tests.support.signing import event_body, reaction_event, slash_command_body
 from tests.support.slack_double import SlackDouble
+from tests.support.workspace import APPROVERS, CHANNEL, OPERATOR, VISITOR, populate
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.bot_process import BotProcess, simulator, wait_until, write_config
-from tests.handlers.workspace import APPROVERS, CHANNEL, OPERATOR, populate
 from tests.support.signing import block_action_body, slash_command_body
 from tests.support.slack_double import SlackDouble
+from tests.support.workspace import APPROVERS, CHANNEL, OPERATOR, populate
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 

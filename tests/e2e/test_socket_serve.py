@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.bot_process import BotProcess, Latencies, simulator, wait_until, write_config
-from tests.handlers.workspace import APPROVERS, CHANNEL, OPERATOR, populate
 from tests.support.signing import event_payload, reaction_event, slash_command_payload
 from tests.support.slack_double import SlackDouble
 from tests.support.socket_double import SocketModeDouble
+from tests.support.workspace import APPROVERS, CHANNEL, OPERATOR, populate
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.handlers.workspace import (
+from tests.support.workspace import (
     APPROVERS,
     OPERATOR,
     VISITOR,

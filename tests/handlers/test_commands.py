@@ -8,7 +8,7 @@ import re
 import pytest
 
 from bot.services import Services
-from tests.handlers.workspace import (
+from tests.support.workspace import (
     APPROVERS,
     CHANNEL,
     OPERATOR,

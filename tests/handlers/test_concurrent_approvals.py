@@ -12,7 +12,7 @@ from bot.clock import FakeClock
 from bot.config import load_settings
 from bot.engine.planner import ClusterFacts, PlanRequest, make_plan
 from bot.services import Services
-from tests.handlers.workspace import CONFIG
+from tests.support.workspace import CONFIG
 
 
 def no_clusters(name: str) -> object:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.handlers.workspace import OPERATOR, VISITOR, Workspace
 from tests.support.signing import event_body
+from tests.support.workspace import OPERATOR, VISITOR, Workspace
 
 
 def open_home(ws: Workspace, user: str) -> str:

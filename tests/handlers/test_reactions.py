@@ -9,7 +9,8 @@ import pytest
 
 from storage import repo
 from storage.db import unit_of_work
-from tests.handlers.workspace import (
+from tests.support.signing import event_body, reaction_event
+from tests.support.workspace import (
     APPROVERS,
     CHANNEL,
     DEPLOY_BOT,
@@ -19,7 +20,6 @@ from tests.handlers.workspace import (
     buttons_of,
     workspace,
 )
-from tests.support.signing import event_body, reaction_event
 
 
 def audit(ws: Workspace, run: str = "R1") -> list[tuple[str, str]]:

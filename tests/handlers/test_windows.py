@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.handlers.workspace import APPROVERS, SIM_PASSWORD, SIM_USER, Workspace, buttons_of
 from tests.support.engine_harness import simulated_clients
+from tests.support.workspace import APPROVERS, SIM_PASSWORD, SIM_USER, Workspace, buttons_of
 
 
 def window_text(ws: Workspace, start_in: timedelta, length: timedelta) -> str:

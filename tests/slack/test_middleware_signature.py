@@ -13,19 +13,19 @@ from bot.slack.middleware import UnixClock, VerifySignature
 from storage import repo
 from storage.db import unit_of_work
 from storage.models import SlackEvent
-from tests.handlers.workspace import (
-    APPROVERS,
-    CHANNEL,
-    SECRET,
-    Workspace,
-    workspace,
-)
 from tests.support.signing import (
     block_action_body,
     event_body,
     reaction_event,
     sign,
     slash_command_body,
+)
+from tests.support.workspace import (
+    APPROVERS,
+    CHANNEL,
+    SECRET,
+    Workspace,
+    workspace,
 )
 
 # Slack's published example (slack-notes.md), which slack-sdk's own tests use.

@@ -46,7 +46,7 @@ from tests.support.signing import (
 )
 from tests.support.slack_double import SlackDouble
 
-CONFIG = Path(__file__).with_name("slack.yml")
+CONFIG = Path(__file__).resolve().parents[1] / "fixtures" / "slack.yml"
 SECRET = "test-signing-secret"
 CHANNEL = "C0UPGRADES"
 OPERATOR = "U0OPERATOR"  # also an approver (through the group): the usual requester

@@ -14,8 +14,8 @@ from bot.slack.membership import Membership
 from bot.slack.reconcile import Reconciler
 from bot.slack.toolkit import InlineExecutor, Toolkit
 from handlers import register_all
-from tests.handlers.workspace import APPROVERS, OPERATOR, workspace
 from tests.support.signing import event_body
+from tests.support.workspace import APPROVERS, OPERATOR, workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 # The scope each Web API method needs (slack-notes.md); a method missing here fails the test.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.slack.reconcile import Reconciled, Reconciler
-from tests.handlers.workspace import (
+from tests.support.workspace import (
     APPROVERS,
     CHANNEL,
     DEPLOY_BOT,
