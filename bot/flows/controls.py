@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from bot import messages
+from bot.engine.plans import StepKind
 from bot.engine.states import (
     TERMINAL_STEP,
     RunEvent,
@@ -90,7 +91,7 @@ class Controls(Flow):
     def _retry(self, session: Session, run: Run, user: str, now: datetime) -> str:
         for step in repo.steps_of(session=session, run_id=run.id):
             if step_may(step.status, StepEvent.RETRY):  # escalated or failed
-                if step.status == StepStatus.FAILED or step.kind == "join":
+                if step.status == StepStatus.FAILED or step.kind == StepKind.JOIN:
                     # Re-read the cluster from the start of the step: a failed request, or a
                     # failed join, is sent again only if the cluster still needs it.
                     step.phase = None

@@ -66,7 +66,7 @@ def plan_payload(session: Session, run: Run, slack: SlackSettings) -> dict[str, 
         run.name, plan_of(run), window=window.describe() if window else None,
         approvals_required=slack.approvals_required, approvers=slack.approvers,
         approve_reaction=slack.approve_reaction, reject_reaction=slack.reject_reaction,
-        requester=run.requester, approvals=approvals, status=RunStatus(run.status).words)
+        requester=run.requester, approvals=approvals, status=RunStatus(run.status))
 
 
 class Planning(Flow):

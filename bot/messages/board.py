@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot.engine.durations import say_duration
+from bot.engine.states import RunStatus
 from bot.messages import layouts
 from bot.messages.common import Payload
 
@@ -35,21 +36,22 @@ _HEADLINE = {
 }
 
 
-def board_message(run_name: str, status: str, lines: Iterable[ClusterLine], *,
+def board_message(run_name: str, status: RunStatus, lines: Iterable[ClusterLine], *,
                   elapsed_s: float, estimate_s: float) -> Payload:
     """The status board that replaces the plan message while the run goes."""
     lines = list(lines)
-    rows = [f"*{run_name}* — {status}: {say_duration(elapsed_s)} elapsed of about "
+    rows = [f"*{run_name}* — {status.words}: {say_duration(elapsed_s)} elapsed of about "
             f"{say_duration(estimate_s)}"]
     rows.extend(f"  • {line.cluster}: {line.state} ({say_duration(line.elapsed_s)} / "
                 f"est. {say_duration(line.estimate_s)})" for line in lines)
-    template = _HEADLINE.get(status, "*{run}* — {status}: {elapsed} elapsed of about {estimate}")
-    if status == "failed" and all(line.state == "waiting" for line in lines):
+    template = _HEADLINE.get(status.words,
+                             "*{run}* — {status}: {elapsed} elapsed of about {estimate}")
+    if status is RunStatus.FAILED and all(line.state == "waiting" for line in lines):
         # Only the pre-flight step has no cluster: failing there means nothing was touched.
         template = ("⛔ *{run}* — did not start: the clusters no longer match the plan "
                     "(see the thread)")
         rows[0] = f"*{run_name}* — did not start: the clusters no longer match the plan"
-    headline = template.format(run=run_name, status=status, elapsed=say_duration(elapsed_s),
+    headline = template.format(run=run_name, status=status.words, elapsed=say_duration(elapsed_s),
                                estimate=say_duration(estimate_s))
     cells = [(line.cluster, line.state, f"{say_duration(line.elapsed_s)} / est. "
               f"{say_duration(line.estimate_s)}") for line in lines]

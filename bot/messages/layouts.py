@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from bot.engine.states import RunEvent, RunStatus, run_may
 from bot.messages.blocks import (
     Block,
     actions,
@@ -24,8 +25,6 @@ from bot.messages.blocks import (
     sections,
 )
 from bot.messages.ids import ActionId, RunRef
-
-APPROVABLE_STATUS = frozenset({"", "awaiting approval", "approved", "scheduled"})
 
 
 def run_ref(run_name: str) -> RunRef | None:
@@ -51,11 +50,15 @@ _BUTTONS: Mapping[str, tuple[str, ActionId, str | None, tuple[str, str] | None]]
         "abort": ("Abort", ActionId.ABORT, "danger", _ABORT_CONFIRM),
     })
 
-# What a person can do from the status board, by run status.
-BOARD_ACTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "escalated": ("retry", "abort"), "failed": ("retry", "abort"),
-    "paused": ("resume", "abort"), "awaiting overrun": ("overrun", "abort"),
-})
+# The buttons that take a held run on, and the run event each asks the table about.
+_WAYS_ON = (("resume", RunEvent.RESUME), ("retry", RunEvent.RETRY),
+            ("overrun", RunEvent.APPROVE_OVERRUN))
+
+
+def board_actions(status: RunStatus) -> tuple[str, ...]:
+    """What a person can do from the status board: what the table allows now, and abort."""
+    names = tuple(name for name, event in _WAYS_ON if run_may(status, event))
+    return (*names, "abort") if names else ()
 
 
 def buttons(run_name: str, names: Sequence[str], *, label: str = "") -> list[Block]:
@@ -98,6 +101,7 @@ class PlanLayout:
     approval_help: str
     approved_by: str
     status: str
+    approvable: bool
 
 
 def plan_blocks(p: PlanLayout) -> list[Block]:
@@ -114,7 +118,7 @@ def plan_blocks(p: PlanLayout) -> list[Block]:
         blocks += sections("*Factors to consider before an incremental upgrade (all ten, "
                            "guide)*\n" + "\n".join(f"{i}. {f}" for i, f in enumerate(p.factors, 1)))
     blocks.append(context(*(t for t in (p.approval_help, p.approved_by) if t)))
-    if p.status in APPROVABLE_STATUS:
+    if p.approvable:
         blocks += buttons(p.run_name, ("approve", "reject"))
     return blocks
 
@@ -127,7 +131,7 @@ STATE_ICON: Mapping[str, str] = MappingProxyType({
 })
 
 
-def board_blocks(run_name: str, status: str, headline: str,
+def board_blocks(run_name: str, status: RunStatus, headline: str,
                  rows: Sequence[tuple[str, str, str]]) -> list[Block]:
     """The status board: one line per cluster (name, state, elapsed vs estimate), buttons."""
     lines = [f"{STATE_ICON.get(state, '🔧')} *{cluster}* — {state} ({times})"
@@ -135,7 +139,7 @@ def board_blocks(run_name: str, status: str, headline: str,
     return [section(headline), *sections("\n".join(lines) or "_no clusters_"),
             context("This message is the run's status board; every verification result and "
                     "escalation is in its thread."),
-            *buttons(run_name, BOARD_ACTIONS.get(status, ()))]
+            *buttons(run_name, board_actions(status))]
 
 
 # -- thread replies -----------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from bot.engine.durations import say_duration
 from bot.engine.planner import Plan, Strategy
+from bot.engine.states import APPROVABLE, RunStatus
 from bot.messages import layouts
 from bot.messages.common import Payload, mention
 
@@ -18,7 +19,8 @@ STRATEGY_TITLE = {
 
 def plan_message(run_name: str, plan: Plan, *, window: str | None, approvals_required: int,
                  approvers: Sequence[str], approve_reaction: str, reject_reaction: str,
-                 requester: str, approvals: Sequence[str] = (), status: str = "") -> Payload:
+                 requester: str, approvals: Sequence[str] = (),
+                 status: RunStatus | None = None) -> Payload:
     """The plan as posted to the channel for approval."""
     froms = sorted({v for _, v in plan.from_versions})
     head = (f"*{run_name}* — upgrade plan for {plan.target_kind} *{plan.target}*: "
@@ -52,8 +54,8 @@ def plan_message(run_name: str, plan: Plan, *, window: str | None, approvals_req
                  f":{approve_reaction}: to approve or :{reject_reaction}: to reject.")
     if approved_by:
         lines.append(approved_by)
-    if status:
-        lines.append(f"Status: {status}")
+    if status is not None:
+        lines.append(f"Status: {status.words}")
     layout = layouts.PlanLayout(
         run_name=run_name, title=f"{run_name} — upgrade {plan.target} to {plan.to_version}",
         head=head, versions=f"{', '.join(froms)} → {plan.to_version}", strategy=strategy,
@@ -63,5 +65,6 @@ def plan_message(run_name: str, plan: Plan, *, window: str | None, approvals_req
         estimate=total, window=window_text, checklist=plan.checklist, factors=plan.factors,
         approvals=f"{len(approvals)} of {approvals_required} from {who}",
         approval_help=approval_help[0].upper() + approval_help[1:], approved_by=approved_by,
-        status=status)
+        status=status.words if status else "",
+        approvable=status is None or status in APPROVABLE)
     return {"text": "\n".join(lines), "blocks": layouts.plan_blocks(layout)}

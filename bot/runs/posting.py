@@ -59,7 +59,7 @@ def update_board(session: Session, run: Run, now: datetime) -> None:
     lines = [cluster_line(name, [s for s in steps if s.cluster == name], now,
                           estimates.get(name, 0.0)) for name in plan.order]
     elapsed = (now - run.started_at).total_seconds() if run.started_at else 0.0
-    payload = messages.board_message(run.name, RunStatus(run.status).words, lines,
+    payload = messages.board_message(run.name, RunStatus(run.status), lines,
                                      elapsed_s=elapsed, estimate_s=plan.total_estimate_s)
     repo.enqueue_message(session=session, at=now, payload=payload, channel=run.channel,
                          run_id=run.id, kind="update")

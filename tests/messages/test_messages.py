@@ -7,6 +7,7 @@ from typing import Any
 
 from bot import messages
 from bot.engine.planner import ClusterFacts, PlanRequest, Strategy, TerritoryFacts, make_plan
+from bot.engine.states import RunStatus
 from bot.messages.blocks import SECTION_MAX, sections
 
 
@@ -19,7 +20,8 @@ def incremental_plan() -> Any:
                                  strategy=Strategy.INCREMENTAL))
 
 
-def plan_payload(name: str = "R7", status: str = "awaiting approval") -> dict[str, Any]:
+def plan_payload(name: str = "R7",
+                 status: RunStatus = RunStatus.AWAITING_APPROVAL) -> dict[str, Any]:
     return messages.plan_message(
         name, incremental_plan(), window="2026-11-28 22:00-06:00 America/Chicago (8h)",
         approvals_required=2, approvers=["S0APPROVERS", "U0APPROVER3"],
@@ -56,7 +58,7 @@ def test_the_plan_has_its_text_in_blocks_and_two_buttons() -> None:
 
 
 def test_a_plan_that_ended_or_was_never_submitted_has_no_buttons() -> None:
-    assert buttons(plan_payload(status="rejected")) == {}
+    assert buttons(plan_payload(status=RunStatus.REJECTED)) == {}
     assert buttons(plan_payload(name="(not submitted)")) == {}
 
 
@@ -65,7 +67,7 @@ def test_a_run_stopped_at_preflight_says_it_did_not_start() -> None:
                              "plan: dallas runs 10.0.0.4, the plan says 10.0.0.3. After fixing "
                              "the cause: `/upgrade retry R3`, or `/upgrade abort R3`.",
                              actions=("retry", "abort"))
-    board = messages.board_message("R3", "failed", [
+    board = messages.board_message("R3", RunStatus.FAILED, [
         messages.ClusterLine("dallas", "waiting", 0, 60)], elapsed_s=2, estimate_s=3600)
 
     assert notice["text"].startswith("⛔ R3 — did not start: the clusters no longer match")
