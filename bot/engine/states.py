@@ -199,11 +199,6 @@ def next_step_status(status: StepStatus, event: StepEvent, *,
         raise InvalidTransition(subject, StepStatus(status), StepEvent(event)) from None
 
 
-def run_events(status: RunStatus) -> frozenset[RunEvent]:
-    """Return the events a run in this status accepts (for buttons and help text)."""
-    return frozenset(RUN_TRANSITIONS[RunStatus(status)])
-
-
 def run_may(status: RunStatus, event: RunEvent) -> bool:
     """Tell whether a run in this status accepts the event (ask the table, don't branch)."""
     return RunEvent(event) in RUN_TRANSITIONS[RunStatus(status)]

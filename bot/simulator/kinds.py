@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from bot.engine.versions import InvalidVersion, parse_version
+from bot.engine.versions import InvalidVersion
 from bot.engine.versions import compatible as versions_compatible
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -168,15 +168,6 @@ class RequestRecord:
         return {"at": self.at.isoformat(), "cluster": self.cluster, "method": self.method,
                 "path": self.path, "query": self.query, "status": self.status,
                 "body": self.body}
-
-
-def major_minor(version: str) -> tuple[int, int] | None:
-    """Return (MAJOR, MINOR) of a lenient version string (`6.0.1J`, `5.2.2.6`), or None."""
-    try:
-        parsed = parse_version(version)
-    except InvalidVersion:
-        return None
-    return parsed.major, parsed.minor
 
 
 def compatible(a: str, b: str) -> bool:
