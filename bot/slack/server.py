@@ -115,7 +115,28 @@ class HttpServer:
     def close(self) -> None:
         """Stop accepting, let requests under way finish (a few seconds at most)."""
         server: Any = self._server
-        server.close()  # the listening socket: nothing new comes in
+        # The listening socket: nothing new comes in. Closed by the loop thread itself, as is
+        # everything below: a socket closed under its select() fails it with EBADF.
+        self._in_loop(lambda: wasyncore.dispatcher.close(server))
         server.task_dispatcher.shutdown(cancel_pending=False, timeout=5)
-        wasyncore.close_all(server._map)  # idle keep-alive connections; ends the loop
+        # Idle keep-alive connections and the trigger: the emptied map ends the loop.
+        self._in_loop(lambda: wasyncore.close_all(server._map))
         self._thread.join(timeout=5)
+
+    def _in_loop(self, action: Callable[[], object]) -> None:
+        """Run `action` in the server's loop thread (here, when the loop is not running)."""
+        if not self._thread.is_alive():
+            action()
+            return
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                action()
+            finally:
+                done.set()
+
+        server: Any = self._server
+        server.trigger.pull_trigger(run)
+        if not done.wait(timeout=5):
+            log.warning("the HTTP server's loop did not run its shutdown step within 5 s")
