@@ -72,23 +72,28 @@ class HttpServer:
         from here while that thread polls it fails with "Bad file descriptor" in the loop.
         """
         server: Any = self._server
-        if not self._thread.is_alive():
-            server.close()
-            return
-        stopped = threading.Event()
-        server.trigger.pull_trigger(lambda: _stop_accepting(server, stopped))
-        stopped.wait(timeout=2)
+        # The listening socket: nothing new comes in. Closed by the loop thread itself, as is
+        # everything below: a socket closed under its select() fails it with EBADF.
+        self._in_loop(lambda: wasyncore.dispatcher.close(server))
         server.task_dispatcher.shutdown(cancel_pending=False, timeout=5)
-        # Closing every socket in the map, the trigger's own included, ends the loop.
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        # Idle keep-alive connections and the trigger: the emptied map ends the loop.
+        self._in_loop(lambda: wasyncore.close_all(server._map))
         self._thread.join(timeout=5)
 
+    def _in_loop(self, action: Callable[[], object]) -> None:
+        """Run `action` in the server's loop thread (here, when the loop is not running)."""
+        if not self._thread.is_alive():
+            action()
+            return
+        done = threading.Event()
 
-def _stop_accepting(server: Any, stopped: threading.Event) -> None:
-    """In the loop thread: close the listening socket, so nothing new comes in."""
-    try:
-        server.accepting = False
-        server.del_channel()
-        server.socket.close()
-    finally:
-        stopped.set()
+        def run() -> None:
+            try:
+                action()
+            finally:
+                done.set()
+
+        server: Any = self._server
+        server.trigger.pull_trigger(run)
+        if not done.wait(timeout=5):
+            log.warning("the HTTP server's loop did not run its shutdown step within 5 s")

@@ -18,6 +18,10 @@ from bot.sandbox import build_simulator
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = ["--speed", "3000"]
+# `upgradebot` with Ctrl-C working even when the test run itself was started in the background,
+# where SIGINT is inherited ignored and Python would keep it so.
+CTRL_C_STOPS = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                "from bot.cli import main; sys.exit(main(sys.argv[1:]))")
 
 
 @pytest.mark.slow
@@ -95,8 +99,9 @@ def test_simulate_serves_the_bundled_clusters(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     env.update(UPGRADEBOT_CONFIG=str(tmp_path / "none.yml"), DMA_USERNAME="ops",
                DMA_PASSWORD="sim-pw")
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "simulate", "--port", "0"], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", CTRL_C_STOPS, "simulate", "--port", "0"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
     try:
         assert proc.stdout is not None
         urls = dict(proc.stdout.readline().strip().split(": ", 1) for _ in range(3))
@@ -107,7 +112,12 @@ def test_simulate_serves_the_bundled_clusters(tmp_path: Path) -> None:
         assert requests.get(f"{urls['dallas']}/installed-software", timeout=5).status_code == 401
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # never leave it serving; its Popen would fail a later test when freed
+            proc.wait(timeout=5)
+            raise
         for stream in (proc.stdout, proc.stderr):
             if stream:
                 stream.close()

@@ -6,7 +6,7 @@ a test asks for loopback HTTP. Virtual time jumps from one due moment of the wor
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -78,16 +78,9 @@ class Harness:
 
     def drive(self, name: str, *, max_hours: float = 24.0, stop: Iterable[str] = STOP) -> str:
         """Tick the worker and jump to its next due moment until the run stops."""
-        stop = set(stop)
-        deadline = self.clock.now() + timedelta(hours=max_hours)
-        while self.clock.now() <= deadline:
-            visits = self.worker.tick()
-            self.outbox.deliver()
-            status = self.run(name).status
-            if status in stop:
-                return status
-            jump_to_next_due(self.worker, self.clock, visits)
-        raise AssertionError(f"{name} still {self.run(name).status} after {max_hours} h")
+        return drive_worker(self.worker, self.clock, deliver=self.outbox.deliver,
+                            status=lambda: self.run(name).status, stop=set(stop),
+                            max_hours=max_hours, what=name)
 
     def run(self, name: str) -> Run:
         """The run as stored now."""
@@ -131,15 +124,27 @@ class Harness:
                 if r.method in MUTATING]
 
 
-def jump_to_next_due(worker: Worker, clock: FakeClock, visits: int) -> None:
-    """Move virtual time to the worker's next due moment (one poll interval if none is known).
+def drive_worker(worker: Worker, clock: FakeClock, *, deliver: Callable[[], object],
+                 status: Callable[[], str], stop: set[str], max_hours: float,
+                 what: str = "the run") -> str:
+    """Tick and deliver, then jump virtual time to the worker's next due moment, until stopped.
 
-    A tick that used all its visits may have left due steps behind: time stays put then.
+    With nothing due, time moves one poll interval. A tick that used all its visits may have
+    left due steps behind: time stays put then. Passes are bounded as well as virtual time.
     """
-    if visits >= MAX_VISITS:
-        return
-    due = worker.next_due()
-    clock.set(due or clock.now() + worker.settings.timing.poll_interval)
+    poll = worker.settings.timing.poll_interval
+    deadline = clock.now() + timedelta(hours=max_hours)
+    for _ in range(2 * int(max_hours * 3600 / poll.total_seconds())):
+        visits = worker.tick()
+        deliver()
+        now = status()
+        if now in stop:
+            return now
+        if clock.now() > deadline:
+            break
+        if visits < MAX_VISITS:
+            clock.set(worker.next_due() or clock.now() + poll)
+    raise AssertionError(f"{what} still {status()} after {max_hours} h of virtual time")
 
 
 def simulated_clients(settings: Settings, sim: DmaSimulator, *, username: str = USER,

@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ from bot.slack.toolkit import InlineExecutor, Toolkit
 from bot.worker.runner import Worker
 from storage.db import make_engine, make_session_factory
 from tests.support.databases import fresh_sqlite
-from tests.support.engine_harness import jump_to_next_due, serving, simulated_clients
+from tests.support.engine_harness import drive_worker, serving, simulated_clients
 from tests.support.signing import (
     block_action_body,
     event_body,
@@ -157,16 +156,9 @@ class Workspace:
 
     def drive(self, run: str, *, stop: Iterable[str] = STOP, max_hours: float = 12.0) -> str:
         """Tick and jump virtual time to the worker's next due moment until the run stops."""
-        stop = set(stop)
-        deadline = self.clock.now() + timedelta(hours=max_hours)
-        while self.clock.now() <= deadline:
-            visits = self.worker.tick()
-            self.deliver()
-            status = self.services.summary(run).status
-            if status in stop:
-                return status
-            jump_to_next_due(self.worker, self.clock, visits)
-        raise AssertionError(f"{run} still {self.services.summary(run).status}")
+        return drive_worker(self.worker, self.clock, deliver=self.deliver,
+                            status=lambda: self.services.summary(run).status, stop=set(stop),
+                            max_hours=max_hours, what=run)
 
     # -- what people see -----------------------------------------------------------------------
 
