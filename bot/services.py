@@ -22,6 +22,7 @@ from bot.flows.controls import Controls
 from bot.flows.events import Events
 from bot.flows.planning import ClusterHealth, Planning, plan_timing
 from bot.flows.queries import Queries
+from bot.flows.reports import Reports
 from bot.runs.views import RunSummary, summarize
 
 __all__ = ["ApprovalResult", "ClusterHealth", "NoSuchRun", "RunSummary", "ServiceError",
@@ -43,6 +44,7 @@ class Services:
         self.controls = Controls(*parts)
         self.queries = Queries(*parts)
         self.events = Events(*parts)
+        self.reports = Reports(*parts)
 
     # -- planning -------------------------------------------------------------------------------
 
@@ -114,3 +116,9 @@ class Services:
     def approvals(self, ref: str | int, kind: str = "approve") -> list[tuple[str, str]]:
         """The approvals that count now, as (user, source), oldest first."""
         return self.queries.approvals(ref, kind)
+
+    # -- files ----------------------------------------------------------------------------------
+
+    def timeline(self, ref: str | int) -> tuple[str, bytes]:
+        """The run's name and its timeline picture (PNG bytes)."""
+        return self.reports.timeline(ref)

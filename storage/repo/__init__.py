@@ -28,6 +28,7 @@ from storage.repo.outbox import (
 from storage.repo.records import (
     add_escalation,
     duration_history,
+    escalations_of,
     open_escalations,
     record_step_duration,
     resolve_escalations,
@@ -66,6 +67,7 @@ __all__ = [
     "list_runs",
     "lock_outbox",
     "lock_run",
+    "escalations_of",
     "open_escalations",
     "outbox_backlog",
     "parse_run_ref",
