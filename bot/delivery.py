@@ -38,7 +38,8 @@ from storage.db import unit_of_work
 from storage.models import OutboxMessage, Run
 
 log = logging.getLogger(__name__)
-POSTS = ("post", "ephemeral")
+POSTS = ("post", "ephemeral", "upload")
+PACED = ("post", "upload")  # what Slack counts as a new message in the channel
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def choose(queue: Sequence[Queued], *, now: datetime, recent: Recent,
            edit_interval: timedelta, limit: int = 10) -> Choice:
     """Decide which queued messages may be sent now, keeping order and pace."""
     in_flight = [q for q in queue if q.status == "sending" and q.not_before > now]
-    busy_channels = {q.channel for q in in_flight if q.kind == "post"}
+    busy_channels = {q.channel for q in in_flight if q.kind in PACED}
     busy_channels |= {c for c, at in recent.posts.items() if now - at < min_interval}
     send: list[int] = []
     lanes_seen: set[object] = set()
@@ -84,10 +85,10 @@ def choose(queue: Sequence[Queued], *, now: datetime, recent: Recent,
         if lane in lanes_seen:
             continue  # an older message of this lane is still unsent: wait for it
         lanes_seen.add(lane)
-        if q.not_before > now or (q.kind == "post" and q.channel in busy_channels):
+        if q.not_before > now or (q.kind in PACED and q.channel in busy_channels):
             continue
         send.append(q.id)
-        if q.kind == "post":
+        if q.kind in PACED:
             busy_channels.add(q.channel)
     superseded: list[int] = []
     for run_id, edits in _edits_by_run(queue).items():
@@ -173,8 +174,9 @@ class Delivery:
         since = now - max(self.min_interval, self.edit_interval)
         posts: dict[str | None, datetime] = {}
         edits: dict[int | None, datetime] = {}
-        for channel, _run, at in repo.last_sent(session=session, kind="post", since=since):
-            posts[channel] = max(at, posts.get(channel, at))
+        for kind in PACED:
+            for channel, _run, at in repo.last_sent(session=session, kind=kind, since=since):
+                posts[channel] = max(at, posts.get(channel, at))
         for _channel, run_id, at in repo.last_sent(session=session, kind="update", since=since):
             edits[run_id] = max(at, edits.get(run_id, at))
         return Recent(posts, edits)

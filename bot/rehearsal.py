@@ -28,6 +28,7 @@ from bot.engine.planner import Plan
 from bot.engine.states import STOPPED_RUN, RunStatus
 from bot.engine.versions import parse_version
 from bot.outbox import Outgoing
+from bot.runs.pictures import timeline_png
 from bot.sandbox import build_simulator
 from bot.services import Services
 from bot.simulator import DmaSimulator
@@ -107,10 +108,11 @@ class Result:
 def rehearse(*, config: str | None = None, target: str | None = None,
              version: str | None = None, strategy: str = "auto", speed: float = 600.0,
              faults: Sequence[str] = (), out: Callable[[str], None] = print,
-             timeout_s: float = 120.0) -> int:
+             timeout_s: float = 120.0, timeline: str | None = None) -> int:
     """Run the rehearsal and print it; return 0 when the upgrade completed, 2 when it stopped."""
     result = run_rehearsal(config=config, target=target, version=version, strategy=strategy,
-                           speed=speed, faults=faults, out=out, timeout_s=timeout_s)
+                           speed=speed, faults=faults, out=out, timeout_s=timeout_s,
+                           timeline=timeline)
     _summary(result, out)
     return 0 if result.status == RunStatus.COMPLETED else 2
 
@@ -118,8 +120,10 @@ def rehearse(*, config: str | None = None, target: str | None = None,
 def run_rehearsal(*, config: str | None = None, target: str | None = None,
                   version: str | None = None, strategy: str = "auto", speed: float = 600.0,
                   faults: Sequence[str] = (), out: Callable[[str], None] = print,
-                  timeout_s: float = 120.0) -> Result:
+                  timeout_s: float = 120.0, timeline: str | None = None) -> Result:
     """Run a whole upgrade against the simulator in a throw-away database; return the figures."""
+    if timeline is not None and not Path(timeline).resolve().parent.is_dir():
+        raise RehearsalError(f"--timeline {timeline}: the folder does not exist")
     settings = load_settings(config) if config else bundled_settings()
     target = target or _default_target(settings)
     version = version or _default_version(settings)
@@ -135,7 +139,11 @@ def run_rehearsal(*, config: str | None = None, target: str | None = None,
         try:
             rehearsal = _Rehearsal(settings, sim, make_session_factory(engine), clock, speed,
                                    out)
-            return rehearsal.run(target, version, strategy, faults, timeout_s)
+            result = rehearsal.run(target, version, strategy, faults, timeout_s)
+            if timeline is not None:
+                Path(timeline).write_bytes(rehearsal.timeline(result.run))
+                out(f"timeline picture written to {timeline}")
+            return result
         finally:
             engine.dispose()
 
@@ -206,6 +214,14 @@ class _Rehearsal:
         self.sink.board_every_s = 0
         self.outbox.deliver()
         return self._measure(name, status, plan, before)
+
+    def timeline(self, name: str) -> bytes:
+        """The run's timeline picture (PNG)."""
+        with unit_of_work(self.sessions) as session:
+            run = repo.get_run(session=session, ref=name)
+            assert run is not None
+            return timeline_png(session, run, self.clock.now(),
+                                max_parallel_installs=self.settings.timing.max_parallel_installs)
 
     def _drive(self, worker: Worker, name: str, timeout_s: float) -> str:
         deadline = time.monotonic() + timeout_s

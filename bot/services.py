@@ -6,7 +6,8 @@ stable and the settings, clock and clients in one place.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -122,3 +123,11 @@ class Services:
     def timeline(self, ref: str | int) -> tuple[str, bytes]:
         """The run's name and its timeline picture (PNG bytes)."""
         return self.reports.timeline(ref)
+
+    def evidence(self, ref: str | int) -> tuple[str, bytes]:
+        """The run's name and its evidence bundle (zip bytes)."""
+        return self.reports.evidence(ref)
+
+    def render_file(self, spec: Mapping[str, Any]) -> bytes:
+        """The file an upload in the outbox describes (the Slack sink calls this)."""
+        return self.reports.render(spec)

@@ -18,8 +18,8 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, literal, make_url, select
-from sqlalchemy.exc import ArgumentError
 from sqlalchemy.engine.interfaces import DBAPIConnection, ExecutionContext
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 

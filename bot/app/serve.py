@@ -95,8 +95,9 @@ def serve(settings: Settings, env: Environment, *, stop: threading.Event,
     health = Health(sessions, clock, "socket" if env.socket_mode else "http",
                     worker_id=worker.worker_id, started_at=clock.now(),
                     stalled_after_s=max(60.0, 30 * settings.timing.tick.total_seconds()))
+    sink = SlackSink(fast, files=services.render_file)
     _add_jobs(scheduler, worker.worker_id, health, options, complete, Delivery(
-        sessions, SlackSink(fast), clock=clock, min_interval_s=options.min_interval_s,
+        sessions, sink, clock=clock, min_interval_s=options.min_interval_s,
         edit_interval_s=options.edit_interval_s, owner=worker.worker_id), reconciler,
         membership, settings, services)
     close: Callable[[], None] | None = None

@@ -15,6 +15,7 @@ from typing import NoReturn
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.app.core import dma_credentials
+from bot.cli import files
 from bot.config import Environment, Settings, load_settings
 from bot.errors import EXPECTED, incident
 
@@ -40,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="inject a fault, e.g. dallas=never-returns, denver=slow-install:4")
     reh.add_argument("--config", help="use this config's inventory instead of the bundled one")
     reh.add_argument("--timeout", type=float, default=300.0, help="real seconds at most")
+    reh.add_argument("--timeline", metavar="FILE",
+                     help="also write the run's timeline picture (PNG) to FILE")
     pln = sub.add_parser("plan", help="print the plan for the real inventory (read-only)")
     pln.add_argument("target")
     pln.add_argument("version")
@@ -60,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     wrk.add_argument("--id", help="worker id in the audit trail")
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"], help="apply the migrations (alembic)")
+    files.add_parsers(sub)
     return parser
 
 
@@ -105,7 +109,7 @@ def cmd_rehearse(args: argparse.Namespace, env: Environment) -> int:
 
     return rehearse(config=args.config, target=args.target, version=args.version,
                     strategy=args.strategy, speed=args.speed, faults=args.fault,
-                    timeout_s=args.timeout)
+                    timeout_s=args.timeout, timeline=args.timeline)
 
 
 def cmd_plan(args: argparse.Namespace, env: Environment) -> int:
@@ -246,4 +250,4 @@ def _exit_after_stop(abandoned: Sequence[str]) -> NoReturn:
 
 COMMANDS = {"rehearse": cmd_rehearse, "plan": cmd_plan, "simulate": cmd_simulate,
             "check-config": cmd_check_config, "db": cmd_db, "worker": cmd_worker,
-            "serve": cmd_serve}
+            "serve": cmd_serve, "timeline": files.cmd_timeline, "evidence": files.cmd_evidence}

@@ -21,7 +21,7 @@ from requests.adapters import HTTPAdapter
 from requests.auth import HTTPBasicAuth
 from urllib3.util.retry import Retry
 
-from bot.dma import models
+from bot.dma import journal, models
 from bot.dma.errors import (
     DmaBadResponse,
     DmaConflict,
@@ -257,9 +257,17 @@ class DmaClient:
             error = self._transport_error(exc, method, path, url)
             log.debug("DMA %s: %s %s -> %s after %.3fs", self.name, method, path,
                       type(exc).__name__, time.monotonic() - started)
+            journal.note(cluster=self.name, method=method, path=path, status=None,
+                         elapsed_s=time.monotonic() - started, request=body if raw is None
+                         else raw, response=None, error=type(exc).__name__,
+                         secrets=self._secrets)
             raise error from exc
         log.debug("DMA %s: %s %s -> %d in %.3fs", self.name, method, path, resp.status_code,
                   time.monotonic() - started)
+        journal.note(cluster=self.name, method=method, path=path, status=resp.status_code,
+                     elapsed_s=time.monotonic() - started,
+                     request=body if raw is None else raw, response=resp.text,
+                     secrets=self._secrets)
         self._check(resp, method, path, url)
         return resp
 

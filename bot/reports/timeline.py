@@ -1,4 +1,4 @@
-"""The timeline picture of a run: per cluster, planned and actual phases, outage, window, escalations.
+"""The timeline picture of a run: per cluster, planned and actual phases, outage, escalations.
 
 Rendered headless (matplotlib's Agg canvas on a `Figure`, never pyplot's global state, so two
 threads may render at once). The PNG carries its rows in a text chunk so that a reader (and a

@@ -14,7 +14,7 @@ from bot.engine.durations import say_duration
 from bot.engine.plans import StepKind
 from bot.engine.states import DONE_STEP, RunEvent, RunStatus, StepEvent
 from bot.runs.outcome import Outcome
-from bot.runs.posting import post, update_board
+from bot.runs.posting import post, update_board, upload
 from bot.runs.transitions import hold, transition_run, transition_step
 from storage import repo
 from storage.models import Run, Step
@@ -66,6 +66,13 @@ def _escalate(session: Session, run: Run, step: Step, outcome: Outcome, *, now: 
         run.name, cluster=cluster, condition=outcome.condition or "", note=outcome.note,
         details=outcome.details, contact=settings.escalation.contact,
         notify=settings.escalation.notify), now)
+    # What the vendor will ask for, attached at once: the picture and the evidence bundle.
+    count = len(repo.escalations_of(session=session, run_id=run.id))
+    upload(session, run, "timeline", now, key=f"{run.id}:timeline:escalation:{count}",
+           comment=f"{run.name} timeline at the escalation on {cluster}")
+    upload(session, run, "evidence", now, key=f"{run.id}:evidence:escalation:{count}",
+           comment=f"{run.name} evidence bundle for Polycom Global Services (plan, audit, "
+                   "cluster states, DMA requests, timings, escalation)")
 
 
 def _fail(session: Session, run: Run, step: Step, outcome: Outcome, *, now: datetime,
@@ -98,5 +105,7 @@ def _finish_step(session: Session, run: Run, step: Step, outcome: Outcome, *, no
         post(session, run, messages.notice(
             run.name, "🎉", f"completed: {run.target} is on {run.to_version} "
             f"({say_duration(took)})"), now)
+        upload(session, run, "timeline", now, key=f"{run.id}:timeline:end",
+               comment=f"{run.name} timeline: planned and actual phases per cluster")
         progress(f"{run.name} completed in {say_duration(took)}")
     update_board(session, run, now)

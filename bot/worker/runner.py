@@ -14,7 +14,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.dma import journal
 from bot.dma.client import DmaClient
 from bot.dma.errors import DmaBadResponse, DmaConflict, DmaError, DmaNotReachable
 from bot.engine.planner import StepKind
@@ -91,7 +92,9 @@ class Worker:
                 break
             self._visiting = f"{visit.ctx.run_name} {visit.ctx.key}"
             try:
-                self._record(visit, self._act(visit))
+                with journal.recording() as requests:
+                    outcome = self._act(visit)
+                self._record(visit, outcome, requests)
             finally:
                 self._visiting = None
             visits += 1
@@ -189,9 +192,13 @@ class Worker:
 
     # -- record -----------------------------------------------------------------------------
 
-    def _record(self, visit: _Visit, outcome: Outcome) -> None:
+    def _record(self, visit: _Visit, outcome: Outcome,
+                requests: Sequence[journal.Exchange] = ()) -> None:
         now = self.clock.now()
         with unit_of_work(self.sessions) as session:
+            # Kept whatever becomes of the lease: these requests reached the cluster.
+            repo.add_dma_requests(session=session, run_id=visit.run_id, step_id=visit.step_id,
+                                  entries=[r.to_json() for r in requests], at=visit.ctx.now)
             step = session.get(Step, visit.step_id, with_for_update=False)
             assert step is not None
             if step.claimed_by != self.worker_id:

@@ -28,7 +28,7 @@ SLACK_ENV_VARS = (
 )  # fmt: skip
 
 # Arguments whose values are JSON documents; in form bodies they arrive as JSON strings.
-_JSON_ARGS = frozenset({"blocks", "attachments", "view", "metadata"})
+_JSON_ARGS = frozenset({"blocks", "attachments", "view", "metadata", "files"})
 _Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
@@ -91,6 +91,7 @@ class SlackDouble:
         self._outage = False
         self._next_ts = 1_700_000_000_000_100  # microseconds; one clock for every channel
         self._next_view = 1
+        self._files: dict[str, dict[str, Any]] = {}  # file id -> name, length, bytes, share
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.add_user(bot_user_id, "upgradebot", is_bot=True)
@@ -108,6 +109,8 @@ class SlackDouble:
             "views.open": self._views_open,
             "views.publish": self._views_publish,
             "apps.connections.open": self._apps_connections_open,
+            "files.getUploadURLExternal": self._files_get_upload_url,
+            "files.completeUploadExternal": self._files_complete_upload,
         }
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -243,6 +246,11 @@ class SlackDouble:
         """Return the ephemeral messages posted in a channel, in order."""
         with self._lock:
             return copy.deepcopy(self._ephemerals.get(channel, []))
+
+    def files(self) -> list[dict[str, Any]]:
+        """Every file shared so far (completed uploads), in order, with its bytes."""
+        with self._lock:
+            return [copy.deepcopy(f) for f in self._files.values() if f.get("shared")]
 
     def home_view(self, user_id: str) -> dict[str, Any] | None:
         """Return the Home tab last published for a user, if any."""
@@ -517,6 +525,49 @@ class SlackDouble:
         self._home_views[args["user_id"]] = view
         return {"view": view}
 
+    def _files_get_upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
+        length = str(args.get("length", ""))
+        if not args.get("filename") or not length.isdigit() or int(length) < 1:
+            raise SlackError("invalid_arguments")
+        file_id = f"F{len(self._files) + 1:08d}"
+        self._files[file_id] = {"id": file_id, "name": args["filename"], "length": int(length),
+                                "data": None, "shared": False}
+        return {"upload_url": f"{self.base_url}upload/{file_id}", "file_id": file_id}
+
+    def receive_upload(self, file_id: str, data: bytes) -> tuple[int, str]:
+        """The upload POST of a file's bytes: (HTTP status, plain-text answer), as Slack's."""
+        with self._lock:
+            entry = self._files.get(file_id)
+            ok = entry is not None and not self._outage and len(data) == entry["length"]
+            if ok and entry is not None:
+                entry["data"] = data
+            self._calls.append(Call("upload", {"file_id": file_id, "bytes": len(data)}, None,
+                                    time.monotonic(), "ok" if ok else "400"))
+            self._called.notify_all()
+            return (200, f"OK - {len(data)}") if ok else (400, "upload refused")
+
+    def _files_complete_upload(self, args: dict[str, Any]) -> dict[str, Any]:
+        listed = args.get("files")
+        if not isinstance(listed, list) or not listed:
+            raise SlackError("invalid_arguments")
+        channel = self._channel(args.get("channel_id")) if args.get("channel_id") else None
+        entries = []
+        for item in listed:
+            entry = self._files.get(str(item.get("id")))
+            if entry is None or entry["data"] is None:
+                raise SlackError("file_not_found")
+            entries.append(entry)
+        shared: list[dict[str, Any]] = []
+        for entry, item in zip(entries, listed, strict=True):
+            entry.update(title=item.get("title") or entry["name"], shared=True,
+                         channel=channel, thread_ts=args.get("thread_ts"))
+            shared.append({"id": entry["id"], "name": entry["name"], "title": entry["title"]})
+        if channel is not None:
+            msg = self._new_message(channel, args.get("initial_comment", ""), [],
+                                    user=self.bot_user_id, thread_ts=args.get("thread_ts"))
+            msg["files"] = shared
+        return {"files": shared}
+
     def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
         if self.socket_url is None:
             raise SlackError("no_socket_mode_double_attached")
@@ -543,9 +594,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
     server: ThreadingHTTPServer
 
     def do_POST(self) -> None:
-        """Answer a Web API call or record a response_url post."""
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode("utf-8")
+        """Answer a Web API call, an upload of a file's bytes, or record a response_url post."""
+        data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         path, _, query = self.path.lstrip("/").partition("?")
+        if path.startswith("upload/"):
+            self._upload(path.removeprefix("upload/"), data)
+            return
+        raw = data.decode("utf-8")
         args = dict(parse_qsl(query))
         content_type = self.headers.get("Content-Type", "")
         if raw and "application/json" in content_type:
@@ -563,6 +618,16 @@ class _RequestHandler(BaseHTTPRequestHandler):
         args = _decode_json_args(args)
         status, body, headers = double.handle(method, args, token, response_id=response_id)
         self._send(status, body, headers)
+
+    def _upload(self, file_id: str, data: bytes) -> None:
+        double: SlackDouble = self.server.double  # type: ignore[attr-defined]
+        status, text = double.receive_upload(file_id, data)
+        body = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def _send(self, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
         data = json.dumps(body).encode("utf-8")
