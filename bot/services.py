@@ -19,11 +19,13 @@ from bot.engine.states import RunStatus
 from bot.engine.windows import Window
 from bot.flows.approvals import ApprovalResult, Approvals
 from bot.flows.base import NoSuchRun, ServiceError
+from bot.flows.checks import Checks
 from bot.flows.controls import Controls
 from bot.flows.events import Events
 from bot.flows.planning import ClusterHealth, Planning, plan_timing
 from bot.flows.queries import Queries
 from bot.flows.reports import Reports
+from bot.runs.checks import CheckResult
 from bot.runs.views import RunSummary, summarize
 
 __all__ = ["ApprovalResult", "ClusterHealth", "NoSuchRun", "RunSummary", "ServiceError",
@@ -46,6 +48,7 @@ class Services:
         self.queries = Queries(*parts)
         self.events = Events(*parts)
         self.reports = Reports(*parts)
+        self.checks = Checks(*parts)
 
     # -- planning -------------------------------------------------------------------------------
 
@@ -131,3 +134,11 @@ class Services:
     def render_file(self, spec: Mapping[str, Any]) -> bytes:
         """The file an upload in the outbox describes (the Slack sink calls this)."""
         return self.reports.render(spec)
+
+    def request_evidence(self, ref: str | int, user: str) -> str:
+        """Queue the run's evidence bundle for its thread; return the run's name."""
+        return self.reports.request_evidence(ref, user)
+
+    def verify(self, target: str, user: str, channel: str | None = None) -> CheckResult:
+        """Run the final checks of a target now, read-only, and post the result."""
+        return self.checks.verify(target, user, channel)

@@ -32,7 +32,8 @@ class Commands:
         self.routes: dict[type, Callable[[Any, Command, Respond], None]] = {
             grammar.InventoryRequest: self.inventory, grammar.PlanRequest: self.plan,
             grammar.StatusRequest: self.status, grammar.ControlRequest: self.control,
-            grammar.HistoryRequest: self.history}
+            grammar.HistoryRequest: self.history, grammar.VerifyRequest: self.verify,
+            grammar.EvidenceRequest: self.evidence}
 
     def upgrade(self, ack: Ack, command: Command, respond: Respond) -> None:
         """Parse (a usage error becomes the ack's answer), ack, then do the work."""
@@ -40,7 +41,8 @@ class Commands:
         if isinstance(request, grammar.HelpRequest):  # answered in the ack itself
             ack(**answers.help_answer())
             return
-        slow = isinstance(request, grammar.PlanRequest | grammar.InventoryRequest)
+        slow = isinstance(request, grammar.PlanRequest | grammar.InventoryRequest
+                          | grammar.VerifyRequest)
         ack(**(ephemeral("Reading the clusters…") if slow else {}))
         route = self.routes[type(request)]
         self.kit.later(lambda: route(request, command, respond), respond=respond, client=None,
@@ -77,6 +79,19 @@ class Commands:
                 respond: Respond) -> None:
         """The latest runs, of one target or all."""
         respond(**answers.history_answer(self.services.history(request.target), request.target))
+
+
+    def verify(self, request: grammar.VerifyRequest, command: Command, respond: Respond) -> None:
+        """The final checks now, read-only; the result is posted to the channel."""
+        result = self.services.verify(request.target, command["user_id"],
+                                      command.get("channel_id"))
+        respond(**answers.verified_answer(result.target, result.ok, result.summary))
+
+    def evidence(self, request: grammar.EvidenceRequest, command: Command,
+                 respond: Respond) -> None:
+        """Upload the run's evidence bundle to its thread."""
+        name = self.services.request_evidence(request.run, command["user_id"])
+        respond(**answers.evidence_answer(name))
 
 
 def register(app: App, services: Services, kit: Toolkit) -> None:

@@ -137,6 +137,7 @@ class TimingSettings(_Model):
     max_parallel_installs: Annotated[int, Field(ge=1)] = 3
     lease: PositiveDuration = timedelta(minutes=2)
     tick: PositiveDuration = timedelta(seconds=2)
+    reverify_after: PositiveDuration = timedelta(hours=12)
 
     @model_validator(mode="after")
     def _lease_outlives_tick(self) -> TimingSettings:

@@ -8,6 +8,8 @@ from typing import Any
 from bot.flows.base import Flow, ServiceError
 from bot.flows.evidence import evidence_zip
 from bot.runs.pictures import timeline_png
+from bot.runs.posting import upload
+from storage import repo
 from storage.db import unit_of_work
 
 
@@ -36,3 +38,17 @@ class Reports(Flow):
         if what == "evidence":
             return self.evidence(ref)[1]
         raise ServiceError(f"unknown file {what!r}: expected timeline or evidence")
+
+    def request_evidence(self, ref: str | int, user: str) -> str:
+        """Queue the evidence bundle for the run's thread (rendered when delivered)."""
+        now = self.clock.now()
+        with unit_of_work(self.sessions) as session:
+            run = self.find(session, ref)
+            if not run.channel:
+                raise ServiceError(f"{run.name} has no thread to upload to; use "
+                                   f"`upgradebot evidence {run.name} -o {run.name}.zip`")
+            upload(session, run, "evidence", now,
+                   comment=f"{run.name} evidence bundle, asked for by <@{user}>")
+            repo.audit(session=session, at=now, actor=user, action="evidence",
+                       run_id=run.id)
+            return run.name

@@ -23,6 +23,7 @@ BOT_SCOPES: Final = (
     "reactions:read",
     "users:read",
     "usergroups:read",
+    "files:write",
 )
 
 

@@ -36,7 +36,8 @@ def apply_outcome(session: Session, run: Run, step: Step, outcome: Outcome, *, n
         return
     progress(f"{run.name} {step.key}: {outcome.note}")
     if outcome.kind in ("done", "skip"):
-        _finish_step(session, run, step, outcome, now=now, actor=actor, progress=progress)
+        _finish_step(session, run, step, outcome, now=now, actor=actor, progress=progress,
+                     settings=settings)
         return
     if outcome.kind == "block":
         _block(session, run, step, outcome, now=now, actor=actor)
@@ -90,7 +91,7 @@ def _fail(session: Session, run: Run, step: Step, outcome: Outcome, *, now: date
 
 
 def _finish_step(session: Session, run: Run, step: Step, outcome: Outcome, *, now: datetime,
-                 actor: str, progress: Progress) -> None:
+                 actor: str, progress: Progress, settings: Settings) -> None:
     event = StepEvent.SKIP if outcome.kind == "skip" else StepEvent.FINISH
     transition_step(session, step, event, now=now, actor=actor, note=outcome.note)
     if step.started_at is not None and event is StepEvent.FINISH:
@@ -105,6 +106,8 @@ def _finish_step(session: Session, run: Run, step: Step, outcome: Outcome, *, no
         post(session, run, messages.notice(
             run.name, "🎉", f"completed: {run.target} is on {run.to_version} "
             f"({say_duration(took)})"), now)
+        repo.schedule_reverification(session=session, run_id=run.id,
+                                     due_at=now + settings.timing.reverify_after)
         upload(session, run, "timeline", now, key=f"{run.id}:timeline:end",
                comment=f"{run.name} timeline: planned and actual phases per cluster")
         progress(f"{run.name} completed in {say_duration(took)}")

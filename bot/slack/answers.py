@@ -24,6 +24,8 @@ _HELP = {
     "pause": "operators", "resume": "operators", "abort": "operators",
     "retry": "after an escalation has been dealt with (operators)",
     "history": "the latest runs",
+    "verify": "the final checks now, read-only; the result is posted to the channel",
+    "evidence": "the run's evidence bundle (zip) uploaded to its thread",
 }
 
 
@@ -97,6 +99,16 @@ def history_answer(runs: Sequence[RunSummary], target: str | None) -> Answer:
     body = text_of(lines) or f"No runs yet{f' for {target}' if target else ''}."
     return ephemeral(body, [header(f"History{f' of {target}' if target else ''}"),
                             *sections(body)])
+
+
+def verified_answer(target: str, ok: bool, summary: str) -> Answer:
+    """What the asker sees once the checks are posted."""
+    return ephemeral(f"{'✅' if ok else '❌'} {target}: {summary} (posted to the channel)")
+
+
+def evidence_answer(run: str) -> Answer:
+    """What the asker sees once the bundle is queued."""
+    return ephemeral(f"The evidence bundle of {run} is being uploaded to its thread.")
 
 
 def approval_answer(run: RunSummary, result: ApprovalResult, verb: str) -> Answer:

@@ -3,6 +3,7 @@
 ```
 help | inventory | plan TARGET VERSION [strategy=…] [window=YYYY-MM-DDTHH:MM/DURATION]
 [tz=Area/City] | status [RUN] | pause RUN | resume RUN | abort RUN | retry RUN | history [TARGET]
+| verify TARGET | evidence RUN
 ```
 Anything else raises `UsageError`, whose message says what was expected. Names are checked
 against the inventory later (by the service, which knows the nearest known name).
@@ -31,6 +32,8 @@ USAGE = {
     "abort": "/upgrade abort RUN",
     "retry": "/upgrade retry RUN",
     "history": "/upgrade history [TARGET]",
+    "verify": "/upgrade verify TARGET",
+    "evidence": "/upgrade evidence RUN",
 }
 CONTROLS = ("pause", "resume", "abort", "retry")
 # Subcommands that change state: only operators may use them.
@@ -81,6 +84,20 @@ class ControlRequest:
 
 
 @dataclass(frozen=True)
+class VerifyRequest:
+    """/upgrade verify TARGET: the final checks now, read-only."""
+
+    target: str
+
+
+@dataclass(frozen=True)
+class EvidenceRequest:
+    """/upgrade evidence RUN: the evidence bundle uploaded to the run's thread."""
+
+    run: str
+
+
+@dataclass(frozen=True)
 class HistoryRequest:
     """/upgrade history [TARGET]."""
 
@@ -88,7 +105,7 @@ class HistoryRequest:
 
 
 Request = (HelpRequest | InventoryRequest | PlanRequest | StatusRequest | ControlRequest
-           | HistoryRequest)
+           | HistoryRequest | VerifyRequest | EvidenceRequest)
 
 
 def subcommand(text: str) -> str:
@@ -112,6 +129,10 @@ def parse(text: str) -> Request:
         return StatusRequest(_run(verb, run) if run else None)
     if verb == "history":
         return HistoryRequest(_one(verb, args, required=False))
+    if verb == "verify":
+        return VerifyRequest(str(_one(verb, args, required=True)))
+    if verb == "evidence":
+        return EvidenceRequest(_run(verb, _one(verb, args, required=True)))
     if verb in ("help", "inventory"):
         if args:
             raise UsageError(f"`{verb}` takes nothing more (got `{' '.join(args)}`): "
@@ -127,7 +148,8 @@ def _one(verb: str, args: list[str], *, required: bool) -> str | None:
     if len(args) > 1 or (required and not args):
         got = f"got `{' '.join(args)}`" if args else "got nothing"
         raise UsageError(f"`{verb}` expects {'one' if required else 'at most one'} "
-                         f"{'RUN' if verb != 'history' else 'TARGET'} ({got}): `{USAGE[verb]}`")
+                         f"{'TARGET' if verb in ('history', 'verify') else 'RUN'} ({got}): "
+                         f"`{USAGE[verb]}`")
     return args[0] if args else None
 
 

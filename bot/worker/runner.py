@@ -34,6 +34,7 @@ from bot.runs.plans import plan_of
 from bot.runs.transitions import transition_step
 from bot.runs.waiting import ask_overrun, housekeeping, overrun_needed, wake_moments
 from bot.worker.context import StepContext
+from bot.worker.reverify import reverify_due
 from bot.worker.steps import HANDLERS
 from storage import repo
 from storage.db import unit_of_work
@@ -85,6 +86,7 @@ class Worker:
         if self._stopping.is_set():
             return 0
         housekeeping(self.sessions, self.clock, self.actor)
+        reverify_due(self.sessions, self.settings, self.clients, self.clock, self.actor)
         visits = 0
         while visits < max_visits and not self._stopping.is_set():
             visit = self._claim()
@@ -110,6 +112,7 @@ class Worker:
         now = self.clock.now()
         with unit_of_work(self.sessions) as session:
             moments = [*_step_moments(session), *wake_moments(session).values()]
+            moments += [m for m in [repo.next_reverification(session=session)] if m]
         return min((m for m in moments if m > now), default=None)
 
     # -- load -------------------------------------------------------------------------------

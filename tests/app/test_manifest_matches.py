@@ -26,6 +26,8 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "usergroups.users.list": ("usergroups:read",),
     "conversations.info": ("channels:read", "groups:read"), "views.open": (),
     "views.publish": (), "response_url": (),
+    "files.getUploadURLExternal": ("files:write",), "files.completeUploadExternal": ("files:write",),
+    "upload": (),  # the POST of a file's bytes to the URL Slack gave: no method, no scope
 }
 
 
@@ -84,6 +86,7 @@ def test_every_web_api_method_the_bot_calls_is_covered_by_the_manifests_scopes(
         ws.click("plan_approve", user=APPROVERS[2])
         home = {"type": "app_home_opened", "user": OPERATOR, "tab": "home", "event_ts": "1.2"}
         ws.dispatch(event_body(home, event_id="EvHome", event_time=0))
+        ws.command("evidence R1")
         ws.command("abort R1")
         ws.deliver()
         called = {c.method for c in ws.slack.calls}
@@ -94,4 +97,5 @@ def test_every_web_api_method_the_bot_calls_is_covered_by_the_manifests_scopes(
     # Exactly what the code uses: nothing missing, and no scope asked for "just in case".
     assert needed == scopes, (needed - scopes, scopes - needed)
     assert {"chat.postMessage", "chat.update", "reactions.get", "usergroups.users.list",
-            "views.publish", "chat.postEphemeral"} <= called
+            "views.publish", "chat.postEphemeral", "files.getUploadURLExternal", "upload",
+            "files.completeUploadExternal"} <= called
