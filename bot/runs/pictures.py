@@ -42,8 +42,10 @@ def timeline_of(session: Session, run: Run, now: datetime, *,
                                       max_parallel={StepKind.INSTALL: max_parallel_installs})
     end = run.finished_at or now
     rows = []
-    for name in (*plan.order, None):
-        mine = [s for s in steps if s.cluster == name]
+    # A stand-alone cluster's run-wide steps (pre-flight) belong on its own row.
+    alone = plan.target_kind == "cluster"
+    for name in (*plan.order, *(() if alone else (None,))):
+        mine = [s for s in steps if s.cluster == name or (alone and s.cluster is None)]
         if not mine:
             continue
         planned = _merge(Span(PHASE_OF[StepKind(s.kind)],
