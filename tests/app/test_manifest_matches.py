@@ -26,7 +26,8 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "usergroups.users.list": ("usergroups:read",),
     "conversations.info": ("channels:read", "groups:read"), "views.open": (),
     "views.publish": (), "response_url": (),
-    "files.getUploadURLExternal": ("files:write",), "files.completeUploadExternal": ("files:write",),
+    "files.getUploadURLExternal": ("files:write",),
+    "files.completeUploadExternal": ("files:write",),
     "upload": (),  # the POST of a file's bytes to the URL Slack gave: no method, no scope
 }
 
