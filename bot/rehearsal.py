@@ -27,8 +27,10 @@ from bot.engine.errors import UserError
 from bot.engine.planner import Plan
 from bot.engine.states import STOPPED_RUN, RunStatus
 from bot.engine.versions import parse_version
+from bot.messages.plain import plain
 from bot.outbox import Outgoing
 from bot.runs.pictures import timeline_png
+from bot.runs.posting import cluster_line
 from bot.sandbox import build_simulator
 from bot.services import Services
 from bot.simulator import DmaSimulator
@@ -75,6 +77,8 @@ class ConsoleSink:
                 return None
             self._last_board = now
             where = "status board (edit of the plan message)"
+        elif message.kind == "upload":
+            where = f"file upload to the thread: {message.payload['file']['filename']}"
         else:
             where = "thread reply" if message.thread else f"message to {message.channel}"
         self.out(f"\n{stamp(now, self.start)} ── {where} ──\n{text}\n")
@@ -103,6 +107,8 @@ class Result:
     requests: int
     clusters: dict[str, tuple[str, str, str, int]]  # before, after, state, install requests
     escalations: list[tuple[str, str]]
+    dma: dict[str, str] = field(default_factory=dict)  # each cluster as the simulator has it
+    board: str = ""  # the status board's last text
 
 
 def rehearse(*, config: str | None = None, target: str | None = None,
@@ -249,8 +255,8 @@ class _Rehearsal:
                      if s.kind == "return_to_service" and s.finished_at]
             escalations = [(e.cluster, e.condition)
                            for e in repo.open_escalations(session=session, run_id=run.id)]
-            states = {c: next((s.status for s in steps if s.cluster == c
-                               and s.status not in ("done", "skipped")), "verified")
+            # The phase the board shows for each cluster, whatever happened elsewhere.
+            states = {c: cluster_line(c, [s for s in steps if s.cluster == c], end, 0.0).state
                       for c in plan.order}
         real = time.monotonic() - self.real_start
         return Result(
@@ -260,7 +266,19 @@ class _Rehearsal:
             real_s=real, requests=len(self.sim.requests),
             clusters={c: (before[c], self.sim.version_of(c), states[c],
                           self.sim.count("POST", APPLY, c)) for c in plan.order},
-            escalations=escalations)
+            escalations=escalations, dma={c: self._true_state(c) for c in plan.order},
+            board=self.sink.boards[-1] if self.sink.boards else "")
+
+    def _true_state(self, cluster: str) -> str:
+        """The cluster as it is (the simulator's truth): service, membership, servers up."""
+        state = self.sim.state()["clusters"][cluster]
+        nodes = state["highAvailability"]["nodeStateList"]
+        up = sum(1 for n in nodes if n["state"] == "UP")
+        where = (f"in {state['supercluster']}" if state["membership"] == "SUPERCLUSTERED"
+                 else "stand-alone")
+        return (f"{state['serviceStatus'].lower().replace('_', ' ')}, {where}, "
+                + ("restarting (not answering)" if state["restarting"]
+                   else f"{up} of {state['servers']} servers up"))
 
 
 def _summary(result: Result, out: Callable[[str], None]) -> None:
@@ -271,7 +289,11 @@ def _summary(result: Result, out: Callable[[str], None]) -> None:
         + (f"; full outage {say_duration(result.outage_s)}" if result.outage_s is not None
            else ""))
     for cluster, (old, new, state, installs) in result.clusters.items():
-        out(f"  {cluster}: {old} → {new}; {state}; install requests {installs}")
+        truth = f"; now {result.dma[cluster]}" if cluster in result.dma else ""
+        out(f"  {cluster}: {old} → {new}; {state}; install requests {installs}{truth}")
     for cluster, condition in result.escalations:
         out(f"  escalation: {cluster}: {condition}")
     out(f"  {result.requests} API requests to the simulator; {result.real_s:.1f} s of real time")
+    if result.board:
+        out("final status board:")
+        out("\n".join(f"  {line}" for line in plain(result.board).splitlines()))

@@ -34,7 +34,7 @@ BOARD_STATE: Mapping[StepKind, str] = {
 DONE_STATE: Mapping[StepKind, str] = {
     StepKind.VERIFY: "verified", StepKind.LICENCE_KEYS: "verified",
     StepKind.JOIN: "joined", StepKind.RETURN_TO_SERVICE: "in service",
-    StepKind.CHECK_TERRITORIES: "done", StepKind.UPLOAD: "package uploaded",
+    StepKind.CHECK_TERRITORIES: "in service", StepKind.UPLOAD: "package uploaded",
     StepKind.REMOVE: "stand-alone", StepKind.OUT_OF_SERVICE: "out of service",
     StepKind.DRAIN: "drained", StepKind.BUSY_OUT: "busied out",
     StepKind.MOVE_TERRITORIES: "in service", StepKind.INSTALL: "installing",
