@@ -19,6 +19,8 @@ from urllib.parse import parse_qsl
 
 import pytest
 
+from tests.support.slack_files import Call, FileUploads, SlackError
+
 # Variables that change how slack-sdk and bolt behave behind a test's back (proxies are used even
 # for 127.0.0.1; a client id/secret pair silently switches bolt to OAuth).
 SLACK_ENV_VARS = (
@@ -38,21 +40,6 @@ def clear_slack_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-@dataclass(frozen=True)
-class Call:
-    """One request the double received; `at` is time.monotonic(), `outcome` "ok" or what failed."""
-
-    method: str
-    args: dict[str, Any]
-    token: str | None
-    at: float
-    outcome: str = "ok"
-
-
-class SlackError(Exception):
-    """A Slack error name, answered as {"ok": false, "error": name}."""
-
-
 @dataclass
 class _Fault:
     remaining: int
@@ -61,7 +48,7 @@ class _Fault:
     retry_after: int | None
 
 
-class SlackDouble:
+class SlackDouble(FileUploads):
     """A fake Slack workspace served over HTTP on 127.0.0.1 with a free port."""
 
     def __init__(
@@ -91,7 +78,7 @@ class SlackDouble:
         self._outage = False
         self._next_ts = 1_700_000_000_000_100  # microseconds; one clock for every channel
         self._next_view = 1
-        self._files: dict[str, dict[str, Any]] = {}  # file id -> name, length, bytes, share
+        self._files = {}  # file id -> name, length, bytes, share (FileUploads)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.add_user(bot_user_id, "upgradebot", is_bot=True)
@@ -246,11 +233,6 @@ class SlackDouble:
         """Return the ephemeral messages posted in a channel, in order."""
         with self._lock:
             return copy.deepcopy(self._ephemerals.get(channel, []))
-
-    def files(self) -> list[dict[str, Any]]:
-        """Every file shared so far (completed uploads), in order, with its bytes."""
-        with self._lock:
-            return [copy.deepcopy(f) for f in self._files.values() if f.get("shared")]
 
     def home_view(self, user_id: str) -> dict[str, Any] | None:
         """Return the Home tab last published for a user, if any."""
@@ -524,49 +506,6 @@ class SlackDouble:
         view = self._new_view(args.get("view"))
         self._home_views[args["user_id"]] = view
         return {"view": view}
-
-    def _files_get_upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
-        length = str(args.get("length", ""))
-        if not args.get("filename") or not length.isdigit() or int(length) < 1:
-            raise SlackError("invalid_arguments")
-        file_id = f"F{len(self._files) + 1:08d}"
-        self._files[file_id] = {"id": file_id, "name": args["filename"], "length": int(length),
-                                "data": None, "shared": False}
-        return {"upload_url": f"{self.base_url}upload/{file_id}", "file_id": file_id}
-
-    def receive_upload(self, file_id: str, data: bytes) -> tuple[int, str]:
-        """The upload POST of a file's bytes: (HTTP status, plain-text answer), as Slack's."""
-        with self._lock:
-            entry = self._files.get(file_id)
-            ok = entry is not None and not self._outage and len(data) == entry["length"]
-            if ok and entry is not None:
-                entry["data"] = data
-            self._calls.append(Call("upload", {"file_id": file_id, "bytes": len(data)}, None,
-                                    time.monotonic(), "ok" if ok else "400"))
-            self._called.notify_all()
-            return (200, f"OK - {len(data)}") if ok else (400, "upload refused")
-
-    def _files_complete_upload(self, args: dict[str, Any]) -> dict[str, Any]:
-        listed = args.get("files")
-        if not isinstance(listed, list) or not listed:
-            raise SlackError("invalid_arguments")
-        channel = self._channel(args.get("channel_id")) if args.get("channel_id") else None
-        entries = []
-        for item in listed:
-            entry = self._files.get(str(item.get("id")))
-            if entry is None or entry["data"] is None:
-                raise SlackError("file_not_found")
-            entries.append(entry)
-        shared: list[dict[str, Any]] = []
-        for entry, item in zip(entries, listed, strict=True):
-            entry.update(title=item.get("title") or entry["name"], shared=True,
-                         channel=channel, thread_ts=args.get("thread_ts"))
-            shared.append({"id": entry["id"], "name": entry["name"], "title": entry["title"]})
-        if channel is not None:
-            msg = self._new_message(channel, args.get("initial_comment", ""), [],
-                                    user=self.bot_user_id, thread_ts=args.get("thread_ts"))
-            msg["files"] = shared
-        return {"files": shared}
 
     def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
         if self.socket_url is None:
