@@ -68,8 +68,8 @@ def test_a_completed_run_uploads_its_timeline_and_is_checked_again_later(
         assert "R1/timeline.png" in zipfile.ZipFile(io.BytesIO(bundle["data"])).namelist()
 
 
-def test_an_escalation_attaches_the_evidence_the_vendor_asks_for(sqlite_url: str) -> None:
-    with harness(sqlite_url, faults=["denver=never-returns"]) as h:
+def test_an_escalation_attaches_the_evidence_the_vendor_asks_for(database_url: str) -> None:
+    with harness(database_url, faults=["denver=never-returns"]) as h:
         name = h.plan(version="10.0.0.4")
         assert h.drive(name) == "escalated"
         uploads = [m for m in h.sink.sent if m.kind == "upload"]
