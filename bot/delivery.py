@@ -12,7 +12,8 @@ commit can repeat that one message).
 
 What may go now (decided by `choose`, a pure function):
 - posts of a run (or, without a run, of a channel) in queue order: only the oldest unsent one,
-  and only when no earlier one is in flight; so thread replies keep their order;
+  and only when no earlier one is in flight; so thread replies keep their order; a file upload
+  waits for the posts before it but holds back none after it (drawing it takes a while);
 - at most one new post per channel per `min_interval_s`, counting posts in flight and those sent
   recently by any process;
 - edits of the plan message: only the newest one of a run (older ones are superseded), once the
@@ -39,7 +40,9 @@ from storage.models import OutboxMessage, Run
 
 log = logging.getLogger(__name__)
 POSTS = ("post", "ephemeral", "upload")
-PACED = ("post", "upload")  # what Slack counts as a new message in the channel
+# What the per-channel pace counts. File uploads are rare (two or three a run) and limited by
+# Slack per method, not per channel: a notice never waits for a picture to be drawn.
+PACED = ("post",)
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,10 @@ def choose(queue: Sequence[Queued], *, now: datetime, recent: Recent,
         lane = q.run_id if q.run_id is not None else ("channel", q.channel)
         if lane in lanes_seen:
             continue  # an older message of this lane is still unsent: wait for it
-        lanes_seen.add(lane)
+        if q.kind != "upload":
+            # A file waits for the messages before it, but holds none back: a notice never
+            # waits for a picture to be drawn.
+            lanes_seen.add(lane)
         if q.not_before > now or (q.kind in PACED and q.channel in busy_channels):
             continue
         send.append(q.id)
@@ -144,6 +150,8 @@ class Delivery:
             claims = self._claim()
             if not claims:
                 break
+            # Files last: rendering one takes a while, and the texts beside it must not wait.
+            claims.sort(key=lambda claim: claim.message.kind == "upload")
             sent += sum(self._send(claim) for claim in claims)
         return sent
 

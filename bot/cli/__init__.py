@@ -122,6 +122,7 @@ def cmd_serve(args: argparse.Namespace, env: Environment) -> int:
     settings = _settings(env)
     dma_credentials(env)
     _log_at_info(args)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per tick otherwise
     logging.getLogger("slack_bolt").setLevel(logging.INFO)  # its DEBUG logs request bodies
     logging.getLogger("upgradebot.bolt").setLevel(logging.INFO)
     for name in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"):
@@ -141,7 +142,7 @@ def _log_at_info(args: argparse.Namespace) -> None:
     """Long-running processes say what they do at INFO (DEBUG with -v), not every tick."""
     if not args.verbose:
         logging.getLogger().setLevel(logging.INFO)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per tick otherwise
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per tick otherwise
 
 
 def _stop_on_signals() -> threading.Event:

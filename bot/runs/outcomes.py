@@ -70,7 +70,7 @@ def _escalate(session: Session, run: Run, step: Step, outcome: Outcome, *, now: 
     # What the vendor will ask for, attached at once: the picture and the evidence bundle.
     count = len(repo.escalations_of(session=session, run_id=run.id))
     upload(session, run, "timeline", now, key=f"{run.id}:timeline:escalation:{count}",
-           comment=f"{run.name} timeline at the escalation on {cluster}")
+           comment=f"{run.name} timeline when {cluster} escalated")
     upload(session, run, "evidence", now, key=f"{run.id}:evidence:escalation:{count}",
            comment=f"{run.name} evidence bundle for Polycom Global Services (plan, audit, "
                    "cluster states, DMA requests, timings, escalation)")

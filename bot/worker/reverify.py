@@ -42,6 +42,9 @@ def reverify_due(sessions: sessionmaker[Session], settings: Settings,
         except UserError as exc:  # the target left the inventory since the run
             log.warning("re-verification of run %s skipped: %s", run_id, exc)
             continue
+        except Exception:  # a bug must not stop the worker's steps; it is marked done already
+            log.exception("re-verification of run %s failed", run_id)
+            continue
         with unit_of_work(sessions) as session:
             run = session.get(Run, run_id)
             if run is None:
