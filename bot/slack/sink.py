@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.error import HTTPError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
@@ -59,6 +60,10 @@ class SlackSink:
                             message.id, error)
                 return self._retry_plain(message)
             raise self._classify(message, exc) from None
+        except HTTPError as exc:  # a file's bytes refused by the upload URL (the only urlopen
+            exc.close()  # the SDK leaves to us): close its connection, or the socket leaks
+            raise RetryLater(self.server_error_delay_s,
+                             f"Slack refused the file's bytes (HTTP {exc.code})") from None
         except (SlackRequestError, OSError) as exc:  # timeouts, refused connections, DNS
             raise RetryLater(self.server_error_delay_s,
                              f"Slack unreachable ({type(exc).__name__})") from None

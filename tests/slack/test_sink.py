@@ -144,7 +144,7 @@ def test_an_upload_whose_bytes_are_refused_is_tried_again(slack: SlackDouble) ->
     slack.fail("upload", status=500)
     with pytest.raises(RetryLater) as raised:
         _files_sink(slack, lambda spec: PNG).send(_upload())
-    assert "Slack unreachable" in raised.value.reason
+    assert "Slack refused the file's bytes (HTTP 400)" in raised.value.reason
     assert [c.outcome for c in slack.calls_to("upload")] == ["400"]
     assert slack.calls_to("files.completeUploadExternal") == []
     # Tried again: a new upload URL, and this time the file is shared.
