@@ -102,7 +102,7 @@ def serve(settings: Settings, env: Environment, *, stop: threading.Event,
     close: Callable[[], None] | None = None
     try:
         close = (_serve_socket(app, env, api, announce) if env.socket_mode
-                 else _serve_http(app, health, options, announce))
+                 else _serve_http(app, health, options, announce, env))
         stop.wait()
     finally:
         abandoned = _shut_down(close, scheduler, worker, kit)
@@ -152,8 +152,10 @@ def _add_jobs(scheduler: BackgroundScheduler, owner: str, health: Health,
 
 
 def _serve_http(app: App, health: Health, options: ServeOptions,
-                announce: Callable[[str], None]) -> Callable[[], None]:
-    server = HttpServer(wsgi_app(app, health), host=options.host, port=options.port)
+                announce: Callable[[str], None], env: Environment) -> Callable[[], None]:
+    secret = env.slack_signing_secret.get_secret_value() if env.slack_signing_secret else ""
+    server = HttpServer(wsgi_app(app, health, signing_secret=secret), host=options.host,
+                        port=options.port)
     server.start()
     announce(f"upgradebot listening on http://{options.host}:{server.port} "
              "(Slack: /slack/events, health: /healthz)")

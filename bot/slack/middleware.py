@@ -8,6 +8,7 @@ into an ephemeral answer.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,7 @@ from bot.config import SlackSettings
 from bot.engine.errors import UserError
 from bot.messages.ids import ActionId, RunRef
 from bot.services import RunSummary, ServiceError, Services
+from bot.slack import shapes
 from bot.slack.grammar import MUTATING, subcommand
 from bot.slack.membership import Membership
 
@@ -46,17 +48,38 @@ class UnixClock(SignatureClock):
 
 
 class VerifySignature(RequestVerification):
-    """Slack's request signature check (HMAC-SHA256, 5-minute window) that logs no body."""
+    """Slack's request signature check (HMAC-SHA256, 5-minute window) that logs no body.
+
+    Then, in HTTP and Socket Mode alike, the payload's shape: one that lacks a field a listener
+    reads is acknowledged (200, so Slack does not retry it) and logged once, never a 500.
+    """
 
     def __init__(self, signing_secret: str, clock: SignatureClock | None = None) -> None:
         super().__init__(signing_secret)
         self._verifier = SignatureVerifier(signing_secret=signing_secret,
                                            clock=clock or UnixClock())
 
+    def process(self, *, req: BoltRequest, resp: BoltResponse,
+                next: Callable[[], BoltResponse]) -> BoltResponse:
+        """Check the signature, then the payload's shape, then go on."""
+        return super().process(req=req, resp=resp, next=lambda: _whole(req, next))
+
     def _debug_log_error(self, signature: str, timestamp: str, body: str) -> None:
         # The body can carry a verification token and user text: say only what was refused.
         log.warning("refused a request with a bad or stale signature (timestamp %s, %d bytes)",
                     timestamp, len(body))
+
+
+def _whole(req: BoltRequest, next: Callable[[], BoltResponse]) -> BoltResponse:
+    found = shapes.problem(req.body) if isinstance(req.body, dict) else "not a JSON object"
+    if found is None:
+        return next()
+    body = req.body if isinstance(req.body, dict) else {}
+    kind = body.get("type") or ("command" if "command" in body else "unknown")
+    # The kind is the sender's text: only a short, printable form of it reaches the log.
+    log.warning("acknowledged and ignored a %s payload: %s",
+                re.sub(r"[^A-Za-z0-9_.-]", "?", str(kind))[:40], found)
+    return BoltResponse(status=200, body="")
 
 
 def dedupe_events(services: Services) -> Callable[..., Any]:

@@ -9,15 +9,16 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 from waitress import wasyncore
 from waitress.server import create_server
 
 from bot.flows.health import Health
+from bot.slack.edge import Edge
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
@@ -30,9 +31,10 @@ HEALTH_PATH = "/healthz"
 WsgiApp = Callable[["WSGIEnvironment", "StartResponse"], Iterable[bytes]]
 
 
-def wsgi_app(app: App, health: Health) -> WsgiApp:
-    """Route GET /healthz to the health check and everything else to bolt."""
-    slack = SlackRequestHandler(app, path=EVENTS_PATH)
+def wsgi_app(app: App, health: Health, *, signing_secret: str,
+             now: Callable[[], float] = time.time) -> WsgiApp:
+    """Route GET /healthz to the health check and POST /slack/events through the edge to bolt."""
+    slack = Edge(app, signing_secret, now=now)
 
     def application(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == HEALTH_PATH and environ.get("REQUEST_METHOD") == "GET":
@@ -42,7 +44,11 @@ def wsgi_app(app: App, health: Health) -> WsgiApp:
                            [("Content-Type", "application/json"),
                             ("Content-Length", str(len(data)))])
             return [data]
-        return slack(environ, start_response)
+        if environ.get("PATH_INFO") == EVENTS_PATH and environ.get("REQUEST_METHOD") == "POST":
+            return slack(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8"),
+                                         ("Content-Length", "9")])
+        return [b"Not Found"]
 
     return application
 
