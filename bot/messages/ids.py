@@ -39,7 +39,7 @@ class ActionId(StrEnum):
 
 # "R12" or "R12/S3": short (button values are capped at 2000 characters) and readable in logs,
 # matching the run names users see in messages.
-_RUN_REF = re.compile(r"R([1-9][0-9]*)(?:/S([1-9][0-9]*))?")
+_RUN_REF = re.compile(r"R([1-9][0-9]{0,8})(?:/S([1-9][0-9]{0,8}))?")  # ids fit an INTEGER
 
 
 @dataclass(frozen=True)

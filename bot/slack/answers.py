@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.engine.durations import say_duration
 from bot.engine.planner import Plan
-from bot.messages import STRATEGY_TITLE, mention
+from bot.messages import STRATEGY_TITLE, escape, mention
 from bot.messages.blocks import bullets, context, ephemeral, header, section, sections
 from bot.services import ApprovalResult, ClusterHealth, RunSummary
 from bot.slack.grammar import USAGE
@@ -94,7 +94,7 @@ def history_answer(runs: Sequence[RunSummary], target: str | None) -> Answer:
         took = (f", took {say_duration((r.finished_at - r.started_at).total_seconds())}"
                 if r.finished_at and r.started_at else "")
         lines.append(_line(r) + took)
-    body = text_of(lines) or f"No runs yet{f' for {target}' if target else ''}."
+    body = text_of(lines) or f"No runs yet{f' for {escape(target)}' if target else ''}."
     return ephemeral(body, [header(f"History{f' of {target}' if target else ''}"),
                             *sections(body)])
 

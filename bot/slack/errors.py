@@ -15,6 +15,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.errors import incident, user_message
+from bot.messages import escape
 from bot.messages.blocks import ephemeral
 from bot.slack.middleware import NotPermitted
 
@@ -26,7 +27,8 @@ Respond = Callable[..., Any]
 def describe(error: BaseException) -> str:
     """The answer for an error: its own words when expected, else an incident id (logged)."""
     said = user_message(error)
-    if said is not None:
+    if said is not None:  # it may quote the asker's words or a cluster's: nothing may render
+        said = escape(said)
         return f"🚫 {said}" if isinstance(error, NotPermitted) else f"⚠️ {said}"
     return (f"💥 Something went wrong on the bot's side (incident "
             f"{incident(error, where='a Slack request')}). Nothing was changed by this request; "

@@ -40,6 +40,8 @@ MAX_ID = 64  # user, channel and team ids are about 11 characters; leave room, r
 
 def problem(body: Mapping[str, Any]) -> str | None:
     """Say which field a payload lacks or has of the wrong type; None when it is whole."""
+    if "event" in body and not isinstance(body["event"], Mapping):
+        return "`event` should be object"  # bolt's own middleware reads it, whatever the type
     if "command" in body:
         return _check(body, _COMMAND)
     kind = body.get("type")
