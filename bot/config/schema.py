@@ -168,6 +168,8 @@ class DmaSettings(_Model):
     timeout: PositiveDuration = timedelta(seconds=10)
     retries: Annotated[int, Field(ge=0)] = 2
     backoff: Duration = timedelta(seconds=0.2)
+    # An install estimate a cluster reports above this is a bad answer, never shown as fact.
+    max_install_estimate: PositiveDuration = timedelta(hours=24)
 
     @model_validator(mode="after")
     def _backoff_not_negative(self) -> DmaSettings:

@@ -70,7 +70,8 @@ class DmaClient:
     def __init__(self, base_url: str, *, username: str, password: str, verify: bool | str = True,
                  timeout: float = 10.0, retries: int = 2, backoff: float = 0.2,
                  sleep: Callable[[float], None] = time.sleep,
-                 session: requests.Session | None = None, name: str | None = None) -> None:
+                 session: requests.Session | None = None, name: str | None = None,
+                 max_estimate_minutes: float = models.MAX_ESTIMATE_MINUTES) -> None:
         """Configure the client; nothing is sent until a method is called."""
         parts = urlsplit(base_url)
         # Messages here never echo base_url: it might carry credentials.
@@ -89,6 +90,7 @@ class DmaClient:
         self.retries = retries
         self.backoff = backoff
         self._sleep = sleep
+        self.max_estimate_minutes = max_estimate_minutes
         self._auth = HTTPBasicAuth(username, password)
         self._secrets = tuple(s for s in (password, basic_token(username, password)) if s)
         self._session = session or requests.Session()
@@ -110,7 +112,8 @@ class DmaClient:
     def installed_software(self) -> InstalledSoftware:
         """Return what runs, what is uploaded, the estimate and the history."""
         resp = self._request("GET", "/installed-software", media="installed-software")
-        return self._parse(resp, "GET", "/installed-software", InstalledSoftware.from_json)
+        return self._parse(resp, "GET", "/installed-software", lambda data: (
+            InstalledSoftware.from_json(data, max_estimate_minutes=self.max_estimate_minutes)))
 
     def upload_package_url(self, url: str, sha1: str | None) -> None:
         """Ask the cluster to fetch an upgrade package from a URL (it answers 202)."""

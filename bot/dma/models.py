@@ -7,6 +7,7 @@ The simulator renders its answers with the `to_json` methods, so both sides shar
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +33,9 @@ PATH_OPERATION_STATUS = "/dma-supercluster/operation-status"
 PATH_COMPATIBILITY = "/dma-supercluster/check-compatibility"
 PATH_STATUS = "/status"
 
+# An install estimate above this is not believed (a day: the vendor speaks of about an hour).
+MAX_ESTIMATE_MINUTES = 24 * 60.0
+
 SUCCESS_STATUSES = frozenset({"SUCCESSFUL", "UPGRADE_SUCCESSFUL", "ROLLBACK_SUCCESSFUL"})
 FAILURE_STATUSES = frozenset({"GENERAL_FAILURE", "UPGRADE_FAILURE", "ROLLBACK_FAILURE"})
 
@@ -52,6 +56,27 @@ def _get(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], what:
     if not isinstance(value, kind):
         raise DmaBadResponse(f"{what}: field '{key}' should be {_name(kind)}, got {value!r}")
     return value
+
+
+def _finite(data: Mapping[str, Any], key: str, what: str) -> float | None:
+    """Read an optional number that must be finite (JSON parsers accept NaN and Infinity)."""
+    value = _get(data, key, (int, float), what, optional=True)
+    if value is not None and not math.isfinite(value):
+        raise DmaBadResponse(f"{what}: field '{key}' should be a finite number, got {value!r}")
+    return None if value is None else float(value)
+
+
+def _estimate(data: Mapping[str, Any], what: str, limit_minutes: float) -> float | None:
+    """The install estimate in minutes: finite, above zero, and plausible; else a bad answer."""
+    value = _get(data, F_ESTIMATE, (int, float), what, optional=True)
+    if value is None:
+        return None
+    if not math.isfinite(value) or not 0 < value <= limit_minutes:
+        raise DmaBadResponse(
+            f"{what}: '{F_ESTIMATE}' should be a number of minutes above 0 and at most "
+            f"{limit_minutes:g} (dma.max_install_estimate), got {value!r}: the cluster's "
+            "estimate cannot be trusted, check the cluster")
+    return float(value)
 
 
 def _name(kind: type | tuple[type, ...]) -> str:
@@ -132,10 +157,11 @@ class InstalledSoftware:
         return max(rows, key=lambda t: (t[0], t[1]))[2] if rows else None
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> InstalledSoftware:
-        """Parse the representation."""
+    def from_json(cls, data: Mapping[str, Any], *,
+                  max_estimate_minutes: float = MAX_ESTIMATE_MINUTES) -> InstalledSoftware:
+        """Parse the representation; an implausible install estimate is a bad answer."""
         what = "installed-software"
-        estimate = _get(data, F_ESTIMATE, (int, float), what, optional=True)
+        estimate = _estimate(data, what, max_estimate_minutes)
         return cls(
             system_version=_get(data, "systemVersion", str, what),
             rollback_version=_get(data, "rollBackVersion", str, what, optional=True),
@@ -144,7 +170,7 @@ class InstalledSoftware:
             restart_required=bool(_get(data, "restartRequired", bool, what, optional=True)),
             activation_key_required=bool(
                 _get(data, "activationKeyRequired", bool, what, optional=True)),
-            estimated_install_minutes=float(estimate) if estimate is not None else None,
+            estimated_install_minutes=estimate,
             history=tuple(UpgradeRecord.from_json(r) for r in _list(data, "upgradeHistory", what)),
             entity_tag=_get(data, "entityTag", str, what, optional=True),
         )
@@ -299,8 +325,7 @@ class OperationStatus:
         """Parse the representation."""
         what = "operation status"
         return cls(operation_type=_get(data, "operationType", str, what),
-                   percentage_complete=int(_get(data, "percentageComplete", (int, float), what,
-                                                optional=True) or 0),
+                   percentage_complete=int(_finite(data, "percentageComplete", what) or 0),
                    state=_get(data, "state", str, what, optional=True),
                    message=_get(data, "message", str, what, optional=True) or "")
 
