@@ -16,7 +16,7 @@ from bot.dma.client import DmaClient
 from bot.engine.planner import Plan
 from bot.engine.states import RunStatus
 from bot.engine.windows import Window
-from bot.flows.approvals import ApprovalResult, Approvals
+from bot.flows.approvals import HANDLED, ApprovalResult, Approvals
 from bot.flows.base import NoSuchRun, ServiceError
 from bot.flows.controls import Controls
 from bot.flows.events import Events
@@ -24,7 +24,7 @@ from bot.flows.planning import ClusterHealth, Planning, plan_timing
 from bot.flows.queries import Queries
 from bot.runs.views import RunSummary, summarize
 
-__all__ = ["ApprovalResult", "ClusterHealth", "NoSuchRun", "RunSummary", "ServiceError",
+__all__ = ["HANDLED", "ApprovalResult", "ClusterHealth", "NoSuchRun", "RunSummary", "ServiceError",
            "Services", "plan_timing", "summarize"]
 
 
@@ -70,13 +70,16 @@ class Services:
                                            approvers=approvers)
 
     def reject(self, ref: str | int, user: str, *, source: str = "cli",
-               approvers: Collection[str] | None = None) -> ApprovalResult:
+               approvers: Collection[str] | None = None,
+               event_id: str | None = None) -> ApprovalResult:
         """An approver's rejection ends the plan."""
-        return self.approvals_flow.reject(ref, user, source=source, approvers=approvers)
+        return self.approvals_flow.reject(ref, user, source=source, approvers=approvers,
+                                          event_id=event_id)
 
-    def withdraw(self, ref: str | int, user: str) -> ApprovalResult:
+    def withdraw(self, ref: str | int, user: str, *,
+                 event_id: str | None = None) -> ApprovalResult:
         """Take an approval back while the run has not started."""
-        return self.approvals_flow.withdraw(ref, user)
+        return self.approvals_flow.withdraw(ref, user, event_id=event_id)
 
     # -- controls -------------------------------------------------------------------------------
 
@@ -98,6 +101,10 @@ class Services:
     def run_for_message(self, channel: str, ts: str) -> RunSummary | None:
         """The run whose plan message is `ts` in `channel`, if any."""
         return self.queries.run_for_message(channel, ts)
+
+    def is_message_of(self, run: RunSummary, channel: str, ts: str) -> bool:
+        """Tell whether `ts` in `channel` is the run's plan message or one posted for it."""
+        return self.queries.is_message_of(run, channel, ts)
 
     def active_runs(self) -> list[RunSummary]:
         """Runs that are not over yet, newest first."""

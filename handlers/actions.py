@@ -16,7 +16,12 @@ from bot.messages.blocks import ephemeral
 from bot.messages.ids import ActionId
 from bot.services import RunSummary, Services
 from bot.slack import answers
-from bot.slack.middleware import load_button_run, require_operator, with_approvers
+from bot.slack.middleware import (
+    load_button_run,
+    once_per_request,
+    require_operator,
+    with_approvers,
+)
 from bot.slack.toolkit import Toolkit
 
 CONTROLS = {ActionId.RETRY: "retry", ActionId.RESUME: "resume", ActionId.ABORT: "abort"}
@@ -71,8 +76,10 @@ def register(app: App, services: Services, kit: Toolkit) -> None:
     """Register every button behind its guards."""
     handlers = Actions(services, kit)
     slack = services.settings.slack
-    approver = [load_button_run(services), with_approvers(slack, kit.membership)]
-    operator = [require_operator(slack, kit.membership), load_button_run(services)]
+    approver = [load_button_run(services), with_approvers(slack, kit.membership),
+                once_per_request(services)]
+    operator = [require_operator(slack, kit.membership), load_button_run(services),
+                once_per_request(services)]
     app.action(ActionId.APPROVE.value, middleware=approver)(handlers.approve)
     app.action(ActionId.REJECT.value, middleware=approver)(handlers.reject)
     app.action(ActionId.APPROVE_OVERRUN.value, middleware=approver)(handlers.overrun)

@@ -17,7 +17,7 @@ from bot.messages.blocks import ephemeral
 from bot.messages.ids import SLASH_COMMAND
 from bot.services import Services
 from bot.slack import answers, grammar
-from bot.slack.middleware import require_operator
+from bot.slack.middleware import once_per_request, require_operator
 from bot.slack.toolkit import Toolkit
 
 Command = dict[str, Any]
@@ -83,4 +83,4 @@ def register(app: App, services: Services, kit: Toolkit) -> None:
     """Register `/upgrade` behind the operators guard."""
     commands = Commands(services, kit)
     guard = require_operator(services.settings.slack, kit.membership)
-    app.command(SLASH_COMMAND, middleware=[guard])(commands.upgrade)
+    app.command(SLASH_COMMAND, middleware=[guard, once_per_request(services)])(commands.upgrade)

@@ -31,6 +31,13 @@ class Queries(Flow):
             run = repo.get_run_by_message(session=session, channel=channel, ts=ts)
             return summarize(run) if run is not None else None
 
+    def is_message_of(self, run: RunSummary, channel: str, ts: str) -> bool:
+        """Tell whether `ts` in `channel` is the run's plan message or one posted for it."""
+        if run.channel == channel and run.message_ts == ts:
+            return True
+        with unit_of_work(self.sessions) as session:
+            return repo.sent_by_run(session=session, run_id=run.id, channel=channel, ts=ts)
+
     def active_runs(self) -> list[RunSummary]:
         """Runs that are not over yet (awaiting approval to failed), newest first."""
         with unit_of_work(self.sessions) as session:

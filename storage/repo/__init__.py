@@ -12,13 +12,14 @@ from storage.db import ping
 from storage.repo.approvals import active_approvals, set_approval, withdraw_approval
 from storage.repo.audits import audit, audit_trail
 from storage.repo.claims import LeaseLost, claim_next_step, claims_of, release_step, renew_lease
-from storage.repo.events import purge_event_ids, record_event_id
+from storage.repo.events import event_id_seen, purge_event_ids, record_event_id
 from storage.repo.outbox import (
     OUTBOX_LOCK_KEY,
     claim_message,
     enqueue_message,
     last_sent,
     lock_outbox,
+    sent_by_run,
     outbox_backlog,
     pending_messages,
     settle_message,
@@ -65,12 +66,14 @@ __all__ = [
     "last_sent",
     "list_runs",
     "lock_outbox",
+    "sent_by_run",
     "lock_run",
     "open_escalations",
     "outbox_backlog",
     "parse_run_ref",
     "pending_messages",
     "ping",
+    "event_id_seen",
     "purge_event_ids",
     "record_event_id",
     "record_step_duration",
