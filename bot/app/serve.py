@@ -83,6 +83,12 @@ def serve(settings: Settings, env: Environment, *, stop: threading.Event,
     services, clock = core.services, core.clock
     api = web_client(env, blocking_retries=True)
     fast = web_client(env, blocking_retries=False, timeout_s=5)
+    # The outbox's own client answers within half the outbox lease: no process takes a message
+    # over while another may still be sending it.
+    lease_s = settings.timing.outbox_lease.total_seconds()
+    send_s = min(5.0, lease_s / 2)
+    outbox = web_client(env, blocking_retries=False, timeout_s=send_s)
+    outbox.retry_handlers = []  # a resend inside the SDK could post twice: the outbox decides
     membership = Membership(fast)
     kit = Toolkit(membership, ThreadPoolExecutor(4, "upgradebot-reads"))
     app = build_app(services=services, client=api,
@@ -96,8 +102,9 @@ def serve(settings: Settings, env: Environment, *, stop: threading.Event,
                     worker_id=worker.worker_id, started_at=clock.now(),
                     stalled_after_s=max(60.0, 30 * settings.timing.tick.total_seconds()))
     _add_jobs(scheduler, worker.worker_id, health, options, complete, Delivery(
-        sessions, SlackSink(fast), clock=clock, min_interval_s=options.min_interval_s,
-        edit_interval_s=options.edit_interval_s, owner=worker.worker_id), reconciler,
+        sessions, SlackSink(outbox), clock=clock, min_interval_s=options.min_interval_s,
+        edit_interval_s=options.edit_interval_s, owner=worker.worker_id,
+        lease_s=lease_s, send_budget_s=send_s), reconciler,
         membership, settings, services)
     close: Callable[[], None] | None = None
     try:

@@ -137,6 +137,16 @@ class TimingSettings(_Model):
     max_parallel_installs: Annotated[int, Field(ge=1)] = 3
     lease: PositiveDuration = timedelta(minutes=2)
     tick: PositiveDuration = timedelta(seconds=2)
+    # How long a process holds an outbox message it is sending: a crash delays its thread this
+    # long. The outbox's Slack client times out after half of it (5 s at most).
+    outbox_lease: PositiveDuration = timedelta(seconds=10)
+
+    @model_validator(mode="after")
+    def _outbox_lease_fits_a_send(self) -> TimingSettings:
+        if self.outbox_lease < timedelta(seconds=2):
+            raise field_problem("outbox_lease", "must be at least 2s: a Slack call must be able "
+                                                "to end within half the lease")
+        return self
 
     @model_validator(mode="after")
     def _lease_outlives_tick(self) -> TimingSettings:

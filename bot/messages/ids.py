@@ -23,6 +23,8 @@ BOT_SCOPES: Final = (
     "reactions:read",
     "users:read",
     "usergroups:read",
+    "channels:history",
+    "groups:history",
 )
 
 

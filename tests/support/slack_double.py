@@ -105,6 +105,8 @@ class SlackDouble:
             "users.info": self._users_info,
             "usergroups.users.list": self._usergroups_users_list,
             "conversations.info": self._conversations_info,
+            "conversations.history": self._conversations_history,
+            "conversations.replies": self._conversations_replies,
             "views.open": self._views_open,
             "views.publish": self._views_publish,
             "apps.connections.open": self._apps_connections_open,
@@ -498,6 +500,35 @@ class SlackDouble:
                 "is_member": True,
             }
         }
+
+    @staticmethod
+    def _shown(msg: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+        # Slack returns a message's metadata only when include_all_metadata is set.
+        out = SlackDouble._public(msg)
+        if str(args.get("include_all_metadata", "")).lower() not in ("1", "true"):
+            out.pop("metadata", None)
+        return out
+
+    @staticmethod
+    def _page(items: list[dict[str, Any]], args: dict[str, Any]) -> dict[str, Any]:
+        start = int(args.get("cursor") or 0)
+        limit = max(1, min(int(args.get("limit") or 100), 1000))
+        more = start + limit < len(items)
+        return {"messages": items[start:start + limit], "has_more": more,
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+
+    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args.get("channel"))
+        top = [m for m in self._messages[channel].values() if m.get("thread_ts", m["ts"]) == m["ts"]]
+        newest_first = [self._shown(m, args) for m in reversed(top)]
+        return self._page(newest_first, args)
+
+    def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args.get("channel"))
+        root = self._message(channel, args.get("ts"))
+        thread = [root] + [m for m in self._messages[channel].values()
+                           if m.get("thread_ts") == root["ts"] and m["ts"] != root["ts"]]
+        return self._page([self._shown(m, args) for m in thread], args)
 
     def _new_view(self, view: Any) -> dict[str, Any]:
         if not isinstance(view, dict) or "type" not in view:
