@@ -12,7 +12,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qsl
@@ -54,6 +54,15 @@ class SlackError(Exception):
 
 
 @dataclass
+class Hold:
+    """A call whose effect is applied at once and whose answer waits for `release`."""
+
+    method: str
+    arrived: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
 class _Fault:
     remaining: int
     status: int
@@ -88,6 +97,7 @@ class SlackDouble:
         self._home_views: dict[str, dict[str, Any]] = {}
         self._responses: dict[str, list[dict[str, Any]]] = {}
         self._faults: dict[str, list[_Fault]] = {}
+        self._holds: list[Hold] = []
         self._outage = False
         self._next_ts = 1_700_000_000_000_100  # microseconds; one clock for every channel
         self._next_view = 1
@@ -206,6 +216,24 @@ class SlackDouble:
             fault = _Fault(times, 200, error or "fatal_error", None)
         with self._lock:
             self._faults.setdefault(method, []).append(fault)
+
+    def hold_answer(self, method: str) -> Hold:
+        """Apply the next call of `method` but keep its answer back until the test releases it
+        (a caller killed meanwhile never learns that Slack did it)."""
+        hold = Hold(method)
+        with self._lock:
+            self._holds.append(hold)
+        return hold
+
+    def wait_if_held(self, method: str) -> None:
+        """Called after a call was applied: wait (30 s at most) if a hold is set for it."""
+        with self._lock:
+            hold = next((h for h in self._holds
+                         if h.method == method and not h.arrived.is_set()), None)
+            if hold is not None:
+                hold.arrived.set()
+        if hold is not None:
+            hold.release.wait(30)
 
     def outage(self, on: bool) -> None:
         """Answer every request (auth.test and response_url posts too) with 503 while on."""
@@ -593,7 +621,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
         double: SlackDouble = self.server.double  # type: ignore[attr-defined]
         args = _decode_json_args(args)
         status, body, headers = double.handle(method, args, token, response_id=response_id)
-        self._send(status, body, headers)
+        double.wait_if_held(method)
+        try:
+            self._send(status, body, headers)
+        except OSError:  # the caller is gone (a test killed it while the answer was held)
+            pass
 
     def _send(self, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
         data = json.dumps(body).encode("utf-8")
