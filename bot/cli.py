@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--host", default="0.0.0.0", help="HTTP mode: address to listen on")
     wrk = sub.add_parser("worker", help="run only the worker (no Slack) against DATABASE_URL")
     wrk.add_argument("--id", help="worker id in the audit trail")
+    aud = sub.add_parser("audit", help="export a run's audit trail (who approved what and when, "
+                                       "every state change) from DATABASE_URL")
+    aud.add_argument("run", help="the run, e.g. R12")
+    aud.add_argument("--format", choices=["json", "csv"], default="json")
+    aud.add_argument("-o", "--output", help="write to this file instead of standard output")
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"], help="apply the migrations (alembic)")
     return parser
@@ -167,6 +172,19 @@ def cmd_db(args: argparse.Namespace, env: Environment) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace, env: Environment) -> int:
+    """Export a run's audit trail as JSON or CSV."""
+    from bot.app.audit import export_audit
+
+    text = export_audit(env, args.run, args.format)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace, env: Environment) -> int:
     """Run the worker alone until SIGTERM/SIGINT (several may share one database)."""
     from bot.app.worker import run_worker
@@ -246,4 +264,4 @@ def _exit_after_stop(abandoned: Sequence[str]) -> NoReturn:
 
 COMMANDS = {"rehearse": cmd_rehearse, "plan": cmd_plan, "simulate": cmd_simulate,
             "check-config": cmd_check_config, "db": cmd_db, "worker": cmd_worker,
-            "serve": cmd_serve}
+            "serve": cmd_serve, "audit": cmd_audit}

@@ -22,9 +22,9 @@ from bot.flows.controls import Controls
 from bot.flows.events import Events
 from bot.flows.planning import ClusterHealth, Planning, plan_timing
 from bot.flows.queries import Queries
-from bot.runs.views import RunSummary, summarize
+from bot.runs.views import AuditLine, RunSummary, summarize
 
-__all__ = ["HANDLED", "ApprovalResult", "ClusterHealth", "NoSuchRun", "RunSummary", "ServiceError",
+__all__ = ["HANDLED", "ApprovalResult", "AuditLine", "ClusterHealth", "NoSuchRun", "RunSummary", "ServiceError",
            "Services", "plan_timing", "summarize"]
 
 
@@ -117,6 +117,10 @@ class Services:
     def awaiting_reactions(self) -> list[RunSummary]:
         """Posted plans that may still gain or lose approvals (re-read at start-up)."""
         return self.queries.awaiting_reactions()
+
+    def audit(self, ref: str | int) -> tuple[RunSummary, list[AuditLine]]:
+        """A run and its audit trail, oldest first (who approved what and when, every change)."""
+        return self.queries.audit(ref)
 
     def approvals(self, ref: str | int, kind: str = "approve") -> list[tuple[str, str]]:
         """The approvals that count now, as (user, source), oldest first."""

@@ -32,7 +32,7 @@ class Commands:
         self.routes: dict[type, Callable[[Any, Command, Respond], None]] = {
             grammar.InventoryRequest: self.inventory, grammar.PlanRequest: self.plan,
             grammar.StatusRequest: self.status, grammar.ControlRequest: self.control,
-            grammar.HistoryRequest: self.history}
+            grammar.HistoryRequest: self.history, grammar.AuditRequest: self.audit}
 
     def upgrade(self, ack: Ack, command: Command, respond: Respond) -> None:
         """Parse (a usage error becomes the ack's answer), ack, then do the work."""
@@ -77,6 +77,11 @@ class Commands:
                 respond: Respond) -> None:
         """The latest runs, of one target or all."""
         respond(**answers.history_answer(self.services.history(request.target), request.target))
+
+
+    def audit(self, request: grammar.AuditRequest, command: Command, respond: Respond) -> None:
+        """A run's audit trail, privately."""
+        respond(**answers.audit_answer(*self.services.audit(request.run)))
 
 
 def register(app: App, services: Services, kit: Toolkit) -> None:

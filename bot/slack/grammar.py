@@ -3,6 +3,7 @@
 ```
 help | inventory | plan TARGET VERSION [strategy=…] [window=YYYY-MM-DDTHH:MM/DURATION]
 [tz=Area/City] | status [RUN] | pause RUN | resume RUN | abort RUN | retry RUN | history [TARGET]
+| audit RUN
 ```
 Anything else raises `UsageError`, whose message says what was expected. Names are checked
 against the inventory later (by the service, which knows the nearest known name).
@@ -31,6 +32,7 @@ USAGE = {
     "abort": "/upgrade abort RUN",
     "retry": "/upgrade retry RUN",
     "history": "/upgrade history [TARGET]",
+    "audit": "/upgrade audit RUN",
 }
 CONTROLS = ("pause", "resume", "abort", "retry")
 # Subcommands that change state: only operators may use them.
@@ -81,6 +83,13 @@ class ControlRequest:
 
 
 @dataclass(frozen=True)
+class AuditRequest:
+    """/upgrade audit RUN."""
+
+    run: str
+
+
+@dataclass(frozen=True)
 class HistoryRequest:
     """/upgrade history [TARGET]."""
 
@@ -88,7 +97,7 @@ class HistoryRequest:
 
 
 Request = (HelpRequest | InventoryRequest | PlanRequest | StatusRequest | ControlRequest
-           | HistoryRequest)
+           | HistoryRequest | AuditRequest)
 
 
 def subcommand(text: str) -> str:
@@ -112,6 +121,8 @@ def parse(text: str) -> Request:
         return StatusRequest(_run(verb, run) if run else None)
     if verb == "history":
         return HistoryRequest(_one(verb, args, required=False))
+    if verb == "audit":
+        return AuditRequest(_run(verb, _one(verb, args, required=True)))
     if verb in ("help", "inventory"):
         if args:
             raise UsageError(f"`{verb}` takes nothing more (got `{' '.join(args)}`): "
