@@ -24,8 +24,8 @@ from bot.flows.planning import ClusterHealth, Planning, plan_timing
 from bot.flows.queries import Queries
 from bot.runs.views import AuditLine, RunSummary, summarize
 
-__all__ = ["HANDLED", "ApprovalResult", "AuditLine", "ClusterHealth", "NoSuchRun", "RunSummary", "ServiceError",
-           "Services", "plan_timing", "summarize"]
+__all__ = ["HANDLED", "ApprovalResult", "AuditLine", "ClusterHealth", "NoSuchRun", "RunSummary",
+           "ServiceError", "Services", "plan_timing", "summarize"]
 
 
 class Services:

@@ -13,7 +13,7 @@ from sqlalchemy import make_url
 from bot.app.core import open_database
 from bot.clock import SystemClock
 from bot.config import Environment, Settings
-from bot.services import Services, ServiceError
+from bot.services import ServiceError, Services
 
 
 def export_audit(env: Environment, run: str, fmt: Literal["json", "csv"] | str) -> str:

@@ -20,7 +20,6 @@ from storage import repo
 from storage.db import unit_of_work
 from storage.models import Run
 
-
 HANDLED = "already handled"  # a retry of an event whose effect is committed
 
 

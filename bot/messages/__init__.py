@@ -18,6 +18,6 @@ from bot.messages.thread import (
     verification_message,
 )
 
-__all__ = ["STRATEGY_TITLE", "ClusterLine", "Payload", "board_message", "escalation_message", "escape",
-           "final_check_message", "mention", "notice", "plan_message",
+__all__ = ["STRATEGY_TITLE", "ClusterLine", "Payload", "board_message", "escalation_message",
+           "escape", "final_check_message", "mention", "notice", "plan_message",
            "report_message", "verification_message"]

@@ -78,7 +78,7 @@ class Edge:
 
 
 def _request(text: str, environ: WSGIEnvironment, headers: dict[str, str]) -> BoltRequest:
-    """bolt's request; it reads ids out of the payload, which must not fail on odd shapes."""
+    """Bolt's request; it reads ids out of the payload, which must not fail on odd shapes."""
     try:
         return BoltRequest(body=text, query=str(environ.get("QUERY_STRING", "")),
                            headers=dict(headers))

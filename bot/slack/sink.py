@@ -8,11 +8,12 @@ Slack. Its WebClient must have no blocking retry handlers and a short timeout.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.web import SlackResponse
 
 from bot.messages.blocks import TEXT_MAX, clip
 from bot.outbox import Outgoing, RetryLater
@@ -70,7 +71,7 @@ class SlackSink:
         Read in the thread (`conversations.replies`) or the channel (`conversations.history`,
         newest first): a message whose outcome is unknown was tried seconds ago.
         """
-        method = self.client.conversations_history
+        method: Callable[..., SlackResponse] = self.client.conversations_history
         args: dict[str, Any] = {"channel": message.channel or "", "limit": 100,
                                 "include_all_metadata": True}
         if message.thread and message.thread_ts:

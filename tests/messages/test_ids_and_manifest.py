@@ -12,7 +12,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.messages.ids import MAX_ID, BOT_SCOPES, EVENTS, SLASH_COMMAND, ActionId, RunRef
+from bot.messages.ids import BOT_SCOPES, EVENTS, MAX_ID, SLASH_COMMAND, ActionId, RunRef
 
 ROOT = Path(__file__).resolve().parents[2]
 # SchemaStore's Slack app manifest schema, carried with the tests so the check always runs.

@@ -7,6 +7,7 @@ Slack's own error names, so code under test sees what it would see against Slack
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import threading
@@ -547,7 +548,8 @@ class SlackDouble:
 
     def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args.get("channel"))
-        top = [m for m in self._messages[channel].values() if m.get("thread_ts", m["ts"]) == m["ts"]]
+        top = [m for m in self._messages[channel].values()
+               if m.get("thread_ts", m["ts"]) == m["ts"]]
         newest_first = [self._shown(m, args) for m in reversed(top)]
         return self._page(newest_first, args)
 
@@ -622,10 +624,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         args = _decode_json_args(args)
         status, body, headers = double.handle(method, args, token, response_id=response_id)
         double.wait_if_held(method)
-        try:
+        with contextlib.suppress(OSError):  # the caller is gone (killed while the answer was held)
             self._send(status, body, headers)
-        except OSError:  # the caller is gone (a test killed it while the answer was held)
-            pass
 
     def _send(self, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
         data = json.dumps(body).encode("utf-8")
