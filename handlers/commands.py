@@ -36,7 +36,7 @@ class Commands:
 
     def upgrade(self, ack: Ack, command: Command, respond: Respond) -> None:
         """Parse (a usage error becomes the ack's answer), ack, then do the work."""
-        request = grammar.parse(command.get("text", ""))
+        request = grammar.parse(command.get("text") or "")
         if isinstance(request, grammar.HelpRequest):  # answered in the ack itself
             ack(**answers.help_answer())
             return

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.schedulers.background import BackgroundScheduler
 from slack_bolt import App
-from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
 
 from bot.app.core import build_core, dma_clients, make_worker, open_database
@@ -28,6 +27,7 @@ from bot.config import Environment, Settings
 from bot.delivery import Delivery
 from bot.flows.health import Health
 from bot.services import ServiceError, Services
+from bot.slack.edge import GuardedSocketModeHandler
 from bot.slack.membership import Membership
 from bot.slack.reconcile import Reconciler
 from bot.slack.server import HttpServer, wsgi_app
@@ -172,7 +172,7 @@ def _serve_http(app: App, health: Health, options: ServeOptions,
 def _serve_socket(app: App, env: Environment, client: WebClient,
                   announce: Callable[[str], None]) -> Callable[[], None]:
     token = env.slack_app_token.get_secret_value() if env.slack_app_token else None
-    handler = SocketModeHandler(app, app_token=token, web_client=client)
+    handler = GuardedSocketModeHandler(app, app_token=token, web_client=client)
     handler.connect()
     announce("upgradebot connected to Slack by Socket Mode")
 

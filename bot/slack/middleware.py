@@ -116,7 +116,7 @@ def once_per_request(services: Services) -> Callable[..., Any]:
     """
 
     def once(body: dict[str, Any], request: BoltRequest, next: Next) -> Any:
-        if body.get("command") and subcommand(body.get("text", "")) not in MUTATING:
+        if body.get("command") and subcommand(body.get("text") or "") not in MUTATING:
             return next()  # reading changes nothing: no need to remember it
         key = body.get("trigger_id") or request.headers.get("x-slack-signature", [""])[0]
         kind = "command" if body.get("command") else "click"
@@ -138,7 +138,7 @@ def require_operator(slack: SlackSettings, membership: Membership) -> Callable[.
     """Listener middleware: state-changing commands and buttons are for operators only."""
 
     def operator_only(body: dict[str, Any], context: Any, next: Next) -> Any:
-        if body.get("command") and subcommand(body.get("text", "")) not in MUTATING:
+        if body.get("command") and subcommand(body.get("text") or "") not in MUTATING:
             return next()  # help, inventory, status, history: everyone may read
         user = context.user_id or ""
         if not membership.includes(slack.operators, user):

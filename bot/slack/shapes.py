@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bot.messages.ids import EVENTS, SLASH_COMMAND, ActionId
+
 # (path, what is expected): a path is a tuple of keys; an int key indexes a list.
 Need = tuple[tuple[str | int, ...], str]
 
@@ -34,30 +36,47 @@ _MESSAGE_ITEM: tuple[Need, ...] = ((("event", "item", "channel"), "id"),
 _HOME: tuple[Need, ...] = ((("event", "user"), "id"), (("event", "tab"), "optional text"))
 _EVENTS: Mapping[str, tuple[Need, ...]] = {
     "reaction_added": _REACTION, "reaction_removed": _REACTION, "app_home_opened": _HOME}
+ACTION_IDS = frozenset(a.value for a in ActionId)
+BOLT_ANSWERS = frozenset({"url_verification", "ssl_check"})  # bolt's own middleware answers
 MAX_TEXT = 4000  # Slack caps a slash command's text at 4,000 characters
 MAX_ID = 64  # user, channel and team ids are about 11 characters; leave room, refuse a novel
 
 
 def problem(body: Mapping[str, Any]) -> str | None:
-    """Say which field a payload lacks or has of the wrong type; None when it is whole."""
+    """Say which field a payload lacks or has of the wrong type; None when it is whole.
+
+    A payload the bot has no listener for (another command, action or event) is a problem
+    too: bolt would answer it 404 and log a page of suggestions that quote the payload.
+    """
     if "event" in body and not isinstance(body["event"], Mapping):
         return "`event` should be object"  # bolt's own middleware reads it, whatever the type
     if "command" in body:
-        return _check(body, _COMMAND)
+        return _check(body, _COMMAND) or (
+            None if body["command"] == SLASH_COMMAND else f"`command` is not {SLASH_COMMAND}")
     kind = body.get("type")
     if kind == "block_actions":
-        return _check(body, _ACTIONS)
+        return _check(body, _ACTIONS) or (
+            None if body["actions"][0]["action_id"] in ACTION_IDS
+            else "`actions.0.action_id` names no button of the bot")
     if kind == "event_callback":
-        found = _check(body, _EVENT)
-        if found is not None:
-            return found
-        event = body["event"]
-        found = _check(body, _EVENTS.get(event["type"], ()))
-        if found is None and event["type"].startswith("reaction_") \
-                and event["item"]["type"] == "message":
-            found = _check(body, _MESSAGE_ITEM)
+        return _event(body)
+    if isinstance(kind, str) and kind in BOLT_ANSWERS:
+        return None
+    return "`type` is not a kind of payload the bot handles"
+
+
+def _event(body: Mapping[str, Any]) -> str | None:
+    found = _check(body, _EVENT)
+    if found is not None:
         return found
-    return None  # url_verification, ssl_check and the rest: bolt answers them itself
+    event = body["event"]
+    if event["type"] not in EVENTS:
+        return "`event.type` is not an event the bot subscribes to"
+    found = _check(body, _EVENTS[event["type"]])
+    if found is None and event["type"].startswith("reaction_") \
+            and event["item"]["type"] == "message":
+        found = _check(body, _MESSAGE_ITEM)
+    return found
 
 
 def _check(body: Mapping[str, Any], needs: Sequence[Need]) -> str | None:

@@ -238,3 +238,43 @@ def test_fuzz_thousands_of_mutated_payloads_no_5xx_no_traceback(
     tracebacks = [r for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()]
     assert not tracebacks, tracebacks[0].getMessage()
     assert statuses.get(200, 0) > 500  # many got through to the listeners
+
+
+# -- Socket Mode: no HTTP edge, the same guards ----------------------------------------------
+
+
+class FakeSocketClient:
+    """Records the envelope acks a Socket Mode handler sends."""
+
+    def __init__(self) -> None:
+        self.acked: list[str] = []
+        self.logger = logging.getLogger("fake-socket")
+
+    def send_socket_mode_response(self, response: Any) -> None:
+        self.acked.append(response.envelope_id)
+
+
+def test_socket_mode_payloads_get_the_same_guards_no_traceback(
+        ws: Workspace, caplog: pytest.LogCaptureFixture) -> None:
+    from slack_sdk.socket_mode.request import SocketModeRequest
+
+    from bot.slack.edge import GuardedSocketModeHandler
+
+    ws.command("plan lab 10.1.0.1")
+    ws.deliver()
+    handler = GuardedSocketModeHandler(ws.app, app_token="xapp-test", web_client=ws.app.client)
+    client, rng = FakeSocketClient(), random.Random(11)
+    kinds = {"form": "slash_commands", "payload": "interactive", "json": "events_api"}
+    bases = seeds(ws)
+    caplog.set_level(logging.DEBUG)
+    odd = {"type": "block_actions", "authorizations": "not a list", "user": {"id": "U1"}}
+    handler.handle(client, SocketModeRequest(type="interactive", envelope_id="odd",  # type: ignore[arg-type]
+                                             payload=odd))
+    assert client.acked == ["odd"]
+    for n in range(1000):
+        kind, payload = rng.choice(bases)
+        handler.handle(client, SocketModeRequest(  # type: ignore[arg-type]
+            type=kinds[kind], envelope_id=f"e{n}", payload=mutate(rng, payload)))
+    assert len(client.acked) == 1001  # every envelope acked, none raised
+    tracebacks = [r for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()]
+    assert not tracebacks, tracebacks[0].getMessage()
