@@ -237,7 +237,9 @@ def test_fuzz_thousands_of_mutated_payloads_no_5xx_no_traceback(
     assert not [s for s in statuses if s >= 500], statuses
     tracebacks = [r for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()]
     assert not tracebacks, tracebacks[0].getMessage()
-    assert statuses.get(200, 0) > 500  # many got through to the listeners
+    answered = len(ws.slack.responses_posted("fuzz"))
+    print(f"listeners answered {answered} of them by response_url")
+    assert answered > 150  # many mutations were still well-formed and reached the listeners
 
 
 # -- Socket Mode: no HTTP edge, the same guards ----------------------------------------------
