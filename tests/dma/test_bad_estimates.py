@@ -74,3 +74,21 @@ def test_schedule_estimate_refuses_durations_that_never_end() -> None:
     with pytest.raises(ValueError, match="no finite duration"):
         schedule_estimate(steps, {"a": -1.0}, max_parallel={StepKind.INSTALL: 1})
     assert schedule_estimate(steps, max_parallel={StepKind.INSTALL: 1})[0] == 60.0
+
+
+def test_a_bad_estimate_during_a_run_stops_it_with_the_reason_not_a_figure(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from tests.support.workspace import APPROVERS
+
+    with workspace(tmp_path) as ws:
+        ws.command("plan lab 10.1.0.1")
+        ws.sim.set_estimate("lab", math.nan)  # shown once the package is uploaded
+        ws.click("plan_approve", user=APPROVERS[0])
+        ws.click("plan_approve", user=APPROVERS[1])
+        status = ws.drive("R1", max_hours=2)
+        assert status == "failed"
+        said = "\n".join(ws.thread())
+        assert "estimatedInstallMinutes" in said and "cannot be trusted" in said
+        assert "nan min" not in said.lower()
+        assert ws.sim.count("POST", "/installed-software/upgrade-package/apply") == 0
+        assert not [r for r in caplog.records if r.exc_info]
