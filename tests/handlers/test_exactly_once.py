@@ -32,6 +32,8 @@ def test_a_listener_that_fails_lets_slacks_retry_count(
     # The first delivery fails half-way: nothing of it stays, not even its event id.
     ws.react(APPROVERS[0], event_id="EvFLAKY")
     assert failures and ws.services.approvals("R1") == []
+    [told] = ws.private(APPROVERS[0])  # privately, by chat.postEphemeral (no response_url)
+    assert told.startswith("💥 Something went wrong on the bot's side (incident ")
     # Slack retries the same event: now it counts, once.
     ws.react(APPROVERS[0], event_id="EvFLAKY", retry=1)
     assert ws.services.approvals("R1") == [(APPROVERS[0], "reaction")]
