@@ -19,7 +19,7 @@ from slack_sdk.signature import Clock as SignatureClock
 from bot.config import Environment
 from bot.services import ServiceError, Services
 from bot.slack.errors import handle_error
-from bot.slack.middleware import VerifySignature, dedupe_events
+from bot.slack.middleware import Gate, VerifySignature, dedupe_events
 from bot.slack.toolkit import Toolkit
 from handlers import register_all
 
@@ -53,7 +53,7 @@ def build_app(*, services: Services, client: WebClient, signing_secret: str | No
     app = App(client=client, signing_secret=signing_secret or "",
               name="upgradebot", request_verification_enabled=False,
               # In the place bolt's own check would take: before authorization and the rest.
-              before_authorize=VerifySignature(signing_secret or "", signature_clock),
+              before_authorize=Gate(VerifySignature(signing_secret or "", signature_clock)),
               token_verification_enabled=verify_token, listener_executor=listener_executor,
               logger=logging.getLogger("upgradebot.bolt"))
     app.use(dedupe_events(services))

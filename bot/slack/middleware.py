@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import BoltRequest, BoltResponse
+from slack_bolt.middleware import Middleware
 from slack_bolt.middleware.request_verification import RequestVerification
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -49,26 +50,34 @@ class UnixClock(SignatureClock):
 
 
 class VerifySignature(RequestVerification):
-    """Slack's request signature check (HMAC-SHA256, 5-minute window) that logs no body.
-
-    Then, in HTTP and Socket Mode alike, the payload's shape: one that lacks a field a listener
-    reads is acknowledged (200, so Slack does not retry it) and logged once, never a 500.
-    """
+    """Slack's request signature check (HMAC-SHA256, 5-minute window) that logs no body."""
 
     def __init__(self, signing_secret: str, clock: SignatureClock | None = None) -> None:
         super().__init__(signing_secret)
         self._verifier = SignatureVerifier(signing_secret=signing_secret,
                                            clock=clock or UnixClock())
 
-    def process(self, *, req: BoltRequest, resp: BoltResponse,
-                next: Callable[[], BoltResponse]) -> BoltResponse:
-        """Check the signature, then the payload's shape, then go on."""
-        return super().process(req=req, resp=resp, next=lambda: _whole(req, next))
-
     def _debug_log_error(self, signature: str, timestamp: str, body: str) -> None:
         # The body can carry a verification token and user text: say only what was refused.
         log.warning("refused a request with a bad or stale signature (timestamp %s, %d bytes)",
                     timestamp, len(body))
+
+
+class Gate(Middleware):
+    """Before authorization: the signature (HTTP), then, in both modes, the payload's shape.
+
+    A payload that lacks a field a listener reads, or that no listener handles, is
+    acknowledged (200, so Slack does not retry it) and logged once, never a 500; this runs
+    before bolt's own middleware, which reads some fields too.
+    """
+
+    def __init__(self, verify: VerifySignature) -> None:
+        self.verify = verify
+
+    def process(self, *, req: BoltRequest, resp: BoltResponse,
+                next: Callable[[], BoltResponse]) -> BoltResponse:
+        """Check the signature, then the payload's shape, then go on."""
+        return self.verify.process(req=req, resp=resp, next=lambda: _whole(req, next))
 
 
 def _whole(req: BoltRequest, next: Callable[[], BoltResponse]) -> BoltResponse:
