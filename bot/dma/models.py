@@ -58,25 +58,19 @@ def _get(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], what:
     return value
 
 
-def _finite(data: Mapping[str, Any], key: str, what: str) -> float | None:
-    """Read an optional number that must be finite (JSON parsers accept NaN and Infinity)."""
+def _number(data: Mapping[str, Any], key: str, what: str, *,
+            minutes_up_to: float | None = None) -> float | None:
+    """Read an optional finite number; an estimate also above zero and at most the limit."""
+    # JSON parsers accept NaN and Infinity: a cluster's answer must never bring one in.
     value = _get(data, key, (int, float), what, optional=True)
-    if value is not None and not math.isfinite(value):
+    if value is None or (math.isfinite(value) and (minutes_up_to is None
+                                                   or 0 < value <= minutes_up_to)):
+        return None if value is None else float(value)
+    if minutes_up_to is None:
         raise DmaBadResponse(f"{what}: field '{key}' should be a finite number, got {value!r}")
-    return None if value is None else float(value)
-
-
-def _estimate(data: Mapping[str, Any], what: str, limit_minutes: float) -> float | None:
-    """The install estimate in minutes: finite, above zero, and plausible; else a bad answer."""
-    value = _get(data, F_ESTIMATE, (int, float), what, optional=True)
-    if value is None:
-        return None
-    if not math.isfinite(value) or not 0 < value <= limit_minutes:
-        raise DmaBadResponse(
-            f"{what}: '{F_ESTIMATE}' should be a number of minutes above 0 and at most "
-            f"{limit_minutes:g} (dma.max_install_estimate), got {value!r}: the cluster's "
-            "estimate cannot be trusted, check the cluster")
-    return float(value)
+    raise DmaBadResponse(f"{what}: '{key}' should be a number of minutes above 0 and at most "
+                         f"{minutes_up_to:g} (dma.max_install_estimate), got {value!r}: the "
+                         "cluster's estimate cannot be trusted, check the cluster")
 
 
 def _name(kind: type | tuple[type, ...]) -> str:
@@ -161,7 +155,7 @@ class InstalledSoftware:
                   max_estimate_minutes: float = MAX_ESTIMATE_MINUTES) -> InstalledSoftware:
         """Parse the representation; an implausible install estimate is a bad answer."""
         what = "installed-software"
-        estimate = _estimate(data, what, max_estimate_minutes)
+        estimate = _number(data, F_ESTIMATE, what, minutes_up_to=max_estimate_minutes)
         return cls(
             system_version=_get(data, "systemVersion", str, what),
             rollback_version=_get(data, "rollBackVersion", str, what, optional=True),
@@ -325,7 +319,7 @@ class OperationStatus:
         """Parse the representation."""
         what = "operation status"
         return cls(operation_type=_get(data, "operationType", str, what),
-                   percentage_complete=int(_finite(data, "percentageComplete", what) or 0),
+                   percentage_complete=int(_number(data, "percentageComplete", what) or 0),
                    state=_get(data, "state", str, what, optional=True),
                    message=_get(data, "message", str, what, optional=True) or "")
 

@@ -40,6 +40,14 @@ def test_the_client_refuses_an_estimate_it_cannot_believe(tmp_path: Path, minute
         in said and "cannot be trusted" in said
 
 
+@pytest.mark.parametrize("value", [math.nan, math.inf])
+def test_other_numbers_must_be_finite_too(value: float) -> None:
+    from bot.dma.models import OperationStatus
+
+    with pytest.raises(DmaBadResponse, match="'percentageComplete' should be a finite number"):
+        OperationStatus.from_json({"operationType": "UPGRADE", "percentageComplete": value})
+
+
 def test_a_plausible_estimate_is_used_and_the_limit_is_configurable() -> None:
     data = {"systemVersion": "10.0.0.3", "estimatedInstallMinutes": 90}
     assert InstalledSoftware.from_json(data).estimated_install_minutes == 90.0
