@@ -280,3 +280,11 @@ def test_socket_mode_payloads_get_the_same_guards_no_traceback(
     assert len(client.acked) == 1001  # every envelope acked, none raised
     tracebacks = [r for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()]
     assert not tracebacks, tracebacks[0].getMessage()
+
+
+def test_slacks_url_verification_challenge_still_passes_the_edge(ws: Workspace) -> None:
+    challenge = "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+    body = json.dumps({"token": "t", "challenge": challenge, "type": "url_verification"})
+    status, answer = post(edge(ws), body.encode(), signed(body))
+    assert status == 200
+    assert json.loads(answer) == {"challenge": challenge}
