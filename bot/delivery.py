@@ -169,6 +169,7 @@ class Delivery:
 
     def _claim(self) -> list[_Claim]:
         now = self.clock.now()
+        self._blocked = {key: until for key, until in self._blocked.items() if until > now}
         with unit_of_work(self.sessions) as session:
             repo.lock_outbox(session=session)
             rows = repo.unsent_messages(session=session)
