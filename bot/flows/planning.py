@@ -21,6 +21,7 @@ from bot.engine.planner import (
     make_plan,
     plan_to_json,
 )
+from bot.engine.plans import PLANNABLE
 from bot.engine.states import ACTIVE_RUN, RunEvent, RunStatus
 from bot.engine.versions import parse_version
 from bot.engine.windows import Window
@@ -97,9 +98,11 @@ class Planning(Flow):
         parse_version(version)  # InvalidVersion says what a version looks like
         try:
             wanted = Strategy(strategy)
+            if wanted not in PLANNABLE:
+                raise ValueError(strategy)
         except ValueError:
             raise ServiceError(f"unknown strategy {strategy!r}; expected one of: "
-                               + ", ".join(s.value for s in Strategy)) from None
+                               + ", ".join(s.value for s in PLANNABLE)) from None
         clusters, territories = self._facts(target)
         if version not in self.settings.packages and not all(
                 c.upgrade_version == version or c.version == version for c in clusters):

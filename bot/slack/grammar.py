@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.engine.errors import UserError
-from bot.engine.planner import Strategy
+from bot.engine.plans import PLANNABLE, Strategy
 from bot.engine.versions import parse_version
 from bot.engine.windows import Window, parse_window, zone
 
@@ -172,10 +172,13 @@ def _version(text: str) -> None:
 def _strategy(options: dict[str, str]) -> Strategy:
     value = options.get("strategy", "auto").lower()
     try:
-        return Strategy(value)
+        strategy = Strategy(value)
+        if strategy not in PLANNABLE:
+            raise ValueError(value)
+        return strategy
     except ValueError:
         raise UsageError(f"unknown strategy `{value}`; expected one of: "
-                         + ", ".join(s.value for s in Strategy)) from None
+                         + ", ".join(s.value for s in PLANNABLE)) from None
 
 
 def _window(options: dict[str, str]) -> Window | None:
