@@ -178,12 +178,12 @@ class World:
             c.history.append(UpgradeRecord(i, before.version, restored, op.user,
                                            "ROLLBACK_SUCCESSFUL", op.end))
         c.version, c.rollback_version, c.rolled_back = restored, None, True
-        before = [n.version for n in c.nodes]
+        old = [n.version for n in c.nodes]
         c.nodes = [ServerNode("UP", restored) for _ in range(c.servers)]
         if c.servers == 2 and c.fault(FaultKind.ROLLBACK_ONE_SERVER):
             c.nodes[1].state = "DOWN"
         if c.servers == 2 and c.fault(FaultKind.ROLLBACK_VERSION_MISMATCH):
-            c.nodes[1].version = before[1]
+            c.nodes[1].version = old[1]
         c.ha_connected = True
 
     def _finish_join(self, c: ClusterState, op: Operation) -> None:
