@@ -3,6 +3,7 @@
 ```
 help | inventory | plan TARGET VERSION [strategy=…] [window=YYYY-MM-DDTHH:MM/DURATION]
 [tz=Area/City] | status [RUN] | pause RUN | resume RUN | abort RUN | retry RUN | history [TARGET]
+| rollback RUN CLUSTER | restore RUN
 ```
 Anything else raises `UsageError`, whose message says what was expected. Names are checked
 against the inventory later (by the service, which knows the nearest known name).
@@ -31,10 +32,12 @@ USAGE = {
     "abort": "/upgrade abort RUN",
     "retry": "/upgrade retry RUN",
     "history": "/upgrade history [TARGET]",
+    "rollback": "/upgrade rollback RUN CLUSTER",
+    "restore": "/upgrade restore RUN",
 }
 CONTROLS = ("pause", "resume", "abort", "retry")
 # Subcommands that change state: only operators may use them.
-MUTATING = frozenset({"plan", *CONTROLS})
+MUTATING = frozenset({"plan", "rollback", "restore", *CONTROLS})
 PLAN_OPTIONS = ("strategy", "window", "tz")
 _RUN = re.compile(r"[Rr]?([1-9][0-9]*)")
 
@@ -87,8 +90,23 @@ class HistoryRequest:
     target: str | None = None
 
 
+@dataclass(frozen=True)
+class RollbackRequest:
+    """/upgrade rollback RUN CLUSTER."""
+
+    run: str
+    cluster: str
+
+
+@dataclass(frozen=True)
+class RestoreRequest:
+    """/upgrade restore RUN."""
+
+    run: str
+
+
 Request = (HelpRequest | InventoryRequest | PlanRequest | StatusRequest | ControlRequest
-           | HistoryRequest)
+           | HistoryRequest | RollbackRequest | RestoreRequest)
 
 
 def subcommand(text: str) -> str:
@@ -110,6 +128,13 @@ def parse(text: str) -> Request:
     if verb == "status":
         run = _one(verb, args, required=False)
         return StatusRequest(_run(verb, run) if run else None)
+    if verb == "rollback":
+        if len(args) != 2:
+            raise UsageError(f"`rollback` expects a RUN and a CLUSTER (got "
+                             f"`{' '.join(args) or 'nothing'}`): `{USAGE['rollback']}`")
+        return RollbackRequest(_run(verb, args[0]), args[1])
+    if verb == "restore":
+        return RestoreRequest(_run(verb, _one(verb, args, required=True)))
     if verb == "history":
         return HistoryRequest(_one(verb, args, required=False))
     if verb in ("help", "inventory"):
