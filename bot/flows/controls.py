@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from bot import messages
 from bot.engine.plans import StepKind
+from bot.engine.recovery import Impact, ways_on
 from bot.engine.states import (
     TERMINAL_STEP,
     RunEvent,
@@ -20,6 +21,7 @@ from bot.engine.states import (
 )
 from bot.flows.base import Flow, ServiceError
 from bot.runs.posting import post, update_board
+from bot.runs.readings import clusters_of, impact_now
 from bot.runs.transitions import transition_run, transition_step
 from storage import repo
 from storage.db import unit_of_work
@@ -49,6 +51,9 @@ class Controls(Flow):
         if action not in controls:
             raise ServiceError(f"unknown action {action!r}; expected one of: "
                                + ", ".join(controls))
+        if action == "abort":  # read before the lock: the notice states the service impact
+            impact = self._impact(ref)
+            controls["abort"] = lambda s, r, u, n: self._abort(s, r, u, n, impact=impact)
         now = self.clock.now()
         with unit_of_work(self.sessions) as session:
             run = self.lock(session, ref)
@@ -107,15 +112,30 @@ class Controls(Flow):
             run.name, "🔁", f"{messages.mention(user)} asked to verify again"), now)
         return f"{run.name}: verifying again"
 
-    def _abort(self, session: Session, run: Run, user: str, now: datetime) -> str:
+    def _abort(self, session: Session, run: Run, user: str, now: datetime, *,
+               impact: Impact | None = None) -> str:
         for step in repo.steps_of(session=session, run_id=run.id):
             if step.status not in TERMINAL_STEP:
                 transition_step(session, step, StepEvent.CANCEL, now=now, actor=user)
         transition_run(session, run, RunEvent.ABORT, now=now, actor=user)
+        service = ("\nService now:\n" + "\n".join(f"  {line}" for line in impact.lines())
+                   if impact else "")
         post(session, run, messages.notice(
             run.name, "⏹️", f"aborted by {messages.mention(user)}. Clusters stay as they are "
-            "now; an install already under way finishes on its cluster."), now)
+            f"now; an install already under way finishes on its cluster.{service}\n"
+            + ways_on(run.name).replace(f"`/upgrade retry {run.name}` once the cause is dealt "
+                                        "with; ", "")), now)
         return f"{run.name} aborted"
+
+    def _impact(self, ref: str | int) -> Impact | None:
+        """The service impact of the run's clusters now (None for an unknown run)."""
+        with unit_of_work(self.sessions) as session:
+            run = repo.get_run(session=session, ref=ref)
+            if run is None:
+                return None
+            names = clusters_of(run, [c.name for c in self.settings.all_clusters()])
+        known = {c.name: c.servers for c in self.settings.all_clusters()}
+        return impact_now(self.clients, {n: known.get(n, 2) for n in names})
 
     def _overrun(self, session: Session, run: Run, user: str, now: datetime, *,
                  allowed: set[str]) -> str:

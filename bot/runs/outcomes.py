@@ -65,7 +65,7 @@ def _escalate(session: Session, run: Run, step: Step, outcome: Outcome, *, now: 
     post(session, run, messages.escalation_message(
         run.name, cluster=cluster, condition=outcome.condition or "", note=outcome.note,
         details=outcome.details, contact=settings.escalation.contact,
-        notify=settings.escalation.notify), now)
+        notify=settings.escalation.notify, step_id=step.id), now)
 
 
 def _fail(session: Session, run: Run, step: Step, outcome: Outcome, *, now: datetime,

@@ -33,6 +33,7 @@ from bot.runs.plans import plan_of
 from bot.runs.transitions import transition_step
 from bot.runs.waiting import ask_overrun, housekeeping, overrun_needed, wake_moments
 from bot.worker.context import StepContext
+from bot.worker.impact import with_impact
 from bot.worker.steps import HANDLERS
 from storage import repo
 from storage.db import unit_of_work
@@ -170,6 +171,8 @@ class Worker:
             log.exception("step %s failed unexpectedly (incident %s)", ctx.key, incident)
             return Outcome.fail(f"internal error in step {ctx.key} (incident {incident}: "
                                 f"{type(exc).__name__})")
+        if outcome.kind == "escalate":  # the notice states the service impact at this moment
+            outcome = with_impact(ctx, outcome)
         if "unreachable_since" in ctx.data and "unreachable_since" not in outcome.data:
             # The cluster answered again: forget when it stopped answering.
             outcome = replace(outcome, data={**outcome.data, "unreachable_since": None})

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.engine.recovery import RecoveryError
-from tests.support.engine_harness import Harness, harness
+from tests.support.engine_harness import FIXTURES, Harness, harness
 
 pytestmark = pytest.mark.slow  # whole runs in virtual time
 
@@ -78,3 +80,71 @@ def test_rollback_is_refused_without_a_rollback_version(sqlite_url: str) -> None
         with pytest.raises(RecoveryError, match="austin reports no rollback version"):
             h.services.rollback(first, "austin", requester=OPERATOR)
         assert h.sim.count("POST", "/installed-software/rollback") == 0
+
+
+def one_install_at_a_time(tmp_path: Path) -> str:
+    """The fixture, with one install at a time and a territory only dallas serves."""
+    text = (FIXTURES / "supercluster.yml").read_text(encoding="utf-8")
+    text = text.replace("  lease: 2m\n", "  lease: 2m\n  max_parallel_installs: 1\n")
+    north = "      - {id: t-north, name: North, primary: dallas}\n"
+    text = text.replace("      - {id: t-south,", north + "      - {id: t-south,")
+    path = tmp_path / "one-at-a-time.yml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def serving(h: Harness, via: str) -> set[str]:
+    view = h.services.clients(via).supercluster()
+    return {m.cluster_id for m in view.clusters if m.service_status == "IN_SERVICE"}
+
+
+def test_restore_after_an_abort_in_the_middle_of_a_full_outage(sqlite_url: str,
+                                                               tmp_path: Path) -> None:
+    with harness(sqlite_url, config=one_install_at_a_time(tmp_path),
+                 faults=["dallas=one-server"]) as h:
+        first = h.plan(strategy="full-outage")
+        assert h.drive(first) == "escalated"
+        h.services.control(first, "abort", OPERATOR)
+        # One install at a time: denver upgraded, dallas (cluster A) failed verification,
+        # austin never installed. Every cluster is out of service and stand-alone.
+        assert [h.sim.version_of(c) for c in ("dallas", "denver", "austin")] == [
+            "10.1.0.1", "10.1.0.1", "10.0.0.3"]
+        h.outbox.deliver()
+        abort = next(t for t in h.sink.texts() if "aborted by" in t)
+        assert "Out of service: dallas, denver, austin" in abort
+        assert "Stand-alone (not in a supercluster): dallas, denver, austin" in abort
+        assert "no in-service manager: Americas, North, South, West" in abort
+        assert "/upgrade restore" in abort and "/upgrade rollback" in abort
+
+        name, plan = h.services.restore(first, requester=OPERATOR)
+        reasons = " ".join(plan.reasons)
+        assert "10.1 family (denver): denver (primary of most territories) seeds" in reasons
+        assert "10.0 family (austin): austin (primary of most territories) seeds" in reasons
+        assert f"dallas stays out of service: 1 of 2 servers up; `/upgrade rollback {first} " \
+               "dallas`" in reasons
+        assert "no cluster in service after this plan: North (primary dallas" in reasons
+        assert recover(h, name) == "completed"
+
+        # Two superclusters, one per version family; every healthy cluster in service.
+        assert serving(h, "denver") == {"denver"} and serving(h, "austin") == {"austin"}
+        assert territories(h, "denver")["t-americas"] == ("denver", None)
+        assert territories(h, "denver")["t-west"] == ("denver", None)
+        assert territories(h, "austin")["t-south"] == ("austin", None)
+        assert territories(h, "austin")["t-west"] == (None, None)
+        assert h.sim.count("POST", "/installed-software/upgrade-package/apply", "austin") == 0
+
+
+def test_restore_after_an_incremental_run_escalated(sqlite_url: str) -> None:
+    with harness(sqlite_url, faults=["denver=one-server"]) as h:
+        first = h.plan(strategy="incremental")
+        assert h.drive(first) == "escalated"
+        text = next(t for t in h.sink.texts() if "escalation on" in t)
+        assert "Out of service: denver" in text and "/upgrade restore" in text
+
+        name, plan = h.services.restore(first, requester=OPERATOR)
+        assert recover(h, name) == "completed"
+        assert serving(h, "dallas") == {"dallas"} and serving(h, "austin") == {"austin"}
+        assert territories(h, "dallas")["t-americas"] == ("dallas", None)
+        assert territories(h, "austin")["t-west"] == ("austin", None)
+        assert h.sim.version_of("denver") == "10.1.0.1"  # stays out, offered a rollback
+        assert f"/upgrade rollback {first} denver" in " ".join(plan.reasons)

@@ -1,0 +1,17 @@
+"""The service impact added to an escalation: what the network serves at that moment."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bot.runs.outcome import Outcome
+from bot.runs.readings import impact_now
+from bot.worker.context import StepContext
+
+
+def with_impact(ctx: StepContext, outcome: Outcome) -> Outcome:
+    """Add the impact lines (out of service, stand-alone, unmanaged territories) to its details."""
+    names = dict.fromkeys([*(n for n, _ in ctx.plan.from_versions), *ctx.plan.order])
+    servers = {n: ctx.inventory[n].servers if n in ctx.inventory else 2 for n in names}
+    impact = impact_now(ctx.client_for, servers)
+    return replace(outcome, details={**outcome.details, "impact": list(impact.lines())})
