@@ -20,6 +20,7 @@ from bot.engine.states import (
     step_may,
 )
 from bot.flows.base import Flow, ServiceError
+from bot.flows.reinstall import candidates, offer, reinstall, rolled_back_by_hand
 from bot.runs.posting import post, update_board
 from bot.runs.readings import clusters_of, impact_now
 from bot.runs.transitions import transition_run, transition_step
@@ -30,7 +31,8 @@ from storage.models import Run
 Control = Callable[[Session, Run, str, datetime], str]
 # The control each word asks for, and the run event that decides whether it is allowed now.
 EVENTS = {"pause": RunEvent.PAUSE, "resume": RunEvent.RESUME, "abort": RunEvent.ABORT,
-          "retry": RunEvent.RETRY, "overrun": RunEvent.APPROVE_OVERRUN}
+          "retry": RunEvent.RETRY, "reinstall": RunEvent.RETRY,
+          "overrun": RunEvent.APPROVE_OVERRUN}
 
 
 class Controls(Flow):
@@ -46,7 +48,7 @@ class Controls(Flow):
         allowed = set(approvers if approvers is not None else self.settings.slack.approvers)
         controls: dict[str, Control] = {
             "pause": self._pause, "resume": self._resume, "abort": self._abort,
-            "retry": self._retry,
+            "retry": self._retry, "reinstall": self._retry,
             "overrun": lambda s, r, u, n: self._overrun(s, r, u, n, allowed=allowed)}
         if action not in controls:
             raise ServiceError(f"unknown action {action!r}; expected one of: "
@@ -54,6 +56,11 @@ class Controls(Flow):
         if action == "abort":  # read before the lock: the notice states the service impact
             impact = self._impact(ref)
             controls["abort"] = lambda s, r, u, n: self._abort(s, r, u, n, impact=impact)
+        if action in ("retry", "reinstall"):  # a cluster rolled back by hand is not re-verified
+            found = self._rolled_back_by_hand(ref)
+            controls["retry"] = (lambda s, r, u, n: offer(s, r, u, n, found)) if found \
+                else self._retry
+            controls["reinstall"] = lambda s, r, u, n: self._reinstall(s, r, u, n, found)
         now = self.clock.now()
         with unit_of_work(self.sessions) as session:
             run = self.lock(session, ref)
@@ -126,6 +133,24 @@ class Controls(Flow):
             + ways_on(run.name).replace(f"`/upgrade retry {run.name}` once the cause is dealt "
                                         "with; ", "")), now)
         return f"{run.name} aborted"
+
+    def _rolled_back_by_hand(self, ref: str | int) -> dict[str, str]:
+        with unit_of_work(self.sessions) as session:
+            run = repo.get_run(session=session, ref=ref)
+            if run is None:
+                return {}
+            target, before = candidates(session, run)
+        return rolled_back_by_hand(target, before, self.clients)
+
+    def _reinstall(self, session: Session, run: Run, user: str, now: datetime,
+                   found: dict[str, str]) -> str:
+        if not found:
+            raise ServiceError(f"no cluster of {run.name} is back on the version it was "
+                               f"upgraded from: `/upgrade retry {run.name}` verifies again")
+        text = reinstall(session, run, user, now, found)
+        transition_run(session, run, RunEvent.RETRY, now=now, actor=user)
+        run.pause_reason = None
+        return text
 
     def _impact(self, ref: str | int) -> Impact | None:
         """The service impact of the run's clusters now (None for an unknown run)."""

@@ -30,7 +30,7 @@ USAGE = {
     "pause": "/upgrade pause RUN",
     "resume": "/upgrade resume RUN",
     "abort": "/upgrade abort RUN",
-    "retry": "/upgrade retry RUN",
+    "retry": "/upgrade retry RUN [reinstall]",
     "history": "/upgrade history [TARGET]",
     "rollback": "/upgrade rollback RUN CLUSTER",
     "restore": "/upgrade restore RUN",
@@ -41,7 +41,7 @@ MUTATING = frozenset({"plan", "rollback", "restore", *CONTROLS})
 PLAN_OPTIONS = ("strategy", "window", "tz")
 _RUN = re.compile(r"[Rr]?([1-9][0-9]*)")
 
-ControlAction = Literal["pause", "resume", "abort", "retry"]
+ControlAction = Literal["pause", "resume", "abort", "retry", "reinstall"]
 
 
 class UsageError(UserError, ValueError):
@@ -123,6 +123,9 @@ def parse(text: str) -> Request:
     verb, args = words[0].lower(), words[1:]
     if verb == "plan":
         return _plan(args)
+    if verb == "retry" and len(args) == 2 and args[1].lower() == "reinstall":
+        # After a manual rollback: upgrade that cluster again instead of verifying it again.
+        return ControlRequest("reinstall", _run(verb, args[0]))
     if verb in CONTROLS:
         return ControlRequest(verb, _run(verb, _one(verb, args, required=True)))  # type: ignore[arg-type]
     if verb == "status":

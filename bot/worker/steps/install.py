@@ -56,7 +56,7 @@ def install_estimate_s(ctx: StepContext, cluster: str) -> float:
     After a rollback (`applied_by` "rollback"), the rollback step's estimate (a restart).
     """
     applied_by = str(ctx.params.get("applied_by") or "install")
-    if applied_by != "install":
+    if applied_by == "rollback":
         step = next((s for s in ctx.plan.steps if s.key == f"{applied_by}:{cluster}"), None)
         return step.estimate_s if step else ctx.seconds(ctx.timing.login_grace)
     minutes = ctx.step_data.get(f"upload:{cluster}", {}).get("estimate_min")
