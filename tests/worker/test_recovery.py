@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.engine.recovery import RecoveryError
+from bot.simulator.kinds import parse_fault
 from tests.support.engine_harness import FIXTURES, Harness, harness
 
 pytestmark = pytest.mark.slow  # whole runs in virtual time
@@ -148,3 +149,37 @@ def test_restore_after_an_incremental_run_escalated(sqlite_url: str) -> None:
         assert territories(h, "austin")["t-west"] == ("austin", None)
         assert h.sim.version_of("denver") == "10.1.0.1"  # stays out, offered a rollback
         assert f"/upgrade rollback {first} denver" in " ".join(plan.reasons)
+
+
+def two_server_lab(tmp_path: Path) -> str:
+    """The fixture, with the stand-alone lab cluster on two servers."""
+    text = (FIXTURES / "supercluster.yml").read_text(encoding="utf-8")
+    text = text.replace('/api/rest", servers: 1}', '/api/rest", servers: 2}')
+    path = tmp_path / "two-server-lab.yml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize(("fault", "condition", "words"), [
+    ("never-returns", "cannot-log-in", "still cannot log back in"),
+    ("rollback-one-server", "one-server", "only one server"),
+    ("rollback-version-mismatch", "version-mismatch", "not the same"),
+])
+def test_the_vendor_conditions_escalate_a_rollback(sqlite_url: str, tmp_path: Path, fault: str,
+                                                    condition: str, words: str) -> None:
+    with harness(sqlite_url, config=two_server_lab(tmp_path)) as h:
+        first = h.plan(target="lab")
+        assert h.drive(first) == "completed"
+        h.sim.set_fault("lab", parse_fault(f"lab={fault}")[1])
+        name, _ = h.services.rollback(first, "lab", requester=OPERATOR)
+        assert recover(h, name) == "escalated"
+        assert h.escalations(name) == [("lab", condition)]
+        text = next(t for t in h.sink.texts() if f"{name} — escalation on" in t)
+        assert words in text and "Polycom Global Services" in text
+        assert "rollback to 10.0.0.3" in text  # what was already done
+        assert f"/upgrade restore {name}" in text
+        # Verification ran against the rollback version, not the upgrade's target.
+        if condition != "cannot-log-in":
+            report = next(t for t in h.sink.texts() if f"{name} — lab failed verification" in t)
+            assert "target 10.0.0.3" in report
+        assert h.sim.count("POST", "/installed-software/rollback", "lab") == 1
