@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="how many times faster than real time (default 600)")
     reh.add_argument("--fault", action="append", default=[], metavar="CLUSTER=KIND",
                      help="inject a fault, e.g. dallas=never-returns, denver=slow-install:4")
+    reh.add_argument("--recover", choices=["rollback", "restore"],
+                     help="after a stop, rehearse the way back: roll the failed cluster back, "
+                          "or restore service (then every cluster ends in service)")
     reh.add_argument("--config", help="use this config's inventory instead of the bundled one")
     reh.add_argument("--timeout", type=float, default=300.0, help="real seconds at most")
     pln = sub.add_parser("plan", help="print the plan for the real inventory (read-only)")
@@ -105,7 +108,7 @@ def cmd_rehearse(args: argparse.Namespace, env: Environment) -> int:
 
     return rehearse(config=args.config, target=args.target, version=args.version,
                     strategy=args.strategy, speed=args.speed, faults=args.fault,
-                    timeout_s=args.timeout)
+                    timeout_s=args.timeout, recover=args.recover)
 
 
 def cmd_plan(args: argparse.Namespace, env: Environment) -> int:

@@ -191,15 +191,15 @@ def _rejoin_target(recovered: Recovered, c: ClusterNow, rb: str,
 
 def _territories_back(record: Sequence[TerritoryFacts], cluster: str,
                       members: set[str]) -> dict[str, Assignment]:
-    """The recorded assignments of the territories the cluster served, within `members`."""
+    """The recorded assignments of the territories the cluster served, within `members`.
+
+    Only territories whose recorded primary is a member come back: one whose primary is in
+    another supercluster is served there, and taking it here would split it in two.
+    """
     back: dict[str, Assignment] = {}
     for t in record:
-        if cluster not in (t.primary, t.backup):
-            continue
-        primary = next((x for x in (t.primary, t.backup) if x in members), None)
-        if primary is not None:
-            backup = t.backup if t.backup in members and t.backup != primary else None
-            back[t.territory_id] = (primary, backup)
+        if cluster in (t.primary, t.backup) and t.primary in members:
+            back[t.territory_id] = (t.primary, t.backup if t.backup in members else None)
     return back
 
 
