@@ -2,9 +2,9 @@
 
 After the rehearsed upgrade stops (an escalation), the recovery is rehearsed the way operators
 would do it: `rollback` rolls the escalated cluster back, aborts the stopped run, and restores
-service if clusters are still out; `restore` restores service from the stopped run, then rolls
-back each cluster the restore left out (as its plan offers), and aborts the stopped run. Every
-recovery plan is printed, approved and run by the same engine; the summary ends with the
+service and the territory plan around it; `restore` restores service from the stopped run,
+then rolls back each cluster the restore left out (as its plan offers), and aborts the stopped
+run. Every recovery plan is printed, approved and run by the same engine; the summary ends with the
 network as it is: every supercluster, its version, its clusters' service, its territories.
 """
 
@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.config import Settings
-from bot.dma.errors import DmaError
 from bot.engine.durations import say_duration
 from bot.engine.planner import Plan
 from bot.engine.recovery import family
@@ -100,8 +99,9 @@ def recover(d: Driver, stopped: str, mode: str, clock_s: Callable[[], float]) ->
         for cluster in failed:
             _run(d, summary, clock_s, _rollback(d, stopped, cluster))
         _abort(d, stopped)
-        if _out_of_service(d):
-            _run(d, summary, clock_s, lambda: d.services.restore(stopped, requester=OPERATOR))
+        # Then the rest of the network: clusters the stopped run left out of service, and the
+        # recorded territory plan across the superclusters (an incremental run leaves two).
+        _run(d, summary, clock_s, lambda: d.services.restore(stopped, requester=OPERATOR))
     else:
         plan = _run(d, summary, clock_s, lambda: d.services.restore(stopped, requester=OPERATOR))
         left_out = [c for c in failed if plan is not None and c not in plan.order]
@@ -147,17 +147,6 @@ def _abort(d: Driver, name: str) -> None:
         d.deliver()
 
 
-def _out_of_service(d: Driver) -> bool:
-    for spec in d.settings.all_clusters():
-        try:
-            member = d.services.clients(spec.name).supercluster().member(spec.name)
-        except DmaError:
-            return True
-        if member is None or member.service_status != "IN_SERVICE":
-            return True
-    return False
-
-
 def _finish(d: Driver, stopped: str, summary: RecoverySummary) -> RecoverySummary:
     state = d.sim.state()
     seen: set[tuple[str, ...]] = set()
@@ -166,8 +155,10 @@ def _finish(d: Driver, stopped: str, summary: RecoverySummary) -> RecoverySummar
         if members in seen:
             continue
         seen.add(members)
+        # A stand-alone cluster keeps a copy of territories that name clusters it no longer
+        # has: only those whose primary is a member are this supercluster's to serve.
         territories = tuple(f"{t.name or t.territory_id} on {t.active or 'no cluster'}"
-                            for t in d.sim.territories_of(name) if t.primary is not None)
+                            for t in d.sim.territories_of(name) if t.primary in members)
         summary.networks.append(Network(
             members, tuple(state["clusters"][m]["version"] for m in members),
             tuple(state["clusters"][m]["serviceStatus"] for m in members), territories))

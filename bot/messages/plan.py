@@ -32,7 +32,10 @@ def plan_message(run_name: str, plan: Plan, *, window: str | None, approvals_req
             + (f" (recovers {recovers})" if recovers else ""))
     strategy = STRATEGY_TITLE.get(plan.strategy, plan.strategy.value)
     estimates = dict(plan.cluster_estimates)
-    order = [f"{name} (cluster A, seeds the new supercluster)" if name == plan.seed
+    seeds = {Strategy.ROLLBACK: "the rolled-back cluster joins it",
+             Strategy.RESTORE: "cluster A or primary of most territories, seeds its family"}
+    seeded = seeds.get(plan.strategy, "cluster A, seeds the new supercluster")
+    order = [f"{name} ({seeded})" if name == plan.seed
              and plan.strategy != Strategy.BASIC else name for name in plan.order]
     total = (f"about {say_duration(plan.total_estimate_s)}"
              + (f"; full outage about {say_duration(plan.outage_estimate_s)}"
