@@ -11,6 +11,7 @@ from bot import messages
 from bot.engine.plans import StepKind
 from bot.engine.recovery import Impact, ways_on
 from bot.engine.states import (
+    ACTIVE_RUN,
     TERMINAL_STEP,
     RunEvent,
     RunStatus,
@@ -65,6 +66,8 @@ class Controls(Flow):
         with unit_of_work(self.sessions) as session:
             run = self.lock(session, ref)
             self._need(run, EVENTS[action])
+            if action in ("resume", "retry", "reinstall"):
+                _refuse_while_recovering(session, run)
             text = controls[action](session, run, user, now)
             repo.audit(session=session, at=now, actor=user, run_id=run.id,
                        action=f"operator.{action}")
@@ -173,3 +176,12 @@ class Controls(Flow):
         post(session, run, messages.notice(
             run.name, "⏱️", f"overrun approved by {messages.mention(user)}; going on"), now)
         return f"{run.name}: overrun approved"
+
+
+def _refuse_while_recovering(session: Session, run: Run) -> None:
+    """A run whose clusters a recovery run is working on may not move them too."""
+    for other in repo.list_runs(session=session, statuses=ACTIVE_RUN, limit=500):
+        if other.recovers == run.id:
+            raise ServiceError(f"{other.name} ({other.strategy} of {other.target}) recovers "
+                               f"{run.name} and is {RunStatus(other.status).words}: let it "
+                               f"finish, or `/upgrade abort {other.name}` first")

@@ -96,6 +96,11 @@ def test_an_escalation_reaches_the_thread_pauses_the_run_and_only_operators_retr
         assert refused.responses[0]["response_type"] == "ephemeral"
         assert ws.run().status == "escalated"
 
+        # While the rollback plan R2 (recovering R1) is open, R1 may not move denver too.
+        busy = ws.click("run_retry", user=OPERATOR).responses[0]["text"]
+        assert "R2 (rollback of denver) recovers R1 and is awaiting approval" in busy
+        ws.services.control("R2", "abort", OPERATOR)
+
         # The second server is back; an operator retries and the run completes.
         ws.sim.clear_faults("denver")
         assert ws.click("run_retry", user=OPERATOR).responses[0]["text"] == (
