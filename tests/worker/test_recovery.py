@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.engine.recovery import RecoveryError
 from bot.simulator.kinds import parse_fault
+from bot.worker.runner import Worker
 from tests.support.engine_harness import FIXTURES, Harness, harness
 
 pytestmark = pytest.mark.slow  # whole runs in virtual time
@@ -183,3 +185,45 @@ def test_the_vendor_conditions_escalate_a_rollback(sqlite_url: str, tmp_path: Pa
             report = next(t for t in h.sink.texts() if f"{name} — lab failed verification" in t)
             assert "target 10.0.0.3" in report
         assert h.sim.count("POST", "/installed-software/rollback", "lab") == 1
+
+
+class Crash(BaseException):
+    """A worker that dies right after a request went out (nothing after it runs)."""
+
+
+class CrashAfterRollback:
+    """A client that sends the rollback for real, then takes its worker down with it."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def rollback(self) -> Any:
+        self._client.rollback()
+        raise Crash
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_a_worker_dying_right_after_the_rollback_request_is_taken_over_without_a_second(
+        database_url: str) -> None:
+    with harness(database_url) as h:
+        first = h.plan(target="lab")
+        assert h.drive(first) == "completed"
+        name, _ = h.services.rollback(first, "lab", requester=OPERATOR)
+        h.services.approve(name, "U0APPROVER1")
+        dying = Worker(session_factory=h.sessions, settings=h.settings, clock=h.clock,
+                       clients=lambda c: CrashAfterRollback(h.services.clients(c)),
+                       worker_id="dying")
+        with pytest.raises(Crash):
+            for _ in range(50):
+                dying.tick()
+                h.clock.advance(30)
+        assert h.sim.count("POST", "/installed-software/rollback", "lab") == 1
+        # Its lease runs out; the test harness's worker takes the step over and reads the
+        # cluster (restarting, then on 10.0.0.3) instead of sending the rollback again.
+        assert h.steps(name)["rollback:lab"].claimed_by == "dying"
+        h.clock.advance(h.settings.timing.lease.total_seconds() + 1)
+        assert h.drive(name) == "completed"
+        assert h.sim.count("POST", "/installed-software/rollback", "lab") == 1
+        assert h.sim.version_of("lab") == "10.0.0.3"
