@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection
 from datetime import datetime
 
@@ -29,6 +30,7 @@ from storage import repo
 from storage.db import unit_of_work
 from storage.models import Run
 
+log = logging.getLogger(__name__)
 Control = Callable[[Session, Run, str, datetime], str]
 # The control each word asks for, and the run event that decides whether it is allowed now.
 EVENTS = {"pause": RunEvent.PAUSE, "resume": RunEvent.RESUME, "abort": RunEvent.ABORT,
@@ -163,7 +165,11 @@ class Controls(Flow):
                 return None
             names = clusters_of(run, [c.name for c in self.settings.all_clusters()])
         known = {c.name: c.servers for c in self.settings.all_clusters()}
-        return impact_now(self.clients, {n: known.get(n, 2) for n in names})
+        try:
+            return impact_now(self.clients, {n: known.get(n, 2) for n in names})
+        except Exception:  # an abort must never fail because the impact could not be read
+            log.exception("could not read the service impact of %s", names)
+            return None
 
     def _overrun(self, session: Session, run: Run, user: str, now: datetime, *,
                  allowed: set[str]) -> str:
