@@ -41,6 +41,7 @@ from storage.repo.runs import (
     list_runs,
     lock_run,
     parse_run_ref,
+    runs_by_status,
     runs_with_plan_message,
     set_message_ts,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "release_step",
     "renew_lease",
     "resolve_escalations",
+    "runs_by_status",
     "runs_with_plan_message",
     "save_territory_snapshot",
     "set_approval",
