@@ -17,7 +17,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, UOWTransaction
 from sqlalchemy.orm.util import identity_key
 
-from bot import logs, metrics
+from bot import metrics
 from storage.models import AuditEntry, Escalation, Run, Step
 
 log = logging.getLogger("upgradebot.audit")
@@ -79,8 +79,7 @@ def _entry_effect(session: Session, entry: AuditEntry) -> Effect:
     step_event = entry.action.removeprefix("step.") if entry.action.startswith("step.") else ""
 
     def effect() -> None:
-        with logs.context(**fields):
-            log.info("%s", line)
+        log.info("%s", line, extra=fields)
         if step_event and kind:
             metrics.step_event(kind, step_event, seconds)
 

@@ -22,7 +22,7 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
-from bot import logs, metrics
+from bot import metrics
 
 log = logging.getLogger("upgradebot.requests")
 LOGGED_TEXT_MAX = 300  # command text in the log: enough to see what was asked
@@ -81,18 +81,16 @@ def log_requests(body: dict[str, Any], next: Next) -> Any:
     if body.get("command"):
         user = _text(body.get("user_id"))
         text = " ".join(_text(body.get("text")).split())[:LOGGED_TEXT_MAX]
-        with logs.context(actor=user):
-            log.info("command %s %s by %s in %s", _text(body.get("command")), text, user,
-                     _text(body.get("channel_id")))
+        log.info("command %s %s by %s in %s", _text(body.get("command")), text, user,
+                 _text(body.get("channel_id")), extra={"actor": user})
     elif body.get("type") == "block_actions":
         user = _text((body.get("user") or {}).get("id") if isinstance(body.get("user"), dict)
                      else None)
         actions = body.get("actions")
         for action in (a for a in (actions if isinstance(actions, list) else [])
                        if isinstance(a, dict)):
-            with logs.context(actor=user):
-                log.info("button %s (%s) by %s", _text(action.get("action_id")),
-                         _text(action.get("value"))[:80], user)
+            log.info("button %s (%s) by %s", _text(action.get("action_id")),
+                     _text(action.get("value"))[:80], user, extra={"actor": user})
     return next()
 
 
