@@ -58,15 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--speed", type=float, default=60.0)
     sim.add_argument("--fault", action="append", default=[], metavar="CLUSTER=KIND")
     sub.add_parser("check-config", help="validate the config file and list every problem")
-    srv = sub.add_parser("serve", parents=[log_format], help="run the bot: Slack (Socket Mode when SLACK_APP_TOKEN is "
-                                       "set, else HTTP), the worker and the outbox")
+    srv = sub.add_parser("serve", parents=[log_format],
+                         help="run the bot: Slack (Socket Mode when SLACK_APP_TOKEN is set, "
+                              "else HTTP), the worker and the outbox")
     srv.add_argument("--port", type=int, default=3000,
                      help="port for /healthz and /metrics, and in HTTP mode /slack/events "
                           "(default 3000; 0 picks a free one)")
     srv.add_argument("--host", default=None,
                      help="address to listen on (default: 0.0.0.0 in HTTP mode, 127.0.0.1 in "
                           "Socket Mode, where only health and metrics are served)")
-    wrk = sub.add_parser("worker", parents=[log_format], help="run only the worker (no Slack) against DATABASE_URL")
+    wrk = sub.add_parser("worker", parents=[log_format],
+                         help="run only the worker (no Slack) against DATABASE_URL")
     wrk.add_argument("--id", help="worker id in the audit trail")
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"], help="apply the migrations (alembic)")
