@@ -70,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     wrk = sub.add_parser("worker", parents=[log_format],
                          help="run only the worker (no Slack) against DATABASE_URL")
     wrk.add_argument("--id", help="worker id in the audit trail")
+    wrk.add_argument("--port", type=int, default=None,
+                     help="serve this worker's /healthz and /metrics on this port (0 picks a "
+                          "free one; default: none)")
+    wrk.add_argument("--host", default="127.0.0.1",
+                     help="address for --port (default 127.0.0.1)")
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"], help="apply the migrations (alembic)")
     return parser
@@ -201,7 +206,7 @@ def cmd_worker(args: argparse.Namespace, env: Environment) -> int:
         logging.getLogger().setLevel(logging.INFO)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per tick otherwise
     _exit_after_stop(run_worker(settings, env, stop=_stop_on_signals(), worker_id=args.id,
-                                announce=logs.banner))
+                                announce=logs.banner, host=args.host, port=args.port))
 
 
 def cmd_serve(args: argparse.Namespace, env: Environment) -> int:
