@@ -5,8 +5,8 @@
   outcome and tells the health check whether Slack answers. It never asks for a retry itself.
 - `TimedApp` times `dispatch` of slash commands: bolt returns from it once the listener acked,
   in HTTP mode and in Socket Mode alike, so that is the ack latency Slack sees (less transit).
-- `log_requests` is a global middleware that logs who asked for what (a command, a button)
-  before the guards decide; the state changes that follow are logged from the audit trail.
+- `log_requests` is a global middleware that logs who asked for what (a command, a button, a
+  reaction) before the guards decide; the state changes that follow are logged from the audit trail.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ class TimedApp(App):  # type: ignore[misc]
 
 
 def log_requests(body: dict[str, Any], next: Next) -> Any:
-    """Global middleware: log each slash command and button click with who sent it."""
+    """Global middleware: log each slash command, button click and reaction with who sent it."""
     if not isinstance(body, dict):
         return next()
     if body.get("command"):
@@ -91,6 +91,14 @@ def log_requests(body: dict[str, Any], next: Next) -> Any:
                        if isinstance(a, dict)):
             log.info("button %s (%s) by %s", _text(action.get("action_id")),
                      _text(action.get("value"))[:80], user, extra={"actor": user})
+    elif body.get("type") == "event_callback" and isinstance(body.get("event"), dict):
+        event = body["event"]
+        if str(event.get("type", "")).startswith("reaction_"):
+            item = event.get("item") if isinstance(event.get("item"), dict) else {}
+            user = _text(event.get("user"))
+            log.info("%s :%s: by %s on %s/%s", _text(event.get("type")),
+                     _text(event.get("reaction"))[:40], user, _text(item.get("channel")),
+                     _text(item.get("ts")), extra={"actor": user})
     return next()
 
 

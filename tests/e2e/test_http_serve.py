@@ -178,6 +178,8 @@ def _story(s: Slack) -> None:
                   (("method", "chat.postMessage"), ("outcome", "ok")))] >= len(thread) + 1
     assert found[("upgradebot_dma_requests_total",
                   (("cluster", "dallas"), ("method", "POST"), ("outcome", "ok")))] >= 1
+    assert found[("upgradebot_worker_tick_lag_seconds_count", ())] >= 10
+    assert found[("upgradebot_worker_claim_seconds_count", ())] >= 10
 
     s.latencies.report("HTTP mode")
     assert max(s.latencies.seconds) < 3.0
