@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -56,6 +56,10 @@ class _StoredStateCollector(Collector):
                                "1 when the last scrape could read the database")
         up.add_metric([], 0.0 if state is None else 1.0)
         yield up
+        slack = self._metrics.slack_source
+        if slack is not None:
+            yield GaugeMetricFamily(f"{PREFIX}_slack_up", "1 while Slack counts as reachable",
+                                    value=1.0 if slack() else 0.0)
         if state is None:
             return
         runs = GaugeMetricFamily(f"{PREFIX}_runs", "Runs by status (finished ones included)",
@@ -77,6 +81,7 @@ class Metrics:
 
     registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry())
     state_source: StateSource | None = None
+    slack_source: Callable[[], bool] | None = None
 
     def __post_init__(self) -> None:
         reg, p = self.registry, PREFIX
@@ -108,9 +113,6 @@ class Metrics:
         self.claim_latency = Histogram(f"{p}_worker_claim_seconds",
                                        "Time one step claim (a transaction) takes",
                                        buckets=FAST_BUCKETS, registry=reg)
-        self.slack_connected = Gauge(f"{p}_slack_up", "1 while Slack counts as reachable",
-                                     registry=reg)
-        self.slack_connected.set(1)
         self.registry.register(_StoredStateCollector(self))
 
     def exposition(self) -> bytes:
@@ -135,9 +137,10 @@ def install(metrics: Metrics) -> Metrics:
     return previous
 
 
-def watch_state(source: StateSource | None) -> None:
-    """Read runs by status and the outbox backlog from `source` at every scrape."""
+def watch_state(source: StateSource | None, slack: Callable[[], bool] | None = None) -> None:
+    """Read runs by status and the outbox backlog (and whether Slack is up) at every scrape."""
     _current.state_source = source
+    _current.slack_source = slack
 
 
 # -- hooks: one line where a thing happens -----------------------------------------------------
@@ -169,11 +172,6 @@ def dma_request(cluster: str, method: str, outcome: str, seconds: float) -> None
 def slack_call(method: str, outcome: str) -> None:
     """Count one Slack Web API attempt (outcome: ok, ratelimited, an error name, http_5xx…)."""
     _current.slack_calls.labels(method=method, outcome=outcome).inc()
-
-
-def slack_up(up: bool) -> None:
-    """Say whether Slack counts as reachable now."""
-    _current.slack_connected.set(1 if up else 0)
 
 
 def command_acked(seconds: float) -> None:

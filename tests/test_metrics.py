@@ -91,12 +91,16 @@ def test_a_database_that_cannot_be_read_shows_as_down_and_the_scrape_still_answe
     def broken() -> metrics.StoredState:
         raise OSError("no database")
 
-    metrics.watch_state(broken)
+    slack_up = [True]
+    metrics.watch_state(broken, lambda: slack_up[0])
     try:
         found = samples(fresh)
+        slack_up[0] = False
+        assert total(samples(fresh), "upgradebot_slack_up") == 0  # read at each scrape
     finally:
         metrics.watch_state(None)
     assert total(found, "upgradebot_database_up") == 0
+    assert total(found, "upgradebot_slack_up") == 1
     assert not any(n == "upgradebot_runs" for n, _ in found)
 
 

@@ -113,7 +113,7 @@ def serve(settings: Settings, env: Environment, *, stop: threading.Event,
                     worker_id=worker.worker_id, started_at=clock.now(),
                     stalled_after_s=max(60.0, 30 * settings.timing.tick.total_seconds()),
                     slack=link)
-    metrics.watch_state(health.stored_state)
+    metrics.watch_state(health.stored_state, link.up)
     _add_jobs(scheduler, worker.worker_id, health, options, complete, Delivery(
         sessions, SlackSink(fast), clock=clock, min_interval_s=options.min_interval_s,
         edit_interval_s=options.edit_interval_s, owner=worker.worker_id), reconciler,

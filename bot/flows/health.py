@@ -74,8 +74,11 @@ class SlackLink:
                 body["socket_down_s"] = _age(now, self.socket_down_since)
                 down = down or (body["socket_down_s"] or 0.0) >= self.down_after_s
         body["ok"] = not down
-        metrics.slack_up(not down)
         return body
+
+    def up(self) -> bool:
+        """Whether Slack counts as reachable now (the metrics' gauge)."""
+        return bool(self.report()["ok"])
 
 
 @dataclass
