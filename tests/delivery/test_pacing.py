@@ -129,6 +129,9 @@ def test_edits_share_the_pace_coalesce_and_never_delay_a_reply(
     late = next(t for t, kind, text in sink.sent if text == "late reply")
     assert late_reply_at is not None and late - late_reply_at < TICK + 1e-9
     assert any(t > late for t, _ in edits)
+    print(f"\n{RUNS} runs in one channel: replies at +{replies[0][0]:g}…+{replies[-1][0]:g} s, "
+          f"boards at +{edits[0][0]:g}…+{edits[-1][0]:g} s (one edit each), a reply queued at "
+          f"+{late_reply_at:g} s sent at +{late:g} s")
 
 
 def _ts(slack: SlackDouble, n: int) -> str:

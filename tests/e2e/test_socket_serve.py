@@ -115,6 +115,14 @@ def test_socket_mode_starts_with_two_tokens_and_serves_health_and_metrics(
                           (("method", "apps.connections.open"), ("outcome", "ok")))] >= 1
             assert found[("upgradebot_runs", (("status", "completed"),))] == 0
             assert found[("upgradebot_slack_up", ())] == 1
+
+            # Slack's end of the socket goes away: health sees it at once, and counts the
+            # seconds (503 only after 30 s; tests/flows/test_health.py checks that rule).
+            socket.stop()
+            wait_until(lambda: not json.loads(bot.get("/healthz")[1])["slack"]
+                       ["socket_connected"], 10, "the closed socket in /healthz", bot)
+            status, text = bot.get("/healthz")
+            assert status == 200 and json.loads(text)["slack"]["socket_down_s"] < 30
             assert bot.stop() == 0
         finally:
             bot.kill()
