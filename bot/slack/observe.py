@@ -43,9 +43,19 @@ class ObserveCalls(RetryHandler):  # type: ignore[misc]
         outcome = _outcome(response, error)
         metrics.slack_call(method, outcome)
         if self._link is not None:
-            # Any answer from Slack (even an error) means it is reachable; 5xx and no answer not.
-            self._link(outcome not in ("unreachable",) and not outcome.startswith("http_5"))
+            self._link(_reachable(outcome))
         return False
+
+
+# Answers that mean the bot cannot use Slack at all, whatever it asks: as bad as no answer.
+LOCKED_OUT = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired",
+                        "account_inactive", "team_disabled"})
+
+
+def _reachable(outcome: str) -> bool:
+    """Any other answer (a 429, a refused channel) shows Slack is there and takes our token."""
+    return not (outcome == "unreachable" or outcome.startswith("http_5")
+                or outcome in LOCKED_OUT)
 
 
 def _outcome(response: HttpResponse | None, error: Exception | None) -> str:

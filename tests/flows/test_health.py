@@ -110,6 +110,15 @@ def test_the_web_client_reports_every_attempt_429s_included(tmp_path: Path) -> N
             slack.outage(False)
             quick.auth_test()
             assert link.api_failing_since is None and link.last_api_ok == clock.now()
+            # A refused channel is Slack answering; a revoked token locks the bot out.
+            slack.fail("chat.postMessage", error="channel_not_found")
+            with pytest.raises(SlackApiError):
+                quick.chat_postMessage(channel="C0NOWHERE", text="x")
+            assert link.api_failing_since is None
+            slack.fail("chat.postMessage", error="token_revoked")
+            with pytest.raises(SlackApiError):
+                quick.chat_postMessage(channel="C0NOWHERE", text="x")
+            assert link.api_failing_since == clock.now()
     finally:
         metrics.install(previous)
     calls = mine.slack_calls
