@@ -202,9 +202,9 @@ def cmd_worker(args: argparse.Namespace, env: Environment) -> int:
 
     settings = _settings(env)
     dma_credentials(env)
-    if not args.verbose:
+    if not args.verbose:  # -v keeps everything, the scheduler's lines included
         logging.getLogger().setLevel(logging.INFO)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per tick otherwise
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per tick otherwise
     _exit_after_stop(run_worker(settings, env, stop=_stop_on_signals(), worker_id=args.id,
                                 announce=logs.banner, host=args.host, port=args.port))
 
