@@ -34,6 +34,8 @@ _context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar(
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()
 log = logging.getLogger("upgradebot")
+_state: dict[str, LogFormat] = {"format": "text"}  # what `configure` chose
+_handler: dict[str, logging.Handler] = {}  # the root handler `configure` added
 
 
 @contextlib.contextmanager
@@ -117,10 +119,6 @@ def configure(fmt: LogFormat = "text", *, level: int = logging.WARNING,
     threading.excepthook = _log_uncaught_in_thread
     _state["format"] = fmt
     return handler
-
-
-_state: dict[str, LogFormat] = {"format": "text"}
-_handler: dict[str, logging.Handler] = {}
 
 
 def current_format() -> LogFormat:
