@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -21,6 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import logs, metrics
 from bot.clock import Clock
 from bot.config import Settings
 from bot.dma.client import DmaClient
@@ -87,12 +89,16 @@ class Worker:
         housekeeping(self.sessions, self.clock, self.actor)
         visits = 0
         while visits < max_visits and not self._stopping.is_set():
+            started = time.perf_counter()
             visit = self._claim()
+            metrics.claim_latency(time.perf_counter() - started)
             if visit is None:
                 break
             self._visiting = f"{visit.ctx.run_name} {visit.ctx.key}"
             try:
-                self._record(visit, self._act(visit))
+                with logs.context(run=visit.ctx.run_name, step=visit.ctx.key,
+                                  cluster=visit.ctx.cluster, actor=self.actor):
+                    self._record(visit, self._act(visit))
             finally:
                 self._visiting = None
             visits += 1
