@@ -12,7 +12,7 @@ from bot import messages
 from bot.engine.states import APPROVABLE, RunEvent, RunStatus, run_may
 from bot.flows.base import Flow
 from bot.flows.events import record_in
-from bot.flows.planning import plan_payload
+from bot.flows.planning import approvals_required, plan_payload
 from bot.runs.posting import post
 from bot.runs.transitions import transition_run
 from bot.runs.waiting import advance_waiting_run
@@ -42,9 +42,9 @@ class Approvals(Flow):
                 approvers: Collection[str] | None = None) -> ApprovalResult:
         """Count one approver's approval once; start or schedule the run at quorum."""
         now = self.clock.now()
-        required = self.settings.slack.approvals_required
         with unit_of_work(self.sessions) as session:
             run = self.lock(session, ref)
+            required = approvals_required(run, self.settings.slack)
             count = len(repo.active_approvals(session=session, run_id=run.id, kind="approve"))
             if not record_in(session, event_id, "reaction_added", now):
                 return ApprovalResult(False, run.status, count, required, HANDLED)
@@ -68,9 +68,9 @@ class Approvals(Flow):
                event_id: str | None = None) -> ApprovalResult:
         """An approver's rejection ends the plan."""
         now = self.clock.now()
-        required = self.settings.slack.approvals_required
         with unit_of_work(self.sessions) as session:
             run = self.lock(session, ref)
+            required = approvals_required(run, self.settings.slack)
             if not record_in(session, event_id, "reaction_added", now):
                 return ApprovalResult(False, run.status, 0, required, HANDLED)
             if user not in self._allowed(approvers):
@@ -92,9 +92,9 @@ class Approvals(Flow):
                  event_id: str | None = None) -> ApprovalResult:
         """Take an approval back while the run has not started."""
         now = self.clock.now()
-        required = self.settings.slack.approvals_required
         with unit_of_work(self.sessions) as session:
             run = self.lock(session, ref)
+            required = approvals_required(run, self.settings.slack)
             if not record_in(session, event_id, "reaction_removed", now):
                 return ApprovalResult(False, run.status, 0, required, HANDLED)
             if run.status not in APPROVABLE:

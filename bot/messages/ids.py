@@ -37,6 +37,7 @@ class ActionId(StrEnum):
     RETRY = "run_retry"
     ABORT = "run_abort"
     RESUME = "run_resume"
+    ROLLBACK = "run_rollback"  # value R<run>/S<escalated step>: that cluster's rollback plan
 
 
 # "R12" or "R12/S3": short (button values are capped at 2000 characters) and readable in logs,

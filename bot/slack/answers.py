@@ -25,6 +25,9 @@ _HELP = {
     "pause": "operators", "resume": "operators", "abort": "operators",
     "retry": "after an escalation has been dealt with (operators)",
     "history": "the latest runs",
+    "rollback": "plan the vendor's rollback of one cluster of a run (operators; approval)",
+    "restore": "plan the way back to a served network after an abort or an escalation "
+               "(operators; approval)",
     "audit": "who approved what and when, every state change of a run (privately)",
 }
 AUDIT_LINES_MAX = 120  # an ephemeral answer stays readable; the CLI exports the whole trail
