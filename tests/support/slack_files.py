@@ -10,24 +10,12 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from tests.support.slack_web_api import SlackError
 
-@dataclass(frozen=True)
-class Call:
-    """One request the double received; `at` is time.monotonic(), `outcome` "ok" or what failed."""
-
-    method: str
-    args: dict[str, Any]
-    token: str | None
-    at: float
-    outcome: str = "ok"
-
-
-class SlackError(Exception):
-    """A Slack error name, answered as {"ok": false, "error": name}."""
-
+if TYPE_CHECKING:
+    from tests.support.slack_double import Call
 
 
 class FileUploads:
@@ -74,6 +62,8 @@ class FileUploads:
                   and len(data) == entry["length"])
             if ok and entry is not None:
                 entry["data"] = data
+            from tests.support.slack_double import Call  # the double imports this module
+
             self._calls.append(Call("upload", {"file_id": file_id, "bytes": len(data)}, None,
                                     time.monotonic(), "ok" if ok else "400"))
             self._called.notify_all()

@@ -1,7 +1,7 @@
 """DMA requests kept for the evidence bundle; re-verifications after a completed run.
 
 Revision ID: i11a_0001
-Revises: 0001
+Revises: i7_0001
 Create Date: 2026-12-01 08:00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "i11a_0001"
-down_revision: str | Sequence[str] | None = "0001"
+down_revision: str | Sequence[str] | None = "i7_0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
