@@ -134,6 +134,9 @@ FAULT_HELP: Mapping[FaultKind, str] = MappingProxyType({
     FaultKind.LINK_DOWN: "the private link between the servers stays down after the install",
     FaultKind.HISTORY_FAILURE: "the operation history reports the install as failed",
     FaultKind.NEEDS_KEYS: "the package needs licence keys: the run pauses until resumed",
+    FaultKind.ROLLBACK_ONE_SERVER: "only one server comes back after a rollback",
+    FaultKind.ROLLBACK_VERSION_MISMATCH: "the servers come back on different versions after a "
+                                         "rollback",
 })
 
 

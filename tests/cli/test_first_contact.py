@@ -159,3 +159,9 @@ def test_timeline_and_evidence_of_a_stored_run(
     assert "R1/plan.txt" in zipfile.ZipFile(tmp_path / "r1.zip").namelist()
     assert main(["evidence", "R9"]) == 2
     assert "no run R9" in capsys.readouterr().err
+
+
+def test_every_fault_kind_is_described() -> None:
+    from bot.simulator.kinds import FAULT_HELP
+
+    assert set(FAULT_HELP) == set(FaultKind)
