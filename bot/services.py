@@ -50,9 +50,10 @@ class Services:
         """Read every cluster of the inventory live."""
         return self.planning.inventory()
 
-    def plan(self, target_name: str, version: str, strategy: str = "auto") -> Plan:
+    def plan(self, target_name: str, version: str, strategy: str = "auto", *,
+             emergency: bool = False) -> Plan:
         """Compute the plan for a target from the clusters as they are now (read-only)."""
-        return self.planning.plan(target_name, version, strategy)
+        return self.planning.plan(target_name, version, strategy, emergency=emergency)
 
     def submit(self, plan: Plan, *, requester: str, channel: str | None = None,
                window: Window | None = None, require_window: bool = True) -> str:

@@ -54,7 +54,8 @@ class Commands:
     def plan(self, request: grammar.PlanRequest, command: Command, respond: Respond) -> None:
         """Plan from the live clusters and post it for approval."""
         channel = self.services.settings.slack.channel or command["channel_id"]
-        plan = self.services.plan(request.target, request.version, request.strategy.value)
+        plan = self.services.plan(request.target, request.version, request.strategy.value,
+                                  emergency=request.emergency)
         name = self.services.submit(plan, requester=command["user_id"], channel=channel,
                                     window=request.window)
         respond(**answers.planned_answer(name, plan, channel))

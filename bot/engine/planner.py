@@ -109,6 +109,9 @@ def make_plan(request: PlanRequest) -> Plan:
     """Make the whole plan: strategy, ordered steps, estimates, texts and the request digest."""
     request = _normalized(request)
     strategy, reasons = choose_strategy(request)
+    if request.emergency:
+        reasons = (*reasons, "EMERGENCY: the plan was made with `emergency`, so a cluster may be "
+                   "installed with calls still up (the guide allows it only in an emergency).")
     target = parse_version(request.to_version)
     if strategy is Strategy.BASIC and request.target_kind == "supercluster":
         order = tuple(c.name for c in request.clusters if parse_version(c.version) != target)
@@ -128,7 +131,8 @@ def make_plan(request: PlanRequest) -> Plan:
         outage_estimate_s=_outage(steps, times) if strategy is Strategy.FULL_OUTAGE else None,
         needs_window=strategy is Strategy.FULL_OUTAGE,
         factors=INCREMENTAL_FACTORS if strategy is Strategy.INCREMENTAL else (),
-        checklist=PREFLIGHT_CHECKLIST, digest=request_digest(request))
+        checklist=PREFLIGHT_CHECKLIST, digest=request_digest(request),
+        emergency=request.emergency)
 
 
 def request_digest(request: PlanRequest) -> str:
@@ -144,6 +148,7 @@ def request_digest(request: PlanRequest) -> str:
         "target": request.target, "target_kind": request.target_kind,
         "to_version": request.to_version, "strategy": Strategy(request.strategy).value,
         "compatible_override": request.compatible_override, "clusters": clusters,
+        "emergency": request.emergency, "supercluster": request.supercluster,
         # Sorted: the order a cluster lists its territories in changes nothing in the plan.
         "territories": sorted((asdict(t) for t in request.territories),
                               key=lambda t: t["territory_id"]),
@@ -206,12 +211,39 @@ def _check_direction(request: PlanRequest, target: Version,
 
 
 def _standalone(request: PlanRequest, requested: Strategy) -> tuple[Strategy, tuple[str, ...]]:
-    name = request.clusters[0].name
+    name, sc = request.clusters[0].name, request.supercluster
+    if sc is not None:
+        return _one_member(request, requested, name, sc)
     if requested not in (Strategy.AUTO, Strategy.BASIC):
         raise PlanningError(f"strategy={requested.value} applies to a supercluster; {name} is a "
                             "stand-alone cluster, so use strategy=basic (or auto)")
-    return Strategy.BASIC, (f"{name} is a stand-alone cluster: basic upgrade (upload, install, "
-                            "log back in, verify).",)
+    return Strategy.BASIC, (f"{name} is a stand-alone cluster: basic upgrade (read its calls, "
+                            "busy out, drain, out of service, install, log back in, verify, "
+                            "return to service).",)
+
+
+def _one_member(request: PlanRequest, requested: Strategy, name: str,
+                sc: str) -> tuple[Strategy, tuple[str, ...]]:
+    """A cluster of a supercluster: only a compatible patch may be planned for it alone."""
+    target = parse_version(request.to_version)
+    fits = request.compatible_override
+    if fits is None:
+        fits = compatible(parse_version(request.clusters[0].version), target)
+    if not fits:
+        said = (" (the supercluster's check-compatibility says so)"
+                if request.compatible_override is not None else " (different major or minor)")
+        raise PlanningError(
+            f"{name} is a member of supercluster {sc}, and {request.to_version} is not "
+            f"compatible{said}: {_VENDOR_RULE}. Plan the whole supercluster instead: "
+            f"`/upgrade plan {sc} {request.to_version} strategy=full-outage` (or "
+            "strategy=incremental).")
+    if requested not in (Strategy.AUTO, Strategy.BASIC):
+        raise PlanningError(f"strategy={requested.value} applies to a supercluster; {name} alone "
+                            f"gets a basic upgrade (or plan {sc})")
+    return Strategy.BASIC, (f"{name} is a member of supercluster {sc} and {request.to_version} "
+                            "is compatible: basic upgrade of this cluster alone, busied out and "
+                            "drained while the others stay in service (its territories fail "
+                            "over to their backups).",)
 
 
 def _left_out(request: PlanRequest, old: Mapping[str, Version]) -> tuple[str, ...]:
@@ -235,7 +267,8 @@ def _sentence(text: str) -> str:
 
 
 def _outage(steps: Sequence[StepSpec], times: Mapping[str, tuple[float, float]]) -> float | None:
-    """From the first out-of-service start to the last return-to-service end."""
-    starts = [times[s.key][0] for s in steps if s.kind is StepKind.OUT_OF_SERVICE]
+    """From the first busy-out start to the last return-to-service end."""
+    starts = [times[s.key][0] for s in steps
+              if s.kind in (StepKind.BUSY_OUT, StepKind.OUT_OF_SERVICE)]
     ends = [times[s.key][1] for s in steps if s.kind is StepKind.RETURN_TO_SERVICE]
     return max(ends) - min(starts) if starts and ends else None

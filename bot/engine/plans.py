@@ -46,6 +46,7 @@ class StepKind(StrEnum):
     RETURN_TO_SERVICE = "return_to_service"
     CHECK_TERRITORIES = "check_territories"
     FINAL_CHECK = "final_check"
+    PEOPLE_WORK = "people_work"  # incremental: a pause for the people's work of the factors
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class ClusterFacts:
     version: str
     estimated_install_minutes: float | None = None
     upgrade_version: str | None = None  # the package already uploaded, if any
+    active_calls: int | None = None  # as the cluster reports them (`GET /status`)
+    registrations: int | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ class PlanTiming:
     short_step_s: float = 30.0
     territory_step_s: float = 60.0
     max_parallel_installs: int = 3
+    people_time_s: float = 5400.0  # incremental: people's work after each cluster joins
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,8 @@ class PlanRequest:
     strategy: Strategy = Strategy.AUTO
     timing: PlanTiming = field(default_factory=PlanTiming)
     compatible_override: bool | None = None  # the supercluster's check-compatibility answer
+    emergency: bool = False  # the plan command said `emergency`: installing with calls up
+    supercluster: str | None = None  # a cluster target's supercluster, when it is a member
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,17 @@ class StepSpec:
     def param(self, name: str, default: ParamValue | None = None) -> ParamValue | None:
         """Return the named parameter, or the default."""
         return next((value for key, value in self.params if key == name), default)
+
+
+@dataclass(frozen=True)
+class PreCheck:
+    """One row of the validation gate: a check on one cluster, what it found, whether it passed."""
+
+    cluster: str
+    check: str
+    ok: bool
+    detail: str
+    fact: str = ""  # what the digest covers ("" for live counters such as calls)
 
 
 @dataclass(frozen=True)
@@ -139,6 +156,9 @@ class Plan:
     factors: tuple[str, ...]
     checklist: tuple[str, ...]
     digest: str
+    emergency: bool = False
+    acknowledge: tuple[str, ...] = ()  # checklist items an operator must acknowledge first
+    prechecks: tuple[PreCheck, ...] = ()  # the validation gate's results when planned
 
     def step(self, key: str) -> StepSpec:
         """Return the step with this key."""

@@ -31,7 +31,7 @@ _TIMING_FIELD: dict[StepKind, str] = {
     K.VERIFY: "verify_estimate_s", K.LICENCE_KEYS: "short_step_s", K.JOIN: "join_estimate_s",
     K.MOVE_TERRITORIES: "territory_step_s", K.RESTORE_TERRITORIES: "territory_step_s",
     K.RETURN_TO_SERVICE: "short_step_s", K.CHECK_TERRITORIES: "territory_step_s",
-    K.FINAL_CHECK: "verify_estimate_s",
+    K.FINAL_CHECK: "verify_estimate_s", K.PEOPLE_WORK: "people_time_s",
 }
 
 _TITLE: dict[StepKind, str] = {
@@ -53,6 +53,8 @@ _TITLE: dict[StepKind, str] = {
     K.RETURN_TO_SERVICE: "Return {c} to service",
     K.CHECK_TERRITORIES: "Check that {c}'s territories are back on their primary",
     K.FINAL_CHECK: "Final check of {target}: clusters, servers, versions, warnings, territories",
+    K.PEOPLE_WORK: "People's work after {c} joined: endpoints, DNS, Conference Manager, "
+                   "bandwidth (Done, continue)",
 }
 
 
@@ -110,6 +112,9 @@ class _Graph:
 
     def _default_params(self, kind: StepKind, cluster: str) -> dict[str, ParamValue]:
         facts = self._facts(cluster)
+        if kind in (K.INSTALL, K.DRAIN) and self.request.emergency:
+            # The plan said `emergency`: calls may still be up when the install starts.
+            return {"version": self.request.to_version, "emergency": "yes"}
         if kind is K.INSTALL:
             return {"version": self.request.to_version}
         if kind is K.VERIFY and facts:
@@ -135,10 +140,15 @@ def _servers(facts: ClusterFacts | None) -> str:
 
 
 def _basic_standalone(g: _Graph, order: tuple[str, ...], seed: str | None) -> None:
+    # Guide: "do not upgrade with calls active except in an emergency". A stand-alone cluster (or
+    # one member, for a compatible patch) is busied out, drained and taken out of service first.
     (name,) = order
     (upload,) = g.uploads(order, g.add(K.PREFLIGHT, None, ()))
-    install = g.add(K.INSTALL, name, (upload,), safe_point=True, version=g.request.to_version)
-    g.chain(name, (K.WAIT_LOGIN, K.VERIFY, K.LICENCE_KEYS), install)
+    step = g.add(K.BUSY_OUT, name, (upload,), safe_point=True)
+    step = g.chain(name, (K.DRAIN, K.OUT_OF_SERVICE, K.INSTALL, K.WAIT_LOGIN, K.VERIFY,
+                          K.LICENCE_KEYS, K.RETURN_TO_SERVICE), step)
+    if g.request.supercluster is not None:
+        g.add(K.CHECK_TERRITORIES, name, (step,), territories=g.territories(primary=name))
 
 
 def _basic_supercluster(g: _Graph, order: tuple[str, ...], seed: str | None) -> None:

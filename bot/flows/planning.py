@@ -91,7 +91,8 @@ class Planning(Flow):
                                       sw.upgrade_version, problem))
         return rows
 
-    def plan(self, target_name: str, version: str, strategy: str = "auto") -> Plan:
+    def plan(self, target_name: str, version: str, strategy: str = "auto", *,
+             emergency: bool = False) -> Plan:
         """Compute the plan for a target from the clusters as they are now (read-only)."""
         target = self.settings.target(target_name)
         parse_version(version)  # InvalidVersion says what a version looks like
@@ -106,10 +107,12 @@ class Planning(Flow):
             known = ", ".join(sorted(self.settings.packages)) or "none"
             raise ServiceError(f"no package for {version} in the config (packages: {known}) and "
                                "it is not uploaded on every cluster")
+        member_of = target.supercluster.name if (
+            target.kind == "cluster" and target.supercluster is not None) else None
         return make_plan(PlanRequest(
             target=target.name, target_kind=target.kind, clusters=clusters,
             territories=territories, to_version=version, strategy=wanted,
-            timing=plan_timing(self.settings)))
+            timing=plan_timing(self.settings), emergency=emergency, supercluster=member_of))
 
     def _facts(self, target: Target) -> tuple[tuple[ClusterFacts, ...],
                                               tuple[TerritoryFacts, ...]]:
@@ -117,14 +120,17 @@ class Planning(Flow):
         for spec in target.clusters:
             try:
                 sw = self.clients(spec.name).installed_software()
+                load = self.clients(spec.name).status()
             except DmaError as exc:
                 raise ServiceError(f"cannot read {spec.name}: {exc}") from exc
             clusters.append(ClusterFacts(name=spec.name, servers=spec.servers,
                                          version=sw.system_version,
                                          estimated_install_minutes=sw.estimated_install_minutes,
-                                         upgrade_version=sw.upgrade_version))
+                                         upgrade_version=sw.upgrade_version,
+                                         active_calls=load.active_calls,
+                                         registrations=load.registrations))
         territories: tuple[TerritoryFacts, ...] = ()
-        if target.kind == "supercluster":
+        if target.supercluster is not None:
             try:
                 found = self.clients(target.clusters[0].name).territories()
             except DmaError as exc:
@@ -160,7 +166,12 @@ class Planning(Flow):
                 for i, s in enumerate(plan.steps)])
             repo.audit(session=session, at=now, actor=requester, run_id=run.id,
                        action="run.planned", detail={"digest": plan.digest,
-                                                     "strategy": plan.strategy.value})
+                                                     "strategy": plan.strategy.value,
+                                                     "emergency": plan.emergency})
+            if plan.emergency:
+                repo.audit(session=session, at=now, actor=requester, run_id=run.id,
+                           action="run.emergency", detail={
+                               "meaning": "installs may start with calls up"})
             transition_run(session, run, RunEvent.SUBMIT, now=now, actor=requester)
             repo.enqueue_message(session=session, at=now, channel=run.channel, run_id=run.id,
                                  kind="post", key=f"{run.id}:plan",

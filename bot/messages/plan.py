@@ -38,8 +38,12 @@ def plan_message(run_name: str, plan: Plan, *, window: str | None, approvals_req
     approval_help = (f"the requester {mention(requester)} does not count. React with "
                      f":{approve_reaction}: to approve or :{reject_reaction}: to reject.")
     approved_by = ("Approved by: " + ", ".join(mention(a) for a in approvals)) if approvals else ""
+    emergency = ("*EMERGENCY: installs may start with calls still up (the plan was made with "
+                 "`emergency`; the guide allows it only in an emergency)*" if plan.emergency
+                 else "")
     lines = [
-        head, f"Strategy: {strategy}", *(f"  • {reason}" for reason in plan.reasons),
+        head, *([emergency] if emergency else []), f"Strategy: {strategy}",
+        *(f"  • {reason}" for reason in plan.reasons),
         "Order: " + ", ".join(order),
         "Estimates: " + ", ".join(f"{c} {say_duration(s)}" for c, s in plan.cluster_estimates)
         + f"; in all {total}",
@@ -58,7 +62,8 @@ def plan_message(run_name: str, plan: Plan, *, window: str | None, approvals_req
         lines.append(f"Status: {status.words}")
     layout = layouts.PlanLayout(
         run_name=run_name, title=f"{run_name} — upgrade {plan.target} to {plan.to_version}",
-        head=head, versions=f"{', '.join(froms)} → {plan.to_version}", strategy=strategy,
+        head=head + (f"\n{emergency}" if emergency else ""),
+        versions=f"{', '.join(froms)} → {plan.to_version}", strategy=strategy,
         reasons=plan.reasons,
         order=[f"{label} — {say_duration(estimates.get(name, 0.0))}"
                for name, label in zip(plan.order, order, strict=True)],

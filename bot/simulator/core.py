@@ -140,6 +140,12 @@ class DmaSimulator:
         with self._lock:
             return list(self._log)
 
+    @property
+    def breaches(self) -> list[str]:
+        """Requests that broke the guide without a 409: installs with calls up, unserved areas."""
+        with self._lock:
+            return list(self._world.breaches)
+
     def count(self, method: str, path: str, cluster: str | None = None) -> int:
         """Count logged requests with this method and exact path (relative to /api/rest)."""
         return sum(1 for r in self.requests if r.method == method.upper() and r.path == path

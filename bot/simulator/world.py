@@ -65,6 +65,9 @@ class World:
         self.scs: dict[int, ScState] = {}
         self._next_key = 0
         self._next_tag = 0
+        # Requests a real DMA accepts but the guide forbids (an install with calls up, a
+        # territory left unserved during an incremental run): recorded, never refused.
+        self.breaches: list[str] = []
         for spec in clusters:
             self._add_cluster(spec, seed)
         for group in superclusters:

@@ -24,7 +24,7 @@ USAGE = {
     "help": "/upgrade help",
     "inventory": "/upgrade inventory",
     "plan": "/upgrade plan TARGET VERSION [strategy=auto|basic|full-outage|incremental] "
-            "[window=YYYY-MM-DDTHH:MM/DURATION] [tz=Area/City]",
+            "[window=YYYY-MM-DDTHH:MM/DURATION] [tz=Area/City] [emergency]",
     "status": "/upgrade status [RUN]",
     "pause": "/upgrade pause RUN",
     "resume": "/upgrade resume RUN",
@@ -63,6 +63,7 @@ class PlanRequest:
     version: str
     strategy: Strategy = Strategy.AUTO
     window: Window | None = None
+    emergency: bool = False  # install even with calls up (the guide: only in an emergency)
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,8 @@ def _run(verb: str, word: str | None) -> str:
 
 
 def _plan(args: list[str]) -> PlanRequest:
+    emergency = any(a.lower() == "emergency" for a in args)
+    args = [a for a in args if a.lower() != "emergency"]
     positional = [a for a in args if "=" not in a]
     options: dict[str, str] = {}
     for arg in (a for a in args if "=" in a):
@@ -159,7 +162,7 @@ def _plan(args: list[str]) -> PlanRequest:
     target, version = positional
     _version(version)
     return PlanRequest(target=target, version=version, strategy=_strategy(options),
-                       window=_window(options))
+                       window=_window(options), emergency=emergency)
 
 
 def _version(text: str) -> None:

@@ -52,6 +52,9 @@ def drain(ctx: StepContext) -> Outcome:
     calls = ctx.client().status().active_calls
     if calls == 0:
         return Outcome.done(f"no active calls on {ctx.cluster}")
+    if ctx.params.get("emergency"):
+        return Outcome.done(f"{calls} calls still up on {ctx.cluster}: going on without waiting "
+                            "(the plan was made with `emergency`)", data={"emergency_calls": calls})
     if ctx.data.get("resumed"):  # an operator chose to go on: drop the remaining calls
         ctx.client().set_service_status(ctx.cluster or "", "OUT_OF_SERVICE")
         return Outcome.done(f"{calls} calls dropped on {ctx.cluster}: taken out of service "
