@@ -6,6 +6,8 @@ starts?" through `before`, which follows deps transitively.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.engine.planner import (
     INCREMENTAL_FACTORS,
     PREFLIGHT_CHECKLIST,
@@ -38,16 +40,26 @@ def keys(plan: Plan, kind: StepKind) -> list[str]:
     return [s.key for s in plan.steps if s.kind is kind]
 
 
-def test_a_stand_alone_cluster_is_one_chain_with_the_install_as_safe_point() -> None:
+def test_a_stand_alone_cluster_is_drained_and_out_of_service_before_its_install() -> None:
     plan = make_plan(lab())
-    assert plan.keys == ("preflight", "upload:lab", "install:lab", "wait_login:lab",
-                         "verify:lab", "licence_keys:lab")
-    assert [s.deps for s in plan.steps] == [(), ("preflight",), ("upload:lab",),
-                                           ("install:lab",), ("wait_login:lab",),
-                                           ("verify:lab",)]
-    assert [s.key for s in plan.steps if s.safe_point] == ["install:lab"]
+    keys = ("preflight", "upload:lab", "busy_out:lab", "drain:lab", "out_of_service:lab",
+            "install:lab", "wait_login:lab", "verify:lab", "licence_keys:lab",
+            "return_to_service:lab")
+    assert plan.keys == keys
+    # One chain: each step after the one before it.
+    assert [s.deps for s in plan.steps] == [(), *((k,) for k in keys[:-1])]
+    assert [s.key for s in plan.steps if s.safe_point] == ["busy_out:lab"]
     assert plan.step("install:lab").title == "Install 10.1.0.1 on lab (one server)"
+    assert plan.step("install:lab").param("emergency") is None
     assert plan.seed is None and plan.factors == () and plan.checklist == PREFLIGHT_CHECKLIST
+
+
+def test_an_emergency_plan_lets_the_install_and_the_drain_go_on_with_calls_up() -> None:
+    plan = make_plan(replace(lab(), emergency=True))
+    assert plan.emergency
+    assert plan.step("install:lab").param("emergency") == "yes"
+    assert plan.step("drain:lab").param("emergency") == "yes"
+    assert any("EMERGENCY" in r for r in plan.reasons)
 
 
 def test_a_rolling_patch_upgrade_does_one_cluster_at_a_time() -> None:
