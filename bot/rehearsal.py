@@ -24,7 +24,7 @@ from bot.config import REHEARSAL_EXAMPLE, Settings, load_settings
 from bot.delivery import Delivery
 from bot.engine.durations import say_duration
 from bot.engine.errors import UserError
-from bot.engine.planner import Plan
+from bot.engine.planner import Plan, Strategy
 from bot.engine.states import STOPPED_RUN, RunStatus
 from bot.engine.versions import parse_version
 from bot.outbox import Outgoing
@@ -228,7 +228,9 @@ class _Rehearsal:
             steps = repo.steps_of(session=session, run_id=run.id)
             end = run.finished_at or self.clock.now()
             took = (end - (run.started_at or self.start)).total_seconds()
-            offs = [s.started_at for s in steps if s.kind == "out_of_service" and s.started_at]
+            # The outage starts with the first busy-out: no new call is taken from then on.
+            offs = [s.started_at for s in steps
+                    if s.kind in ("busy_out", "out_of_service") and s.started_at]
             backs = [s.finished_at for s in steps
                      if s.kind == "return_to_service" and s.finished_at]
             escalations = [(e.cluster, e.condition)
@@ -240,7 +242,8 @@ class _Rehearsal:
         return Result(
             run=name, status=status, target=plan.target, to_version=plan.to_version,
             strategy=plan.strategy.value, virtual_s=took, estimate_s=plan.total_estimate_s,
-            outage_s=(max(backs) - min(offs)).total_seconds() if offs and backs else None,
+            outage_s=(max(backs) - min(offs)).total_seconds()
+            if offs and backs and plan.strategy is Strategy.FULL_OUTAGE else None,
             real_s=real, requests=len(self.sim.requests),
             clusters={c: (before[c], self.sim.version_of(c), states[c],
                           self.sim.count("POST", APPLY, c)) for c in plan.order},

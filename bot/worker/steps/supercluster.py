@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from bot.dma.errors import DmaNotFound, DmaNotReachable
+from bot.dma.models import OperationStatus
 from bot.engine.verification import (
     CONDITION_TEXT,
     Condition,
     SuperclusterReport,
+    verify_join,
     verify_supercluster,
 )
 from bot.runs.outcome import Outcome
@@ -53,8 +55,7 @@ def join(ctx: StepContext) -> Outcome:
     name, seed = ctx.cluster or "", ctx.params["seed"]
     member = ctx.client(seed).supercluster().member(name)
     if member is not None and member.status == "SUPERCLUSTERED":
-        return Outcome.done(f"{name} joined {seed}'s supercluster",
-                            data={"members": sorted(ctx.client(seed).supercluster().ids)})
+        return _check_join(ctx, name, seed)
     if member is None and ctx.phase not in ("requesting", "requested"):
         # Commit the intent first: after a crash or a lost answer we ask the cluster, not resend.
         return Outcome.checkpoint("requesting", f"joining {name} to {seed}")
@@ -77,6 +78,34 @@ def _join_under_way(ctx: StepContext) -> bool:
     except DmaNotFound:
         return False
     return op.operation_type == "JOIN" and op.state in ("IN_PROGRESS", "COMPLETE")
+
+
+def _check_join(ctx: StepContext, name: str, seed: str) -> Outcome:
+    """A listed member is not enough: the operation must say COMPLETE and nothing be warned."""
+    try:
+        op: OperationStatus | None = ctx.client().operation_status()
+    except (DmaNotReachable, DmaNotFound):
+        op = None  # its services are still starting (401) after the join's restart
+    view = ctx.client(seed).supercluster()
+    verdict = verify_join(cluster=name, seed=seed, members=view.ids, view=view, operation=op)
+    if verdict.ok:
+        return Outcome.done(f"{name} joined {seed}'s supercluster: operation COMPLETE, no "
+                            "warnings", data={"members": sorted(view.ids),
+                                              "operation": op.state if op else None,
+                                              "warnings": list(view.warnings)})
+    failed = op is not None and op.state == "FAILED"
+    limit = ctx.timing.escalate_after * ctx.seconds(
+        ctx.timing.join_estimate + ctx.timing.login_grace)
+    if not failed and ctx.elapsed_s() <= limit:
+        return Outcome.wait(ctx.poll_s, f"{name} is listed in {seed}'s supercluster; "
+                            f"waiting for the join to settle ({verdict.summary})",
+                            board_state="joining")
+    details: dict[str, Any] = {
+        "seed": seed, "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail}
+                                 for c in verdict.checks],
+        "waited_min": round(ctx.elapsed_s() / 60, 1),
+        "done": ["upgraded and verified", "join requested"]}
+    return Outcome.escalate(Condition.JOIN_FAILED.value, verdict.summary, details)
 
 
 def _watch_join(ctx: StepContext, name: str, seed: str) -> Outcome:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from bot.dma.errors import DmaStaleTag
+from bot.dma.errors import DmaNotReachable, DmaStaleTag
 from bot.dma.models import Territory
 from bot.runs.outcome import Outcome
 from bot.worker.context import StepContext
@@ -72,22 +72,27 @@ def restore_territories(ctx: StepContext) -> Outcome:
     desired = {row["territoryIdentifier"]: (row.get("primaryNodeIdentifier"),
                                            row.get("backupNodeIdentifier"))
                for row in ctx.snapshot}
-    return converge(ctx, via, desired)
+    # The recorded plan includes which territories host conference rooms (guide: restore it).
+    hosting = {row["territoryIdentifier"]: bool(row.get("conferenceRoomHost"))
+               for row in ctx.snapshot}
+    return converge(ctx, via, desired, hosting=hosting)
 
 
-def converge(ctx: StepContext, via: str, desired: Mapping[str, Assignment]) -> Outcome:
-    """PUT what differs, then wait until the change has replicated (re-read, never assume)."""
+def converge(ctx: StepContext, via: str, desired: Mapping[str, Assignment], *,
+             hosting: Mapping[str, bool] | None = None) -> Outcome:
+    """PUT what differs, then wait until another member shows the change (never assume).
+
+    `hosting` also sets each territory's conference-room hosting flag (the recorded plan).
+    """
     client = ctx.client(via)
     current = {t.territory_id: t for t in client.territories()}
     missing = sorted(set(desired) - set(current))
     if missing:
         return Outcome.fail(f"territories {', '.join(missing)} are not in the supercluster of "
                             f"{via} any more; cannot reassign them")
-    todo = {tid: a for tid, a in desired.items()
-            if (current[tid].primary, current[tid].backup) != a}
+    todo = _differences(current, desired, hosting)
     if not todo:
-        return Outcome.done(f"{len(desired)} territories as wanted (checked via {via})",
-                            data={"assignments": {k: list(v) for k, v in desired.items()}})
+        return _confirm(ctx, via, desired, hosting)
     limit = max(ctx.seconds(ctx.timing.drain_timeout), ctx.timing.escalate_after * ctx.estimate_s)
     if ctx.elapsed_s() > limit:
         # A DMA that takes the change but reports it otherwise would keep us here forever.
@@ -101,14 +106,61 @@ def converge(ctx: StepContext, via: str, desired: Mapping[str, Assignment]) -> O
         return Outcome.wait(ctx.poll_s, f"waiting for {len(todo)} territory changes to replicate")
     changed = 0
     for tid, (primary, backup) in sorted(todo.items()):
+        host = (hosting or {}).get(tid, current[tid].conference_room_host)
         try:
-            client.update_territory(replace(current[tid], primary=primary, backup=backup))
+            client.update_territory(replace(current[tid], primary=primary, backup=backup,
+                                            conference_room_host=host))
             changed += 1
         except DmaStaleTag:
             continue  # someone (or replication) changed it: re-read on the next visit
     return Outcome.wait(ctx.poll_s, f"reassigned {changed} territories via {via}; "
                         "waiting for replication", phase="replicating",
                         data={"put_at": ctx.stamp()})
+
+
+def _differences(current: Mapping[str, Territory], desired: Mapping[str, Assignment],
+                 hosting: Mapping[str, bool] | None) -> dict[str, Assignment]:
+    hosting = hosting or {}
+    return {tid: a for tid, a in desired.items()
+            if (current[tid].primary, current[tid].backup) != a
+            or hosting.get(tid, current[tid].conference_room_host)
+            != current[tid].conference_room_host}
+
+
+def _confirm(ctx: StepContext, via: str, desired: Mapping[str, Assignment],
+             hosting: Mapping[str, bool] | None) -> Outcome:
+    """Replication is confirmed on another member than the one the change was sent to."""
+    witness = _witness(ctx, via)
+    result = {"assignments": {k: list(v) for k, v in desired.items()}, "confirmed_via": witness}
+    if witness is None:  # the supercluster has one member: nothing to replicate to
+        return Outcome.done(f"{len(desired)} territories as wanted (checked via {via}, the only "
+                            "member)", data=result)
+    seen = {t.territory_id: t for t in ctx.client(witness).territories()}
+    if any(tid not in seen for tid in desired) or _differences(seen, desired, hosting):
+        if ctx.elapsed_s() > max(ctx.seconds(ctx.timing.drain_timeout), 3 * ctx.poll_s):
+            return Outcome.fail(f"{via} shows the territory changes but {witness} still does "
+                                f"not after {int(ctx.elapsed_s() // 60)} min: replication "
+                                "between them does not work")
+        return Outcome.wait(ctx.poll_s, f"{via} shows the change; waiting for {witness} to "
+                            "show it (replication)")
+    return Outcome.done(f"{len(desired)} territories as wanted (set via {via}, replication "
+                        f"confirmed on {witness})", data=result)
+
+
+def _witness(ctx: StepContext, via: str) -> str | None:
+    """Another member of via's supercluster that answers, to confirm replication on."""
+    view = ctx.client(via).supercluster()
+    for member in sorted(view.clusters, key=lambda m: m.cluster_id):
+        if member.cluster_id == via or member.status != "SUPERCLUSTERED":
+            continue
+        if member.cluster_id not in ctx.inventory:
+            continue
+        try:
+            ctx.client(member.cluster_id).installed_software()
+        except DmaNotReachable:
+            continue  # restarting (a join's second half): another member may answer
+        return member.cluster_id
+    return None
 
 
 def check_territories(ctx: StepContext) -> Outcome:
