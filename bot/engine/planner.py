@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, replace
 from typing import Any
 
+from bot.engine.gate import gate_digest
 from bot.engine.guide import INCREMENTAL_FACTORS, PREFLIGHT_CHECKLIST
 from bot.engine.plan_json import plan_from_json, plan_to_json
 from bot.engine.plans import (
@@ -132,7 +133,7 @@ def make_plan(request: PlanRequest) -> Plan:
         needs_window=strategy is Strategy.FULL_OUTAGE,
         factors=INCREMENTAL_FACTORS if strategy is Strategy.INCREMENTAL else (),
         checklist=PREFLIGHT_CHECKLIST, digest=request_digest(request),
-        emergency=request.emergency)
+        emergency=request.emergency, prechecks=request.prechecks)
 
 
 def request_digest(request: PlanRequest) -> str:
@@ -144,11 +145,15 @@ def request_digest(request: PlanRequest) -> str:
     clusters = [{**asdict(c), "estimated_install_minutes": None
                  if c.estimated_install_minutes is None else float(c.estimated_install_minutes)}
                 for c in request.clusters]
+    clusters = [{k: v for k, v in c.items() if k not in ("active_calls", "registrations")}
+                for c in clusters]  # live counters: they change from one minute to the next
     payload: dict[str, Any] = {
         "target": request.target, "target_kind": request.target_kind,
         "to_version": request.to_version, "strategy": Strategy(request.strategy).value,
         "compatible_override": request.compatible_override, "clusters": clusters,
         "emergency": request.emergency, "supercluster": request.supercluster,
+        # What the validation gate read: the facts the approvers approve (live counters aside).
+        "gate": gate_digest(request.prechecks),
         # Sorted: the order a cluster lists its territories in changes nothing in the plan.
         "territories": sorted((asdict(t) for t in request.territories),
                               key=lambda t: t["territory_id"]),

@@ -91,6 +91,17 @@ class PlanTiming:
 
 
 @dataclass(frozen=True)
+class PreCheck:
+    """One row of the validation gate: a check on one cluster, what it found, whether it passed."""
+
+    cluster: str
+    check: str
+    ok: bool
+    detail: str
+    fact: str = ""  # what the digest covers ("" for live counters such as calls)
+
+
+@dataclass(frozen=True)
 class PlanRequest:
     """Everything a plan is computed from."""
 
@@ -104,6 +115,7 @@ class PlanRequest:
     compatible_override: bool | None = None  # the supercluster's check-compatibility answer
     emergency: bool = False  # the plan command said `emergency`: installing with calls up
     supercluster: str | None = None  # a cluster target's supercluster, when it is a member
+    prechecks: tuple[PreCheck, ...] = ()  # the validation gate's rows (bot.engine.gate)
 
 
 @dataclass(frozen=True)
@@ -122,17 +134,6 @@ class StepSpec:
     def param(self, name: str, default: ParamValue | None = None) -> ParamValue | None:
         """Return the named parameter, or the default."""
         return next((value for key, value in self.params if key == name), default)
-
-
-@dataclass(frozen=True)
-class PreCheck:
-    """One row of the validation gate: a check on one cluster, what it found, whether it passed."""
-
-    cluster: str
-    check: str
-    ok: bool
-    detail: str
-    fact: str = ""  # what the digest covers ("" for live counters such as calls)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from bot import messages
 from bot.config import Settings, SlackSettings, Target
 from bot.dma.errors import DmaError
+from bot.engine.gate import GateReading, evaluate
 from bot.engine.planner import (
     ClusterFacts,
     Plan,
@@ -25,6 +26,7 @@ from bot.engine.states import ACTIVE_RUN, RunEvent, RunStatus
 from bot.engine.versions import parse_version
 from bot.engine.windows import Window
 from bot.flows.base import Flow, ServiceError
+from bot.runs.gate import read_gate
 from bot.runs.plans import plan_of
 from bot.runs.transitions import transition_run
 from bot.runs.waiting import window_of
@@ -109,10 +111,25 @@ class Planning(Flow):
                                "it is not uploaded on every cluster")
         member_of = target.supercluster.name if (
             target.kind == "cluster" and target.supercluster is not None) else None
+        reading = self._gate(target, version)
         return make_plan(PlanRequest(
             target=target.name, target_kind=target.kind, clusters=clusters,
             territories=territories, to_version=version, strategy=wanted,
-            timing=plan_timing(self.settings), emergency=emergency, supercluster=member_of))
+            timing=plan_timing(self.settings), emergency=emergency, supercluster=member_of,
+            # The DMA's own check-compatibility answer wins over version arithmetic.
+            compatible_override=reading.compatible, prechecks=evaluate(reading)))
+
+    def _gate(self, target: Target, version: str) -> GateReading:
+        """The validation gate's reading of every cluster of the target (and its supercluster)."""
+        members = ([c.name for c in target.supercluster.clusters]
+                   if target.supercluster is not None else None)
+        try:
+            return read_gate(self.clients, target.name,
+                             [(c.name, c.servers) for c in target.clusters],
+                             to_version=version, expected_members=members)
+        except DmaError as exc:
+            raise ServiceError(f"cannot read {target.name} for the validation gate: "
+                               f"{exc}") from exc
 
     def _facts(self, target: Target) -> tuple[tuple[ClusterFacts, ...],
                                               tuple[TerritoryFacts, ...]]:

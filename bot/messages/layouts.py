@@ -102,6 +102,7 @@ class PlanLayout:
     approved_by: str
     status: str
     approvable: bool
+    prechecks: Sequence[str] = ()
 
 
 def plan_blocks(p: PlanLayout) -> list[Block]:
@@ -113,6 +114,9 @@ def plan_blocks(p: PlanLayout) -> list[Block]:
     blocks += sections("*Why this strategy*\n" + bullets(p.reasons))
     blocks += sections("*Cluster order and estimates*\n"
                        + "\n".join(f"{i}. {line}" for i, line in enumerate(p.order, 1)))
+    if p.prechecks:
+        blocks += sections("*Pre-checks (validation gate: read now, and again at the start)*\n"
+                           + "\n".join(p.prechecks))
     blocks += sections("*Pre-flight checklist*\n" + bullets(p.checklist, "☐"))
     if p.factors:
         blocks += sections("*Factors to consider before an incremental upgrade (all ten, "

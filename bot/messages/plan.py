@@ -17,6 +17,19 @@ STRATEGY_TITLE = {
 }
 
 
+def precheck_table(plan: Plan) -> list[str]:
+    """The validation gate's rows, one line per cluster (✅ all pass, ❌ a failure)."""
+    lines = []
+    for cluster in dict.fromkeys(r.cluster for r in plan.prechecks):
+        rows = [r for r in plan.prechecks if r.cluster == cluster]
+        icon = "✅" if all(r.ok for r in rows) else "❌"
+        cells = "; ".join(("" if r.ok else "✗ ") + f"{r.check}: {r.detail}" for r in rows)
+        lines.append(f"{icon} {cluster} — {cells}")
+    if any(not r.ok for r in plan.prechecks):
+        lines.append("A failed check stops the start; fix it before the window.")
+    return lines
+
+
 def plan_message(run_name: str, plan: Plan, *, window: str | None, approvals_required: int,
                  approvers: Sequence[str], approve_reaction: str, reject_reaction: str,
                  requester: str, approvals: Sequence[str] = (),
@@ -38,6 +51,7 @@ def plan_message(run_name: str, plan: Plan, *, window: str | None, approvals_req
     approval_help = (f"the requester {mention(requester)} does not count. React with "
                      f":{approve_reaction}: to approve or :{reject_reaction}: to reject.")
     approved_by = ("Approved by: " + ", ".join(mention(a) for a in approvals)) if approvals else ""
+    gate = precheck_table(plan)
     emergency = ("*EMERGENCY: installs may start with calls still up (the plan was made with "
                  "`emergency`; the guide allows it only in an emergency)*" if plan.emergency
                  else "")
@@ -47,7 +61,10 @@ def plan_message(run_name: str, plan: Plan, *, window: str | None, approvals_req
         "Order: " + ", ".join(order),
         "Estimates: " + ", ".join(f"{c} {say_duration(s)}" for c, s in plan.cluster_estimates)
         + f"; in all {total}",
-        f"Window: {window_text}", "Pre-flight checklist:",
+        f"Window: {window_text}",
+        *(["Pre-checks (validation gate, read now and again at the start):"]
+          + [f"  {row}" for row in gate] if gate else []),
+        "Pre-flight checklist:",
         *(f"  ☐ {item}" for item in plan.checklist),
     ]
     if plan.factors:
@@ -68,6 +85,7 @@ def plan_message(run_name: str, plan: Plan, *, window: str | None, approvals_req
         order=[f"{label} — {say_duration(estimates.get(name, 0.0))}"
                for name, label in zip(plan.order, order, strict=True)],
         estimate=total, window=window_text, checklist=plan.checklist, factors=plan.factors,
+        prechecks=gate,
         approvals=f"{len(approvals)} of {approvals_required} from {who}",
         approval_help=approval_help[0].upper() + approval_help[1:], approved_by=approved_by,
         status=status.words if status else "",

@@ -76,10 +76,12 @@ def _fail(session: Session, run: Run, step: Step, outcome: Outcome, *, now: date
     # The pre-flight step is a run's first: failing there means it never started.
     where = ("did not start" if step.kind == StepKind.PREFLIGHT
              else f"stopped at {step.key}")
+    ways = (f"`/upgrade abort {run.name}`, then a new plan" if outcome.data.get("drift")
+            else f"after fixing the cause: `/upgrade retry {run.name}`, or "
+                 f"`/upgrade abort {run.name}`")
     post(session, run, messages.notice(
-        run.name, "⛔", f"{where}: {outcome.note}. After fixing the cause: "
-        f"`/upgrade retry {run.name}`, or `/upgrade abort {run.name}`.",
-        actions=("retry", "abort")), now)
+        run.name, "⛔", f"{where}: {outcome.note}. Next: {ways}.",
+        actions=("abort",) if outcome.data.get("drift") else ("retry", "abort")), now)
 
 
 def _finish_step(session: Session, run: Run, step: Step, outcome: Outcome, *, now: datetime,

@@ -84,6 +84,11 @@ class FaultKind(StrEnum):
     # Not a failure: the installed package needs new licence activation keys (guide, basic
     # step 6) until the fault is cleared, as an operator installing the keys would.
     NEEDS_KEYS = "needs-keys"
+    # Now, not after an install: the second server is down; the Dashboard shows an alert; the
+    # supercluster's check-compatibility answers "not compatible" whatever the versions.
+    SERVER_DOWN = "server-down"
+    ALERT = "alert"
+    SAYS_INCOMPATIBLE = "says-incompatible"
 
 
 # "both" is 503 or drop; "hang" leaves the request without an answer until the client times out.

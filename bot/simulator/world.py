@@ -342,6 +342,8 @@ class World:
     def set_fault(self, c: ClusterState, fault: Fault) -> None:
         """Set a fault, replacing one of the same kind."""
         c.faults[fault.kind] = fault
+        if fault.kind is FaultKind.SERVER_DOWN:
+            c.nodes[-1].state = "DOWN"
 
     def clear_faults(self, c: ClusterState, now: datetime) -> None:
         """Remove every fault and repair what it broke that can heal by itself.

@@ -6,6 +6,7 @@ from typing import Any
 
 from bot.dma.errors import DmaNotFound, DmaNotReachable
 from bot.dma.models import OperationStatus
+from bot.engine.gate import drift, evaluate, failures, gate_digest
 from bot.engine.verification import (
     CONDITION_TEXT,
     Condition,
@@ -13,33 +14,44 @@ from bot.engine.verification import (
     verify_join,
     verify_supercluster,
 )
+from bot.runs.gate import read_gate
 from bot.runs.outcome import Outcome
 from bot.worker.context import StepContext
 
 
 def preflight(ctx: StepContext) -> Outcome:
-    """Re-read every cluster; refuse to start when they no longer match the plan."""
+    """The validation gate at the start: re-read every cluster, judge, and compare with the plan."""
     problems: list[str] = []
     expected = dict(ctx.plan.from_versions)  # every cluster of the target, upgraded or not
-    for name in expected:
-        # Not answering is not a mismatch: the worker waits for it (bounded) and looks again.
-        sw = ctx.client(name).installed_software()
-        ha = ctx.client(name).ha_status()
-        if sw.system_version not in (expected.get(name), ctx.to_version):
-            problems.append(f"{name} runs {sw.system_version}, the plan says "
-                            f"{expected.get(name)}")
-        up = sum(1 for n in ha.nodes if n.state == "UP")
-        if up < ctx.servers(name):
-            problems.append(f"{name} has {up} of {ctx.servers(name)} servers up")
-    if ctx.plan.target_kind == "supercluster" and not problems:
-        members = ctx.client(ctx.plan.order[0]).supercluster().ids
-        if members != set(expected):
-            problems.append(f"the supercluster lists {', '.join(sorted(members))}, the plan "
-                            f"has {', '.join(sorted(expected))}")
-    if problems:
-        return Outcome.fail("the clusters no longer match the plan: " + "; ".join(problems),
-                            data={"problems": problems})
-    return Outcome.done(f"{len(expected)} clusters match the plan")
+    # Not answering is not a mismatch: the worker waits for it (bounded) and looks again.
+    reading = read_gate(ctx.client, ctx.plan.target,
+                        [(name, ctx.servers(name)) for name in expected],
+                        to_version=ctx.to_version, expected_members=_planned_members(ctx))
+    for c in reading.clusters:
+        if c.version not in (expected.get(c.name), ctx.to_version):
+            problems.append(f"{c.name} runs {c.version}, the plan says {expected.get(c.name)}")
+    rows = evaluate(reading)
+    problems += failures(rows)
+    drifted = drift(ctx.plan.prechecks, rows) if ctx.plan.prechecks else []
+    if problems or drifted:
+        text = "the clusters no longer match the plan: " + "; ".join(problems + drifted)
+        if drifted:
+            text += (". What the approvers saw has changed, so a new approval is needed "
+                     f"(`/upgrade abort {ctx.run_name}`, then plan again)")
+        return Outcome.fail(text, data={"problems": problems, "drift": drifted,
+                                        "digest": gate_digest(rows)})
+    return Outcome.done(f"{len(expected)} clusters match the plan; validation gate passed "
+                        f"({len(rows)} checks)", data={"digest": gate_digest(rows)})
+
+
+def _planned_members(ctx: StepContext) -> list[str] | None:
+    """The supercluster's members the approvers saw (None: a stand-alone target)."""
+    row = next((r for r in ctx.plan.prechecks if r.check == "membership"), None)
+    if row is not None:
+        return [m for m in row.fact.split(", ") if m]
+    if ctx.plan.target_kind == "supercluster":
+        return [name for name, _ in ctx.plan.from_versions]
+    return None
 
 
 def _seed_address(ctx: StepContext, seed: str) -> tuple[str, int]:
