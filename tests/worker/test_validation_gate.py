@@ -1,4 +1,4 @@
-"""The validation gate: read when the plan is made and again at the start; failures and drift stop it."""
+"""The validation gate: read at the plan and at the start; a failure or drift stops the start."""
 
 from __future__ import annotations
 
