@@ -24,6 +24,7 @@ from bot.config import REHEARSAL_EXAMPLE, Settings, load_settings
 from bot.delivery import Delivery
 from bot.engine.durations import say_duration
 from bot.engine.errors import UserError
+from bot.engine.guide import CHECKLIST_ACKS
 from bot.engine.planner import Plan, Strategy
 from bot.engine.states import STOPPED_RUN, RunStatus
 from bot.engine.versions import parse_version
@@ -36,6 +37,7 @@ from storage import repo
 from storage.db import make_engine, make_session_factory, unit_of_work, upgrade_database
 
 REQUESTER = "U0REHEARSAL"
+OPERATOR = "U0OPERATOR"  # acknowledges the checklist, as an operator would with the buttons
 SIM_USER, SIM_PASSWORD = "rehearsal", "rehearsal-only-password"
 APPLY = "/installed-software/upgrade-package/apply"
 
@@ -153,6 +155,11 @@ def _default_version(settings: Settings) -> str:
     return str(max(settings.packages, key=parse_version))
 
 
+def plan_of_run_needs_acks(settings: Settings) -> bool:
+    """True when runs wait for the checklist's acknowledgements (the config's choice)."""
+    return settings.checklist.require_acknowledgement
+
+
 def speed_text(speed: float) -> str:
     """How fast virtual time runs."""
     return f"at most x{speed:g} real time"
@@ -195,6 +202,9 @@ class _Rehearsal:
         name = self.services.submit(plan, requester=REQUESTER, channel="#dma-upgrades",
                                     require_window=False)
         self.outbox.deliver()
+        for item in CHECKLIST_ACKS if plan_of_run_needs_acks(self.settings) else ():
+            self.services.acknowledge(name, item, OPERATOR)
+            self.say(f"{name}: checklist item {item} acknowledged by {OPERATOR} (rehearsal)")
         approvers = [f"U0APPROVER{i}"
                      for i in range(1, self.settings.slack.approvals_required + 1)]
         for user in approvers:

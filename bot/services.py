@@ -18,6 +18,7 @@ from bot.engine.states import RunStatus
 from bot.engine.windows import Window
 from bot.flows.approvals import ApprovalResult, Approvals
 from bot.flows.base import NoSuchRun, ServiceError
+from bot.flows.checklist import Checklist
 from bot.flows.controls import Controls
 from bot.flows.events import Events
 from bot.flows.planning import ClusterHealth, Planning, plan_timing
@@ -43,6 +44,7 @@ class Services:
         self.controls = Controls(*parts)
         self.queries = Queries(*parts)
         self.events = Events(*parts)
+        self.checklist = Checklist(*parts)
 
     # -- planning -------------------------------------------------------------------------------
 
@@ -78,6 +80,10 @@ class Services:
     def withdraw(self, ref: str | int, user: str) -> ApprovalResult:
         """Take an approval back while the run has not started."""
         return self.approvals_flow.withdraw(ref, user)
+
+    def acknowledge(self, ref: str | int, item: str, user: str) -> str:
+        """An operator acknowledges one manual checklist item (who and when are audited)."""
+        return self.checklist.acknowledge(ref, item, user)
 
     # -- controls -------------------------------------------------------------------------------
 

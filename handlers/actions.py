@@ -13,7 +13,7 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 
 from bot.messages.blocks import ephemeral
-from bot.messages.ids import ActionId
+from bot.messages.ids import ACK_ITEMS, ActionId
 from bot.services import RunSummary, Services
 from bot.slack import answers
 from bot.slack.middleware import load_button_run, require_operator, with_approvers
@@ -60,6 +60,14 @@ class Actions:
         self._then(body, respond,
                    lambda user: ephemeral(self.services.control(run.name, verb, user)))
 
+    def acknowledge(self, ack: Ack, body: dict[str, Any], action: dict[str, Any],
+                    run: RunSummary, respond: Respond) -> None:
+        """Acknowledge one manual checklist item (operators)."""
+        ack()
+        item = ACK_ITEMS[ActionId(action["action_id"])]
+        self._then(body, respond,
+                   lambda user: ephemeral(self.services.acknowledge(run.name, item, user)))
+
     def _then(self, body: dict[str, Any], respond: Respond,
               work: Callable[[str], dict[str, Any]]) -> None:
         user = body["user"]["id"]
@@ -78,3 +86,5 @@ def register(app: App, services: Services, kit: Toolkit) -> None:
     app.action(ActionId.APPROVE_OVERRUN.value, middleware=approver)(handlers.overrun)
     for action_id in CONTROLS:
         app.action(action_id.value, middleware=operator)(handlers.control)
+    for action_id in ACK_ITEMS:
+        app.action(action_id.value, middleware=operator)(handlers.acknowledge)

@@ -11,6 +11,7 @@ from bot.config.environment import Environment
 from bot.config.loading import EXAMPLES_DIR, REHEARSAL_EXAMPLE, load_settings, load_settings_text
 from bot.config.problems import ConfigError, Problem, UnknownTarget
 from bot.config.schema import (
+    ChecklistSettings,
     ClusterSpec,
     DmaSettings,
     EscalationSettings,
@@ -30,6 +31,7 @@ from bot.engine.durations import spell_duration as format_duration  # its name b
 __all__ = [
     "EXAMPLES_DIR",
     "REHEARSAL_EXAMPLE",
+    "ChecklistSettings",
     "ClusterSpec",
     "ConfigError",
     "DmaSettings",

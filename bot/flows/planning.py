@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -11,6 +11,7 @@ from bot import messages
 from bot.config import Settings, SlackSettings, Target
 from bot.dma.errors import DmaError
 from bot.engine.gate import GateReading, evaluate
+from bot.engine.guide import CHECKLIST_ACKS
 from bot.engine.planner import (
     ClusterFacts,
     Plan,
@@ -26,6 +27,7 @@ from bot.engine.states import ACTIVE_RUN, RunEvent, RunStatus
 from bot.engine.versions import parse_version
 from bot.engine.windows import Window
 from bot.flows.base import Flow, ServiceError
+from bot.runs.checklist import acknowledgements
 from bot.runs.gate import read_gate
 from bot.runs.plans import plan_of
 from bot.runs.transitions import transition_run
@@ -56,6 +58,7 @@ def plan_timing(settings: Settings) -> PlanTiming:
                       join_estimate_s=t.join_estimate.total_seconds(),
                       leave_estimate_s=t.leave_estimate.total_seconds(),
                       drain_estimate_s=t.drain_estimate.total_seconds(),
+                      people_time_s=t.incremental_people_time.total_seconds(),
                       max_parallel_installs=t.max_parallel_installs)
 
 
@@ -68,7 +71,8 @@ def plan_payload(session: Session, run: Run, slack: SlackSettings) -> dict[str, 
         run.name, plan_of(run), window=window.describe() if window else None,
         approvals_required=slack.approvals_required, approvers=slack.approvers,
         approve_reaction=slack.approve_reaction, reject_reaction=slack.reject_reaction,
-        requester=run.requester, approvals=approvals, status=RunStatus(run.status))
+        requester=run.requester, approvals=approvals, status=RunStatus(run.status),
+        acknowledged=acknowledgements(session, run))
 
 
 class Planning(Flow):
@@ -163,6 +167,8 @@ class Planning(Flow):
             raise ServiceError(f"a {plan.strategy.value} upgrade is a complete outage: give a "
                                "maintenance window, e.g. window=2026-11-28T22:00/4h "
                                "tz=America/Chicago")
+        if self.settings.checklist.require_acknowledgement:
+            plan = replace(plan, acknowledge=tuple(CHECKLIST_ACKS))
         now = self.clock.now()
         with unit_of_work(self.sessions) as session:
             self._refuse_overlap(session, plan)

@@ -143,6 +143,13 @@ class Workspace:
         response = self.dispatch(body)
         return Reply(response.status, _json(response.body), self.slack.responses_posted(rid))
 
+    def acknowledge(self, run: str = "R1", *, user: str = OPERATOR) -> list[Reply]:
+        """An operator clicks each checklist button of the plan message (release notes, backup,
+        licence keys)."""
+        return [self.click(action_id, user=user, run=run)
+                for action_id in ("checklist_release_notes", "checklist_backup",
+                                  "checklist_licence_keys")]
+
     # -- the engine ----------------------------------------------------------------------------
 
     def deliver(self) -> int:
