@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from bot import messages
 from bot.engine.guide import CHECKLIST_SHORT
 from bot.engine.states import WAITING_RUN, RunStatus
 from bot.flows.base import Flow, ServiceError
 from bot.flows.planning import plan_payload
 from bot.runs.checklist import missing
 from bot.runs.plans import plan_of
-from bot.runs.posting import post
 from bot.runs.waiting import advance_waiting_run
 from storage import repo
 from storage.db import unit_of_work
@@ -35,8 +33,6 @@ class Checklist(Flow):
                 return f"{run.name}: you already acknowledged {words}"
             repo.audit(session=session, at=now, actor=user, run_id=run.id,
                        action="checklist.acknowledged", detail={"item": item, "words": words})
-            post(session, run, messages.notice(
-                run.name, "☑️", f"{words}: acknowledged by {messages.mention(user)}"), now)
             if not missing(session, run):
                 advance_waiting_run(session, run, now, user)
             if run.status in WAITING_RUN:  # once started, the message is the board already
