@@ -116,11 +116,16 @@ def make_plan(request: PlanRequest) -> Plan:
     target = parse_version(request.to_version)
     if strategy is Strategy.BASIC and request.target_kind == "supercluster":
         order = tuple(c.name for c in request.clusters if parse_version(c.version) != target)
+    elif strategy is Strategy.INCREMENTAL:
+        order = by_load(request)
+        reasons = (*reasons, _order_reason(request, order))
     else:
         order = tuple(c.name for c in request.clusters)
     seed = order[0] if strategy in (Strategy.FULL_OUTAGE, Strategy.INCREMENTAL) else None
     steps = build_steps(request, strategy, order, seed)
     total, times = schedule_estimate(steps, max_parallel=parallel_limits(request.timing))
+    if strategy is Strategy.INCREMENTAL:
+        reasons = (*reasons, _time_made_of(request, steps, total))
     return Plan(
         target=request.target, target_kind=request.target_kind, to_version=request.to_version,
         from_versions=tuple((c.name, c.version) for c in request.clusters),
@@ -134,6 +139,42 @@ def make_plan(request: PlanRequest) -> Plan:
         factors=INCREMENTAL_FACTORS if strategy is Strategy.INCREMENTAL else (),
         checklist=PREFLIGHT_CHECKLIST, digest=request_digest(request),
         emergency=request.emergency, prechecks=request.prechecks)
+
+
+def by_load(request: PlanRequest) -> tuple[str, ...]:
+    """Incremental order: the least loaded cluster leaves first; conference-room hosts last."""
+    hosts = {t.primary for t in request.territories if t.conference_room_host}
+    rank = {c.name: i for i, c in enumerate(request.clusters)}
+    return tuple(c.name for c in sorted(request.clusters, key=lambda c: (
+        c.name in hosts, c.active_calls or 0, c.registrations or 0, rank[c.name])))
+
+
+def _order_reason(request: PlanRequest, order: Sequence[str]) -> str:
+    facts = {c.name: c for c in request.clusters}
+    hosts = {t.primary for t in request.territories if t.conference_room_host}
+    said = [f"{n} ({facts[n].active_calls or 0} calls, {facts[n].registrations or 0} "
+            f"registrations{', hosts conference rooms' if n in hosts else ''})" for n in order]
+    return ("Order by load as the clusters report it, the least loaded leaving first so the "
+            "old supercluster keeps the most capacity, conference-room hosts last: "
+            + ", ".join(said) + f". {order[0]} seeds the new supercluster.")
+
+
+def _time_made_of(request: PlanRequest, steps: Sequence[StepSpec], total: float) -> str:
+    people = [s for s in steps if s.kind is StepKind.PEOPLE_WORK]
+    people_s = sum(s.estimate_s for s in people)
+    full = build_steps(request, Strategy.FULL_OUTAGE, tuple(c.name for c in request.clusters),
+                       request.clusters[0].name)
+    full_s, _ = schedule_estimate(full, max_parallel=parallel_limits(request.timing))
+    return (f"The estimate is {_hm(total - people_s)} of steps the bot runs plus "
+            f"{len(people)} x {_hm(request.timing.people_time_s)} of people's work after each "
+            "cluster joins (re-provisioning endpoints, DNS, Conference Manager, bandwidth: "
+            f"factors 5, 8, 9, 10; timing.incremental_people_time): {_hm(total)} in all, "
+            f"{total / full_s:.1f} times the full-outage estimate ({_hm(full_s)}).")
+
+
+def _hm(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
 def request_digest(request: PlanRequest) -> str:

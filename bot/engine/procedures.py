@@ -130,6 +130,8 @@ class _Graph:
             return float(facts.estimated_install_minutes) * 60.0
         if kind is K.UPLOAD and facts and already_uploaded(facts, self.request.to_version):
             return float(timing.short_step_s)
+        if kind is K.MOVE_TERRITORIES:  # two changes, each waited for: new, then old released
+            return 2.0 * float(timing.territory_step_s)
         return float(getattr(timing, _TIMING_FIELD[kind]))
 
 
@@ -192,27 +194,44 @@ def _full_outage(g: _Graph, order: tuple[str, ...], seed: str | None) -> None:
 
 
 def _incremental(g: _Graph, order: tuple[str, ...], seed: str | None) -> None:
+    """Clusters leave one at a time, least loaded first; no territory is ever left unserved.
+
+    Before a cluster is busied out, every territory it serves moves to clusters that stay in
+    service (for the last one: into the new supercluster); a territory moved into the new
+    supercluster is released in the old one. After each cluster is in the new supercluster the
+    run pauses for the people's work of the factors (endpoints, DNS, Conference Manager,
+    bandwidth) until an operator says "Done, continue".
+    """
     assert seed is not None
     *leaving, last = order
     everything = g.territories()
     after = g.add(K.RECORD_TERRITORIES, None, g.uploads(order, g.add(K.PREFLIGHT, None, ())),
                   territories=everything)
     for index, name in enumerate(leaving):
+        stay, new = tuple(order[index + 1:]), tuple(order[:index + 1])
         after = g.add(K.REASSIGN_TERRITORIES, name, (after,), safe_point=True,
-                      away_from=name, stay=tuple(order[index + 1:]))
+                      away_from=name, stay=stay)
         after = g.chain(name, (K.BUSY_OUT, K.DRAIN), after)
         after = g.add(K.REMOVE, name, (after,), via=last)
         after = g.chain(name, (K.INSTALL, K.WAIT_LOGIN, K.VERIFY, K.LICENCE_KEYS), after)
         if name != seed:
             after = g.add(K.JOIN, name, (after,), seed=seed)
         after = g.add(K.RETURN_TO_SERVICE, name, (after,))
-        after = g.add(K.MOVE_TERRITORIES, name, (after,), new=tuple(order[:index + 1]))
-    # The last cluster is alone in the old supercluster: nothing to leave.
-    after = g.add(K.BUSY_OUT, last, (after,), safe_point=True)
-    after = g.chain(last, (K.DRAIN, K.INSTALL, K.WAIT_LOGIN, K.VERIFY, K.LICENCE_KEYS), after)
+        after = g.add(K.MOVE_TERRITORIES, name, (after,), new=new, old=stay,
+                      title="Move the territories of {new} into the new supercluster; release "
+                            "them in the old one")
+        after = g.add(K.PEOPLE_WORK, name, (after,))
+    # The last cluster serves everything left in the old supercluster: all of it moves first.
+    after = g.add(K.MOVE_TERRITORIES, last, (after,), safe_point=True, new=tuple(leaving),
+                  old=(last,), every="yes",
+                  title="Move every territory left on {c} into the new supercluster; release "
+                        "them in the old one")
+    after = g.chain(last, (K.BUSY_OUT, K.DRAIN, K.INSTALL, K.WAIT_LOGIN, K.VERIFY,
+                           K.LICENCE_KEYS), after)
     after = g.add(K.JOIN, last, (after,), seed=seed)
     after = g.add(K.RETURN_TO_SERVICE, last, (after,))
     after = g.add(K.RESTORE_TERRITORIES, None, (after,), via=seed, territories=everything)
+    after = g.add(K.PEOPLE_WORK, last, (after,))
     _final_check(g, (after,))
 
 

@@ -51,8 +51,10 @@ def _block(session: Session, run: Run, step: Step, outcome: Outcome, *, now: dat
            actor: str) -> None:
     transition_step(session, step, StepEvent.BLOCK, now=now, actor=actor, note=outcome.note)
     hold(session, run, RunEvent.PAUSE, now=now, actor=actor, reason=outcome.note)
+    # The people's-work pause is ended by the people saying they are done.
+    ways = ("continue", "abort") if step.kind == StepKind.PEOPLE_WORK else ("resume", "abort")
     post(session, run, messages.notice(run.name, "⏸️", f"paused at {step.key}: {outcome.note}",
-                                       actions=("resume", "abort")), now)
+                                       actions=ways), now)
 
 
 def _escalate(session: Session, run: Run, step: Step, outcome: Outcome, *, now: datetime,

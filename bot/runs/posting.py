@@ -31,6 +31,7 @@ BOARD_STATE: Mapping[StepKind, str] = {
     StepKind.UPLOAD: "uploading package", StepKind.CHECK_TERRITORIES: "checking territories",
     StepKind.REASSIGN_TERRITORIES: "reassigning territories",
     StepKind.MOVE_TERRITORIES: "moving territories",
+    StepKind.PEOPLE_WORK: "waiting for the people's work",
 }
 # ...and once it is done.
 DONE_STATE: Mapping[StepKind, str] = {

@@ -274,6 +274,19 @@ class World:
         return (c is not None and name in sc.members and c.service == IN_SERVICE
                 and not self.restarting(c, now))
 
+    def unserved(self, now: datetime) -> set[str]:
+        """Territories that no cluster in service manages now (primary or backup), anywhere.
+
+        A territory counts as served when, in some supercluster, its visible primary or backup is
+        a member that is in service and up. Copies a cluster keeps after leaving, naming clusters
+        that are not its members, serve nothing.
+        """
+        ids = {tid for sc in self.scs.values() for tid in sc.territories}
+        served = {tid for sc in self.scs.values() for tid, revs in sc.territories.items()
+                  if any(n and self.serving(sc, n, now) for n in (
+                      self.visible(revs, now).primary, self.visible(revs, now).backup))}
+        return ids - served
+
     def visible(self, revisions: list[Revision], now: datetime) -> Territory:
         """Return the territory as replication shows it now."""
         return [r for r in revisions if r.visible_at <= now][-1].territory

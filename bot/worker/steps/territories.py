@@ -43,6 +43,8 @@ def reassign_territories(ctx: StepContext) -> Outcome:
 def away_from(t: Territory, leaving: str, stay: list[str]) -> Assignment:
     """Choose a primary and backup among `stay` for a territory that must not use `leaving`."""
     primary, backup = t.primary, t.backup
+    if primary is None and backup is None:
+        return None, None  # released here: the new supercluster serves it now
     if primary == leaving:
         primary = backup if backup in stay else stay[0]
     if primary is not None and primary not in stay:
@@ -53,15 +55,40 @@ def away_from(t: Territory, leaving: str, stay: list[str]) -> Assignment:
 
 
 def move_territories(ctx: StepContext) -> Outcome:
-    """Give the new supercluster back the territories whose recorded clusters are in it."""
-    new = set(ctx.params["new"])
-    via = ctx.plan.seed or sorted(new)[0]
-    desired: dict[str, Assignment] = {}
-    for row in ctx.snapshot:
-        primary, backup = row.get("primaryNodeIdentifier"), row.get("backupNodeIdentifier")
-        if primary in new:
-            desired[row["territoryIdentifier"]] = (primary, backup if backup in new else None)
-    return converge(ctx, via, desired)
+    """Move territories into the new supercluster, then release them in the old one.
+
+    Into the new supercluster go the territories whose recorded primary is in it (with `every`:
+    all of them, onto their recorded backup or cluster A when the primary is not there yet);
+    every other territory stays released there. Only once the new supercluster shows them are
+    they released in the old one (no primary, no backup), so a territory is never served by no
+    cluster, nor by both superclusters for longer than replication takes.
+    """
+    new, seed = list(ctx.params["new"]), ctx.plan.seed or ctx.params["new"][0]
+    old = list(ctx.params.get("old") or ())
+    every = ctx.params.get("every") == "yes"
+    desired = {row["territoryIdentifier"]: _into(row, new, seed, every) for row in ctx.snapshot}
+    if ctx.phase != "releasing":
+        moved = converge(ctx, seed, desired)
+        if moved.kind != "done" or not old:
+            return moved
+        return Outcome.checkpoint("releasing", f"{moved.note}; now releasing them in the old "
+                                  f"supercluster (via {old[0]})")
+    taken = {tid for tid, (primary, _) in desired.items() if primary is not None}
+    current = {t.territory_id: (t.primary, t.backup) for t in ctx.client(old[0]).territories()}
+    released: dict[str, Assignment] = {
+        tid: (None, None) if tid in taken else a for tid, a in current.items()}
+    return converge(ctx, old[0], released, phase="releasing")
+
+
+def _into(row: Mapping[str, Any], new: list[str], seed: str, every: bool) -> Assignment:
+    """Where a recorded territory goes in the new supercluster now (None: released there)."""
+    primary, backup = row.get("primaryNodeIdentifier"), row.get("backupNodeIdentifier")
+    if primary in new:
+        return primary, backup if backup in new and backup != primary else None
+    if not every:
+        return None, None
+    chosen = backup if backup in new else seed
+    return chosen, next((c for c in new if c != chosen), None)
 
 
 def restore_territories(ctx: StepContext) -> Outcome:
@@ -79,7 +106,7 @@ def restore_territories(ctx: StepContext) -> Outcome:
 
 
 def converge(ctx: StepContext, via: str, desired: Mapping[str, Assignment], *,
-             hosting: Mapping[str, bool] | None = None) -> Outcome:
+             hosting: Mapping[str, bool] | None = None, phase: str = "replicating") -> Outcome:
     """PUT what differs, then wait until another member shows the change (never assume).
 
     `hosting` also sets each territory's conference-room hosting flag (the recorded plan).
@@ -114,7 +141,7 @@ def converge(ctx: StepContext, via: str, desired: Mapping[str, Assignment], *,
         except DmaStaleTag:
             continue  # someone (or replication) changed it: re-read on the next visit
     return Outcome.wait(ctx.poll_s, f"reassigned {changed} territories via {via}; "
-                        "waiting for replication", phase="replicating",
+                        "waiting for replication", phase=phase,
                         data={"put_at": ctx.stamp()})
 
 
