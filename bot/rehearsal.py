@@ -104,6 +104,7 @@ class Result:
     requests: int
     clusters: dict[str, tuple[str, str, str, int]]  # before, after, state, install requests
     escalations: list[tuple[str, str]]
+    breaches: list[str] = field(default_factory=list)
 
 
 def rehearse(*, config: str | None = None, target: str | None = None,
@@ -210,6 +211,8 @@ class _Rehearsal:
         for user in approvers:
             self.services.approve(name, user, source="rehearsal", approvers=approvers)
             self.say(f"{name} approved by {user} (rehearsal)")
+        if plan.strategy is Strategy.INCREMENTAL:
+            self.sim.watch_service()  # no territory may go unserved (the plan says none does)
         worker = Worker(session_factory=self.sessions, settings=self.settings, clock=self.clock,
                         clients=self.clients, worker_id="rehearsal", progress=self.say)
         status = self._drive(worker, name, timeout_s)
@@ -224,7 +227,14 @@ class _Rehearsal:
             began = time.monotonic()
             worker.tick()
             self.outbox.deliver()
-            status = self.services.run_status(name)[0]
+            status, steps = self.services.run_status(name)
+            if status is RunStatus.PAUSED and any(
+                    key.startswith("people_work:") and state == "blocked"
+                    for key, state, _ in steps):
+                # The people's work of an incremental upgrade: an operator says it is done.
+                self.services.control(name, "resume", OPERATOR)
+                self.say(f"{name}: people's work done, continue ({OPERATOR}, rehearsal)")
+                continue
             if status in STOPPED_RUN or time.monotonic() > deadline:
                 return status
             self.clock.advance(poll)
@@ -257,7 +267,7 @@ class _Rehearsal:
             real_s=real, requests=len(self.sim.requests),
             clusters={c: (before[c], self.sim.version_of(c), states[c],
                           self.sim.count("POST", APPLY, c)) for c in plan.order},
-            escalations=escalations)
+            escalations=escalations, breaches=self.sim.breaches)
 
 
 def _summary(result: Result, out: Callable[[str], None]) -> None:
@@ -271,4 +281,8 @@ def _summary(result: Result, out: Callable[[str], None]) -> None:
         out(f"  {cluster}: {old} → {new}; {state}; install requests {installs}")
     for cluster, condition in result.escalations:
         out(f"  escalation: {cluster}: {condition}")
+    out(f"  guide breaches (installs with calls up, territories unserved): "
+        f"{len(result.breaches) or 'none'}")
+    for breach in result.breaches:
+        out(f"    {breach}")
     out(f"  {result.requests} API requests to the simulator; {result.real_s:.1f} s of real time")

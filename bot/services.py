@@ -6,6 +6,7 @@ stable and the settings, clock and clients in one place.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,18 +24,21 @@ from bot.flows.controls import Controls
 from bot.flows.events import Events
 from bot.flows.planning import ClusterHealth, Planning, plan_timing
 from bot.flows.queries import Queries
+from bot.flows.staging import StagedCluster, Staging
 from bot.runs.views import RunSummary, summarize
 
 __all__ = ["ApprovalResult", "ClusterHealth", "NoSuchRun", "RunSummary", "ServiceError",
-           "Services", "plan_timing", "summarize"]
+           "Services", "StagedCluster", "plan_timing", "summarize"]
 
 
 class Services:
     """The operations people ask for, whatever the surface."""
 
     def __init__(self, *, settings: Settings, sessions: sessionmaker[Session], clock: Clock,
-                 clients: Callable[[str], DmaClient]) -> None:
+                 clients: Callable[[str], DmaClient],
+                 pause: Callable[[float], None] = time.sleep) -> None:
         self.settings = settings
+        self.pause = pause  # how staging waits between looks (the clock's advance in tests)
         self.sessions = sessions
         self.clock = clock
         self.clients = clients
@@ -45,6 +49,7 @@ class Services:
         self.queries = Queries(*parts)
         self.events = Events(*parts)
         self.checklist = Checklist(*parts)
+        self.staging = Staging(*parts)
 
     # -- planning -------------------------------------------------------------------------------
 
@@ -62,6 +67,11 @@ class Services:
         """Store the plan as a run awaiting approval and post it; return the run's name."""
         return self.planning.submit(plan, requester=requester, channel=channel, window=window,
                                     require_window=require_window)
+
+    def stage(self, target_name: str, version: str, user: str, *,
+              pause: Callable[[float], None] | None = None) -> list[StagedCluster]:
+        """Upload and check the package on every cluster of a target, ahead of the window."""
+        return self.staging.stage(target_name, version, user, pause=pause or self.pause)
 
     # -- approvals ------------------------------------------------------------------------------
 

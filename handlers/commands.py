@@ -32,7 +32,7 @@ class Commands:
         self.routes: dict[type, Callable[[Any, Command, Respond], None]] = {
             grammar.InventoryRequest: self.inventory, grammar.PlanRequest: self.plan,
             grammar.StatusRequest: self.status, grammar.ControlRequest: self.control,
-            grammar.HistoryRequest: self.history}
+            grammar.HistoryRequest: self.history, grammar.StageRequest: self.stage}
 
     def upgrade(self, ack: Ack, command: Command, respond: Respond) -> None:
         """Parse (a usage error becomes the ack's answer), ack, then do the work."""
@@ -40,7 +40,8 @@ class Commands:
         if isinstance(request, grammar.HelpRequest):  # answered in the ack itself
             ack(**answers.help_answer())
             return
-        slow = isinstance(request, grammar.PlanRequest | grammar.InventoryRequest)
+        slow = isinstance(request, grammar.PlanRequest | grammar.InventoryRequest
+                          | grammar.StageRequest)
         ack(**(ephemeral("Reading the clusters…") if slow else {}))
         route = self.routes[type(request)]
         self.kit.later(lambda: route(request, command, respond), respond=respond, client=None,
@@ -73,6 +74,11 @@ class Commands:
         """Pause, resume, abort or retry a run (operators; the thread says so too)."""
         respond(**ephemeral(self.services.control(request.run, request.action,
                                                   command["user_id"])))
+
+    def stage(self, request: grammar.StageRequest, command: Command, respond: Respond) -> None:
+        """Upload and check the package on every cluster, ahead of the window (operators)."""
+        rows = self.services.stage(request.target, request.version, command["user_id"])
+        respond(**answers.staged_answer(request.target, request.version, rows))
 
     def history(self, request: grammar.HistoryRequest, command: Command,
                 respond: Respond) -> None:

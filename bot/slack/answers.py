@@ -9,7 +9,7 @@ from bot.engine.durations import say_duration
 from bot.engine.planner import Plan
 from bot.messages import STRATEGY_TITLE, mention
 from bot.messages.blocks import bullets, context, ephemeral, header, section, sections
-from bot.services import ApprovalResult, ClusterHealth, RunSummary
+from bot.services import ApprovalResult, ClusterHealth, RunSummary, StagedCluster
 from bot.slack.grammar import USAGE
 
 Answer = dict[str, Any]
@@ -24,6 +24,7 @@ _HELP = {
     "pause": "operators", "resume": "operators", "abort": "operators",
     "retry": "after an escalation has been dealt with (operators)",
     "history": "the latest runs",
+    "stage": "upload and check the package on every cluster ahead of the window (operators)",
 }
 
 
@@ -122,3 +123,13 @@ def home_view(user: str, *, operator: bool, approver: bool, active: Sequence[Run
               section("*Latest runs*\n" + (text_of([_line(r) for r in recent]) or "_none yet_")),
               context(bullets(f"`{USAGE[v]}`" for v in USAGE))]
     return {"type": "home", "blocks": blocks}
+
+
+def staged_answer(target: str, version: str, rows: Sequence[StagedCluster]) -> Answer:
+    """Staging, cluster by cluster: uploaded, SHA-1 checked, estimate (no service touched)."""
+    lines = [f"Staging {version} on {target} (upload and check only; no cluster's service "
+             "was touched):"]
+    lines += [f"{'✅' if r.ok else '❌'} {r.cluster}: {r.detail}" for r in rows]
+    if all(r.ok for r in rows):
+        lines.append("A run of these clusters finds the package there and skips the upload.")
+    return ephemeral(text_of(lines))

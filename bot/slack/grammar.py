@@ -31,10 +31,11 @@ USAGE = {
     "abort": "/upgrade abort RUN",
     "retry": "/upgrade retry RUN",
     "history": "/upgrade history [TARGET]",
+    "stage": "/upgrade stage TARGET VERSION",
 }
 CONTROLS = ("pause", "resume", "abort", "retry")
 # Subcommands that change state: only operators may use them.
-MUTATING = frozenset({"plan", *CONTROLS})
+MUTATING = frozenset({"plan", "stage", *CONTROLS})
 PLAN_OPTIONS = ("strategy", "window", "tz")
 _RUN = re.compile(r"[Rr]?([1-9][0-9]*)")
 
@@ -88,8 +89,16 @@ class HistoryRequest:
     target: str | None = None
 
 
-Request = (HelpRequest | InventoryRequest | PlanRequest | StatusRequest | ControlRequest
-           | HistoryRequest)
+@dataclass(frozen=True)
+class StageRequest:
+    """/upgrade stage TARGET VERSION."""
+
+    target: str
+    version: str
+
+
+Request = (StageRequest | HelpRequest | InventoryRequest | PlanRequest | StatusRequest
+           | ControlRequest | HistoryRequest)
 
 
 def subcommand(text: str) -> str:
@@ -111,6 +120,12 @@ def parse(text: str) -> Request:
     if verb == "status":
         run = _one(verb, args, required=False)
         return StatusRequest(_run(verb, run) if run else None)
+    if verb == "stage":
+        if len(args) != 2 or any("=" in a for a in args):
+            raise UsageError(f"`stage` expects a TARGET and a VERSION (got "
+                             f"`{' '.join(args) or 'nothing'}`): `{USAGE['stage']}`")
+        _version(args[1])
+        return StageRequest(args[0], args[1])
     if verb == "history":
         return HistoryRequest(_one(verb, args, required=False))
     if verb in ("help", "inventory"):

@@ -230,7 +230,8 @@ def workspace(directory: Path, *, usergroups: bool = True, faults: Iterable[str]
         populate(slack)
         sessions = make_session_factory(engine)
         clients = simulated_clients(settings, sim, username=SIM_USER, password=SIM_PASSWORD)
-        services = Services(settings=settings, sessions=sessions, clock=clock, clients=clients)
+        services = Services(settings=settings, sessions=sessions, clock=clock, clients=clients,
+                            pause=clock.advance)
         client = WebClient(token="xoxb-test", base_url=slack.base_url)
         membership = Membership(client)
         kit = Toolkit(membership, InlineExecutor())
