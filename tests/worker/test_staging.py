@@ -42,5 +42,5 @@ def test_staging_a_wrong_package_says_so_per_cluster(sqlite_url: str) -> None:
                                                       pause=h.clock.advance)}
         assert not rows["denver"].ok and "not the right package" in rows["denver"].detail
         assert rows["dallas"].ok
-        with pytest.raises(ServiceError, match="no package for 9.9.9"):
+        with pytest.raises(ServiceError, match=r"no package for 9\.9\.9"):
             h.services.stage("global", "9.9.9", "U0OPERATOR", pause=h.clock.advance)
