@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import pytest
 
+from bot.config import ChecklistSettings
 from bot.engine.planner import PlanningError
+from bot.services import Services
 from storage import repo
 from storage.db import unit_of_work
 from tests.support.engine_harness import harness
@@ -110,3 +112,34 @@ def test_an_incompatible_upgrade_of_one_member_is_refused_naming_its_supercluste
         assert "member of supercluster global" in text
         assert "/upgrade plan global 10.1.0.1" in text
         assert h.mutations_after(0) == []
+
+
+def test_a_team_that_keeps_its_checklist_elsewhere_starts_without_acknowledging(
+        sqlite_url: str) -> None:
+    with harness(sqlite_url) as h:
+        settings = h.settings.model_copy(update={
+            "checklist": ChecklistSettings(require_acknowledgement=False)})
+        services = Services(settings=settings, sessions=h.sessions, clock=h.clock,
+                            clients=h.worker.clients)
+        name = services.submit(services.plan("lab", "10.1.0.1"), requester="U0REQUESTER")
+        for user in ("U0APPROVER1", "U0APPROVER2"):
+            services.approve(name, user)
+        assert h.run(name).status == "running"
+        assert h.run(name).plan["acknowledge"] == []
+
+
+def test_with_the_default_an_unacknowledged_item_keeps_an_approved_run_waiting(
+        sqlite_url: str) -> None:
+    with harness(sqlite_url) as h:
+        name = h.services.submit(h.services.plan("lab", "10.1.0.1"), requester="U0REQUESTER")
+        for item in ("release-notes", "backup"):  # the licence keys are not acknowledged
+            h.services.acknowledge(name, item, "U0OPERATOR")
+        for user in ("U0APPROVER1", "U0APPROVER2"):
+            h.services.approve(name, user)
+        for _ in range(5):
+            h.worker.tick()
+            h.clock.advance(600)
+        assert h.run(name).status == "approved"
+        assert h.mutations_after(0) == []
+        h.services.acknowledge(name, "licence-keys", "U0OPERATOR")
+        assert h.run(name).status == "running"
