@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.engine.guide import CHECKLIST_SHORT
-from bot.engine.states import WAITING_RUN, RunStatus
+from bot.engine.states import WAITING_RUN, RunEvent, RunStatus, run_may
 from bot.flows.base import Flow, ServiceError
 from bot.flows.planning import plan_payload
 from bot.runs.checklist import missing
@@ -33,8 +33,8 @@ class Checklist(Flow):
                 return f"{run.name}: you already acknowledged {words}"
             repo.audit(session=session, at=now, actor=user, run_id=run.id,
                        action="checklist.acknowledged", detail={"item": item, "words": words})
-            if not missing(session, run):
-                advance_waiting_run(session, run, now, user)
+            if not missing(session, run) and run_may(run.status, RunEvent.START):
+                advance_waiting_run(session, run, now, user)  # approved: it may start now
             if run.status in WAITING_RUN:  # once started, the message is the board already
                 repo.enqueue_message(session=session, at=now, channel=run.channel, run_id=run.id,
                                      kind="update",
