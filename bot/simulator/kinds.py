@@ -89,6 +89,8 @@ class FaultKind(StrEnum):
     SERVER_DOWN = "server-down"
     ALERT = "alert"
     SAYS_INCOMPATIBLE = "says-incompatible"
+    # The cluster restarts after an install request but both servers stay on the old version.
+    INSTALL_NOT_TAKEN = "install-not-taken"
 
 
 # "both" is 503 or drop; "hang" leaves the request without an answer until the client times out.

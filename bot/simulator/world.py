@@ -161,6 +161,8 @@ class World:
          JOIN: self._finish_join, LEAVE: self._finish_leave}[op.kind](c, op)
 
     def _finish_upgrade(self, c: ClusterState, op: Operation) -> None:
+        if c.fault(FaultKind.INSTALL_NOT_TAKEN):
+            return  # it restarted, and nothing changed: the package is still pending
         old, new = c.version, op.to_version
         failed = c.fault(FaultKind.HISTORY_FAILURE) is not None
         status = "UPGRADE_FAILURE" if failed else "UPGRADE_SUCCESSFUL"

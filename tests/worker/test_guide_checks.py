@@ -42,3 +42,14 @@ def test_full_outage_confirms_replication_elsewhere_restores_hosting_and_checks_
             assert steps[f"join:{cluster}"].data["operation"] == "COMPLETE"
             assert steps[f"join:{cluster}"].data["warnings"] == []
             assert h.sim.count("GET", "/dma-supercluster/operation-status", cluster) >= 1
+
+
+def test_an_install_that_did_not_take_is_its_own_verdict(sqlite_url: str) -> None:
+    with harness(sqlite_url, faults=["lab=install-not-taken"]) as h:
+        name = h.plan(target="lab")
+        assert h.drive(name) == "escalated"
+        assert h.escalations(name) == [("lab", "install-not-taken")]
+        prompt = next(t for t in h.sink.texts() if "escalation on *lab*" in t)
+        assert "The install did not take" in prompt
+        assert "not one of the vendor's three conditions" in prompt
+        assert "versions are not the same" not in prompt
