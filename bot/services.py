@@ -17,18 +17,19 @@ from bot.dma.client import DmaClient
 from bot.engine.planner import Plan
 from bot.engine.states import RunStatus
 from bot.engine.windows import Window
-from bot.flows.approvals import ApprovalResult, Approvals
+from bot.flows.approvals import HANDLED, ApprovalResult, Approvals
 from bot.flows.base import NoSuchRun, ServiceError
 from bot.flows.checklist import Checklist
 from bot.flows.controls import Controls
 from bot.flows.events import Events
 from bot.flows.planning import ClusterHealth, Planning, plan_timing
 from bot.flows.queries import Queries
+from bot.flows.recovery import Recovery
 from bot.flows.staging import StagedCluster, Staging
-from bot.runs.views import RunSummary, summarize
+from bot.runs.views import AuditLine, RunSummary, summarize
 
-__all__ = ["ApprovalResult", "ClusterHealth", "NoSuchRun", "RunSummary", "ServiceError",
-           "Services", "StagedCluster", "plan_timing", "summarize"]
+__all__ = ["HANDLED", "ApprovalResult", "AuditLine", "ClusterHealth", "NoSuchRun", "RunSummary",
+           "ServiceError", "Services", "StagedCluster", "plan_timing", "summarize"]
 
 
 class Services:
@@ -50,6 +51,7 @@ class Services:
         self.events = Events(*parts)
         self.checklist = Checklist(*parts)
         self.staging = Staging(*parts)
+        self.recovery = Recovery(*parts)
 
     # -- planning -------------------------------------------------------------------------------
 
@@ -83,13 +85,16 @@ class Services:
                                            approvers=approvers)
 
     def reject(self, ref: str | int, user: str, *, source: str = "cli",
-               approvers: Collection[str] | None = None) -> ApprovalResult:
+               approvers: Collection[str] | None = None,
+               event_id: str | None = None) -> ApprovalResult:
         """An approver's rejection ends the plan."""
-        return self.approvals_flow.reject(ref, user, source=source, approvers=approvers)
+        return self.approvals_flow.reject(ref, user, source=source, approvers=approvers,
+                                          event_id=event_id)
 
-    def withdraw(self, ref: str | int, user: str) -> ApprovalResult:
+    def withdraw(self, ref: str | int, user: str, *,
+                 event_id: str | None = None) -> ApprovalResult:
         """Take an approval back while the run has not started."""
-        return self.approvals_flow.withdraw(ref, user)
+        return self.approvals_flow.withdraw(ref, user, event_id=event_id)
 
     def acknowledge(self, ref: str | int, item: str, user: str) -> str:
         """An operator acknowledges one manual checklist item (who and when are audited)."""
@@ -101,6 +106,22 @@ class Services:
                 approvers: Collection[str] | None = None) -> str:
         """Pause, resume, abort, retry or approve an overrun; return what happened."""
         return self.controls.control(ref, action, user, approvers=approvers)
+
+    # -- recovery -------------------------------------------------------------------------------
+
+    def rollback(self, ref: str | int, cluster: str, *, requester: str,
+                 channel: str | None = None) -> tuple[str, Plan]:
+        """Plan one cluster's rollback (linked to the run it recovers) and post it."""
+        return self.recovery.rollback(ref, cluster, requester=requester, channel=channel)
+
+    def restore(self, ref: str | int, *, requester: str,
+                channel: str | None = None) -> tuple[str, Plan]:
+        """Plan the way back to a served network after a run, and post it."""
+        return self.recovery.restore(ref, requester=requester, channel=channel)
+
+    def cluster_of_step(self, ref: str | int, step_id: int) -> str:
+        """The cluster of a run's step (for the Roll back button)."""
+        return self.recovery.cluster_of_step(ref, step_id)
 
     # -- queries --------------------------------------------------------------------------------
 
@@ -116,6 +137,10 @@ class Services:
         """The run whose plan message is `ts` in `channel`, if any."""
         return self.queries.run_for_message(channel, ts)
 
+    def is_message_of(self, run: RunSummary, channel: str, ts: str) -> bool:
+        """Tell whether `ts` in `channel` is the run's plan message or one posted for it."""
+        return self.queries.is_message_of(run, channel, ts)
+
     def active_runs(self) -> list[RunSummary]:
         """Runs that are not over yet, newest first."""
         return self.queries.active_runs()
@@ -127,6 +152,10 @@ class Services:
     def awaiting_reactions(self) -> list[RunSummary]:
         """Posted plans that may still gain or lose approvals (re-read at start-up)."""
         return self.queries.awaiting_reactions()
+
+    def audit(self, ref: str | int) -> tuple[RunSummary, list[AuditLine]]:
+        """A run and its audit trail, oldest first (who approved what and when, every change)."""
+        return self.queries.audit(ref)
 
     def approvals(self, ref: str | int, kind: str = "approve") -> list[tuple[str, str]]:
         """The approvals that count now, as (user, source), oldest first."""

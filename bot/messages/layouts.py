@@ -184,6 +184,19 @@ class EscalationLayout:
     failed_checks: Sequence[str]
     done: str
     next_steps: str
+    impact: Sequence[str] = ()
+    step_id: int | None = None
+
+
+def rollback_button(run_name: str, step_id: int | None, cluster: str) -> list[Block]:
+    """A "Roll back CLUSTER" button naming the escalated step (whose cluster is rolled back)."""
+    ref = run_ref(run_name)
+    if ref is None or step_id is None:
+        return []
+    return [actions(f"rollback:{ref.encode()}", [button(
+        f"Roll back {cluster}", ActionId.ROLLBACK, RunRef(ref.run_id, step_id),
+        confirm=(f"Plan the rollback of {cluster}?", f"The bot posts the vendor's rollback "
+                 f"procedure for {cluster} as a plan; nothing changes until it is approved."))])]
 
 
 def escalation_blocks(e: EscalationLayout) -> list[Block]:
@@ -203,7 +216,10 @@ def escalation_blocks(e: EscalationLayout) -> list[Block]:
         blocks += sections("*Failed checks*\n" + "\n".join(e.failed_checks))
     if e.done:
         blocks.append(section(f"*Already done*\n{e.done}"))
-    blocks += [divider(), context(e.next_steps), *buttons(e.run_name, ("retry", "abort"))]
+    if e.impact:
+        blocks += sections("*Service now*\n" + "\n".join(e.impact))
+    blocks += [divider(), context(e.next_steps), *buttons(e.run_name, ("retry", "abort")),
+               *rollback_button(e.run_name, e.step_id, e.cluster)]
     return blocks
 
 

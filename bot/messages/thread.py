@@ -70,7 +70,7 @@ def report_message(run_name: str, report: Report) -> Payload:
 
 def escalation_message(run_name: str, *, cluster: str, condition: str, note: str,
                        details: Mapping[str, Any], contact: str,
-                       notify: Sequence[str]) -> Payload:
+                       notify: Sequence[str], step_id: int | None = None) -> Payload:
     """The prompt to call Polycom Global Services, with everything they will ask for."""
     try:
         vendor = Condition(condition) in VENDOR_CONDITIONS
@@ -88,8 +88,11 @@ def escalation_message(run_name: str, *, cluster: str, condition: str, note: str
               if not c["ok"]]
     done = "; ".join(details.get("done") or ())
     next_steps = (f"The run is paused; nothing else is touched. Next: `/upgrade retry {run_name}` "
-                  f"once it is dealt with, roll {cluster} back (only the last upgrade can be "
-                  f"undone, on a stand-alone cluster), or `/upgrade abort {run_name}`.")
+                  f"once it is dealt with; `/upgrade rollback {run_name} {cluster}` (the "
+                  "vendor's rollback: only the last upgrade can be undone, out of the "
+                  f"supercluster first); `/upgrade restore {run_name}` (plan the way back to a "
+                  f"served network); or `/upgrade abort {run_name}`.")
+    impact = [str(line) for line in details.get("impact") or ()]
     rows = [call, label + note]
     if times:
         rows.append(f"Times: {times}")
@@ -98,12 +101,14 @@ def escalation_message(run_name: str, *, cluster: str, condition: str, note: str
     rows += servers + [f"  {f}" for f in failed]
     if done:
         rows.append(f"Already done: {done}")
+    if impact:
+        rows += ["Service now:", *(f"  {line}" for line in impact)]
     rows.append(next_steps)
     layout = layouts.EscalationLayout(
         run_name=run_name, cluster=cluster, call=call, condition_label=label.rstrip(": "),
         condition=note, times=times, last_answer=str(details.get("last_answer") or ""),
         servers=[s.strip() for s in servers], failed_checks=failed, done=done,
-        next_steps=next_steps)
+        next_steps=next_steps, impact=impact, step_id=step_id)
     return {"text": "\n".join(rows), "blocks": layouts.escalation_blocks(layout)}
 
 

@@ -127,6 +127,11 @@ class DmaSimulator:
             self._world.advance(self._clock.now())  # what is due happens before the fault
             self._world.set_fault(self._world.cluster(cluster), fault)
 
+    def set_estimate(self, cluster: str, minutes: float) -> None:
+        """Make a cluster report this install estimate, a misbehaving DMA's NaN or -5 included."""
+        with self._lock:
+            self._world.cluster(cluster).estimate = minutes
+
     def clear_faults(self, cluster: str | None = None) -> None:
         """Remove the faults of one cluster, or of all; a hung install then comes back."""
         with self._lock:

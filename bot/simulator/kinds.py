@@ -91,6 +91,10 @@ class FaultKind(StrEnum):
     SAYS_INCOMPATIBLE = "says-incompatible"
     # The cluster restarts after an install request but both servers stay on the old version.
     INSTALL_NOT_TAKEN = "install-not-taken"
+    # What goes wrong when a rollback (not an install) finishes: the vendor's conditions 2 and 3
+    # apply to a rollback exactly as to an install. never-returns hangs a rollback as well.
+    ROLLBACK_ONE_SERVER = "rollback-one-server"
+    ROLLBACK_VERSION_MISMATCH = "rollback-version-mismatch"
 
 
 # "both" is 503 or drop; "hang" leaves the request without an answer until the client times out.

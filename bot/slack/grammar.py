@@ -3,6 +3,7 @@
 ```
 help | inventory | plan TARGET VERSION [strategy=…] [window=YYYY-MM-DDTHH:MM/DURATION]
 [tz=Area/City] | status [RUN] | pause RUN | resume RUN | abort RUN | retry RUN | history [TARGET]
+| rollback RUN CLUSTER | restore RUN | audit RUN
 ```
 Anything else raises `UsageError`, whose message says what was expected. Names are checked
 against the inventory later (by the service, which knows the nearest known name).
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.engine.errors import UserError
-from bot.engine.planner import Strategy
+from bot.engine.plans import PLANNABLE, Strategy
 from bot.engine.versions import parse_version
 from bot.engine.windows import Window, parse_window, zone
 
@@ -29,17 +30,20 @@ USAGE = {
     "pause": "/upgrade pause RUN",
     "resume": "/upgrade resume RUN",
     "abort": "/upgrade abort RUN",
-    "retry": "/upgrade retry RUN",
+    "retry": "/upgrade retry RUN [reinstall]",
     "history": "/upgrade history [TARGET]",
+    "rollback": "/upgrade rollback RUN CLUSTER",
+    "restore": "/upgrade restore RUN",
+    "audit": "/upgrade audit RUN",
     "stage": "/upgrade stage TARGET VERSION",
 }
 CONTROLS = ("pause", "resume", "abort", "retry")
 # Subcommands that change state: only operators may use them.
-MUTATING = frozenset({"plan", "stage", *CONTROLS})
+MUTATING = frozenset({"plan", "rollback", "restore", "stage", *CONTROLS})
 PLAN_OPTIONS = ("strategy", "window", "tz")
 _RUN = re.compile(r"[Rr]?([1-9][0-9]*)")
 
-ControlAction = Literal["pause", "resume", "abort", "retry"]
+ControlAction = Literal["pause", "resume", "abort", "retry", "reinstall"]
 
 
 class UsageError(UserError, ValueError):
@@ -83,10 +87,32 @@ class ControlRequest:
 
 
 @dataclass(frozen=True)
+class AuditRequest:
+    """/upgrade audit RUN."""
+
+    run: str
+
+
+@dataclass(frozen=True)
 class HistoryRequest:
     """/upgrade history [TARGET]."""
 
     target: str | None = None
+
+
+@dataclass(frozen=True)
+class RollbackRequest:
+    """/upgrade rollback RUN CLUSTER."""
+
+    run: str
+    cluster: str
+
+
+@dataclass(frozen=True)
+class RestoreRequest:
+    """/upgrade restore RUN."""
+
+    run: str
 
 
 @dataclass(frozen=True)
@@ -97,8 +123,8 @@ class StageRequest:
     version: str
 
 
-Request = (StageRequest | HelpRequest | InventoryRequest | PlanRequest | StatusRequest
-           | ControlRequest | HistoryRequest)
+Request = (HelpRequest | InventoryRequest | PlanRequest | StatusRequest | ControlRequest
+           | HistoryRequest | RollbackRequest | RestoreRequest | AuditRequest | StageRequest)
 
 
 def subcommand(text: str) -> str:
@@ -115,11 +141,21 @@ def parse(text: str) -> Request:
     verb, args = words[0].lower(), words[1:]
     if verb == "plan":
         return _plan(args)
+    if verb == "retry" and len(args) == 2 and args[1].lower() == "reinstall":
+        # After a manual rollback: upgrade that cluster again instead of verifying it again.
+        return ControlRequest("reinstall", _run(verb, args[0]))
     if verb in CONTROLS:
         return ControlRequest(verb, _run(verb, _one(verb, args, required=True)))  # type: ignore[arg-type]
     if verb == "status":
         run = _one(verb, args, required=False)
         return StatusRequest(_run(verb, run) if run else None)
+    if verb == "rollback":
+        if len(args) != 2:
+            raise UsageError(f"`rollback` expects a RUN and a CLUSTER (got "
+                             f"`{' '.join(args) or 'nothing'}`): `{USAGE['rollback']}`")
+        return RollbackRequest(_run(verb, args[0]), args[1])
+    if verb == "restore":
+        return RestoreRequest(_run(verb, _one(verb, args, required=True)))
     if verb == "stage":
         if len(args) != 2 or any("=" in a for a in args):
             raise UsageError(f"`stage` expects a TARGET and a VERSION (got "
@@ -128,6 +164,8 @@ def parse(text: str) -> Request:
         return StageRequest(args[0], args[1])
     if verb == "history":
         return HistoryRequest(_one(verb, args, required=False))
+    if verb == "audit":
+        return AuditRequest(_run(verb, _one(verb, args, required=True)))
     if verb in ("help", "inventory"):
         if args:
             raise UsageError(f"`{verb}` takes nothing more (got `{' '.join(args)}`): "
@@ -190,10 +228,13 @@ def _version(text: str) -> None:
 def _strategy(options: dict[str, str]) -> Strategy:
     value = options.get("strategy", "auto").lower()
     try:
-        return Strategy(value)
+        strategy = Strategy(value)
+        if strategy not in PLANNABLE:
+            raise ValueError(value)
+        return strategy
     except ValueError:
         raise UsageError(f"unknown strategy `{value}`; expected one of: "
-                         + ", ".join(s.value for s in Strategy)) from None
+                         + ", ".join(s.value for s in PLANNABLE)) from None
 
 
 def _window(options: dict[str, str]) -> Window | None:

@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -21,6 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import logs, metrics
 from bot.clock import Clock
 from bot.config import Settings
 from bot.dma.client import DmaClient
@@ -33,6 +35,7 @@ from bot.runs.plans import plan_of
 from bot.runs.transitions import transition_step
 from bot.runs.waiting import ask_overrun, housekeeping, overrun_needed, wake_moments
 from bot.worker.context import StepContext
+from bot.worker.impact import with_impact
 from bot.worker.steps import HANDLERS
 from storage import repo
 from storage.db import unit_of_work
@@ -86,12 +89,16 @@ class Worker:
         housekeeping(self.sessions, self.clock, self.actor)
         visits = 0
         while visits < max_visits and not self._stopping.is_set():
+            started = time.perf_counter()
             visit = self._claim()
+            metrics.claim_latency(time.perf_counter() - started)
             if visit is None:
                 break
             self._visiting = f"{visit.ctx.run_name} {visit.ctx.key}"
             try:
-                self._record(visit, self._act(visit))
+                with logs.context(run=visit.ctx.run_name, step=visit.ctx.key,
+                                  cluster=visit.ctx.cluster, actor=self.actor):
+                    self._record(visit, self._act(visit))
             finally:
                 self._visiting = None
             visits += 1
@@ -170,6 +177,8 @@ class Worker:
             log.exception("step %s failed unexpectedly (incident %s)", ctx.key, incident)
             return Outcome.fail(f"internal error in step {ctx.key} (incident {incident}: "
                                 f"{type(exc).__name__})")
+        if outcome.kind == "escalate":  # the notice states the service impact at this moment
+            outcome = with_impact(ctx, outcome)
         if "unreachable_since" in ctx.data and "unreachable_since" not in outcome.data:
             # The cluster answered again: forget when it stopped answering.
             outcome = replace(outcome, data={**outcome.data, "unreachable_since": None})

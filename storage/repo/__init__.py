@@ -12,15 +12,17 @@ from storage.db import ping
 from storage.repo.approvals import active_approvals, set_approval, withdraw_approval
 from storage.repo.audits import audit, audit_trail
 from storage.repo.claims import LeaseLost, claim_next_step, claims_of, release_step, renew_lease
-from storage.repo.events import purge_event_ids, record_event_id
+from storage.repo.events import event_id_seen, purge_event_ids, record_event_id
 from storage.repo.outbox import (
     OUTBOX_LOCK_KEY,
     claim_message,
     enqueue_message,
+    last_edited,
     last_sent,
     lock_outbox,
     outbox_backlog,
     pending_messages,
+    sent_by_run,
     settle_message,
     supersede_messages,
     unsent_messages,
@@ -41,6 +43,7 @@ from storage.repo.runs import (
     list_runs,
     lock_run,
     parse_run_ref,
+    runs_by_status,
     runs_with_plan_message,
     set_message_ts,
 )
@@ -60,8 +63,10 @@ __all__ = [
     "claims_of",
     "duration_history",
     "enqueue_message",
+    "event_id_seen",
     "get_run",
     "get_run_by_message",
+    "last_edited",
     "last_sent",
     "list_runs",
     "lock_outbox",
@@ -77,8 +82,10 @@ __all__ = [
     "release_step",
     "renew_lease",
     "resolve_escalations",
+    "runs_by_status",
     "runs_with_plan_message",
     "save_territory_snapshot",
+    "sent_by_run",
     "set_approval",
     "set_message_ts",
     "settle_message",

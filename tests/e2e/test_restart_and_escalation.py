@@ -73,7 +73,7 @@ def test_approvals_while_stopped_then_an_escalation(tmp_path: Path, slack: Slack
             assert "Polycom Global Services, +1 800 765 9266" in prompt["text"]
             assert "<!subteam^S0ONCALL>" in prompt["text"]
             assert {e["action_id"] for b in prompt["blocks"] if b["type"] == "actions"
-                    for e in b["elements"]} == {"run_retry", "run_abort"}
+                    for e in b["elements"]} == {"run_retry", "run_abort", "run_rollback"}
             assert bot.run_status() == "escalated"
 
             # An approver who is not an operator cannot retry; the operator aborts.

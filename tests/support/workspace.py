@@ -133,11 +133,12 @@ class Workspace:
         return self.dispatch(raw, headers=extra)
 
     def click(self, action_id: str, *, user: str, run: str = "R1",
-              value: str | None = None) -> Reply:
-        """Click a button on a run's message."""
+              value: str | None = None, message_ts: str | None = None) -> Reply:
+        """Click a button on a run's plan message (or on the message `message_ts`)."""
         rid = f"act-{next(self._ids)}"
         summary = self.services.summary(run)
-        body = block_action_body(user=user, channel=CHANNEL, message_ts=summary.message_ts or "1.1",
+        body = block_action_body(user=user, channel=CHANNEL,
+                                 message_ts=message_ts or self.plan_ts(run),
                                  action_id=action_id, value=value or summary.name,
                                  response_url=self.slack.response_url(rid))
         response = self.dispatch(body)
