@@ -24,7 +24,8 @@ from bot.config import REHEARSAL_EXAMPLE, Settings, load_settings
 from bot.delivery import Delivery
 from bot.engine.durations import say_duration
 from bot.engine.errors import UserError
-from bot.engine.planner import Plan
+from bot.engine.guide import CHECKLIST_ACKS
+from bot.engine.planner import Plan, Strategy
 from bot.engine.states import STOPPED_RUN, RunStatus
 from bot.engine.versions import parse_version
 from bot.messages.plain import plain
@@ -41,6 +42,7 @@ from storage import repo
 from storage.db import make_engine, make_session_factory, unit_of_work, upgrade_database
 
 REQUESTER = "U0REHEARSAL"
+OPERATOR = "U0OPERATOR"  # acknowledges the checklist, as an operator would with the buttons
 SIM_USER, SIM_PASSWORD = "rehearsal", "rehearsal-only-password"
 APPLY = "/installed-software/upgrade-package/apply"
 
@@ -109,6 +111,7 @@ class Result:
     requests: int
     clusters: dict[str, tuple[str, str, str, int]]  # before, after, state, install requests
     escalations: list[tuple[str, str]]
+    breaches: list[str] = field(default_factory=list)
     recovery: RecoverySummary | None = None  # with --recover: the way back, and the network
     dma: dict[str, str] = field(default_factory=dict)  # each cluster as the simulator has it
     board: str = ""  # the status board's last text
@@ -184,6 +187,11 @@ def _default_version(settings: Settings) -> str:
     return str(max(settings.packages, key=parse_version))
 
 
+def plan_of_run_needs_acks(settings: Settings) -> bool:
+    """True when runs wait for the checklist's acknowledgements (the config's choice)."""
+    return settings.checklist.require_acknowledgement
+
+
 def speed_text(speed: float) -> str:
     """How fast virtual time runs."""
     return f"at most x{speed:g} real time"
@@ -222,15 +230,21 @@ class _Rehearsal:
                  + (f", faults: {', '.join(faults)}" if faults else "")
                  + f"; simulator at {self.sim.base_url}")
         before = {c.name: self.sim.version_of(c.name) for c in self.settings.all_clusters()}
+        self._stage(target, version)
         plan = self.services.plan(target, version, strategy)
         name = self.services.submit(plan, requester=REQUESTER, channel="#dma-upgrades",
                                     require_window=False)
         self.outbox.deliver()
+        for item in CHECKLIST_ACKS if plan_of_run_needs_acks(self.settings) else ():
+            self.services.acknowledge(name, item, OPERATOR)
+            self.say(f"{name}: checklist item {item} acknowledged by {OPERATOR} (rehearsal)")
         approvers = [f"U0APPROVER{i}"
                      for i in range(1, self.settings.slack.approvals_required + 1)]
         for user in approvers:
             self.services.approve(name, user, source="rehearsal", approvers=approvers)
             self.say(f"{name} approved by {user} (rehearsal)")
+        if plan.strategy is Strategy.INCREMENTAL:
+            self.sim.watch_service()  # no territory may go unserved (the plan says none does)
         worker = Worker(session_factory=self.sessions, settings=self.settings, clock=self.clock,
                         clients=self.clients, worker_id="rehearsal", progress=self.say)
         self.worker, self.timeout_s = worker, timeout_s
@@ -246,6 +260,21 @@ class _Rehearsal:
             assert run is not None
             return timeline_png(session, run, self.clock.now(),
                                 max_parallel_installs=self.settings.timing.max_parallel_installs)
+
+    def _stage(self, target: str, version: str) -> None:
+        """The guide's time-saver first: the package is uploaded and checked ahead of the plan."""
+        def pause(seconds: float) -> None:
+            self.clock.advance(seconds)
+            time.sleep(seconds / self.speed)
+
+        try:
+            rows = self.services.stage(target, version, OPERATOR, pause=pause)
+        except UserError as exc:  # no package in the config: the run uploads nothing either
+            self.say(f"not staged: {exc}")
+            return
+        for row in rows:
+            self.say(f"staged {row.cluster}: {row.detail}")
+
     def deliver(self) -> None:
         """Deliver (print) what the outbox holds."""
         self.outbox.deliver()
@@ -276,7 +305,14 @@ class _Rehearsal:
             began = time.monotonic()
             worker.tick()
             self.outbox.deliver()
-            status = self.services.run_status(name)[0]
+            status, steps = self.services.run_status(name)
+            if status is RunStatus.PAUSED and any(
+                    key.startswith("people_work:") and state == "blocked"
+                    for key, state, _ in steps):
+                # The people's work of an incremental upgrade: an operator says it is done.
+                self.services.control(name, "resume", OPERATOR)
+                self.say(f"{name}: people's work done, continue ({OPERATOR}, rehearsal)")
+                continue
             if status in STOPPED_RUN or time.monotonic() > deadline:
                 return status
             self.clock.advance(poll)
@@ -290,7 +326,9 @@ class _Rehearsal:
             steps = repo.steps_of(session=session, run_id=run.id)
             end = run.finished_at or self.clock.now()
             took = (end - (run.started_at or self.start)).total_seconds()
-            offs = [s.started_at for s in steps if s.kind == "out_of_service" and s.started_at]
+            # The outage starts with the first busy-out: no new call is taken from then on.
+            offs = [s.started_at for s in steps
+                    if s.kind in ("busy_out", "out_of_service") and s.started_at]
             backs = [s.finished_at for s in steps
                      if s.kind == "return_to_service" and s.finished_at]
             escalations = [(e.cluster, e.condition)
@@ -302,11 +340,13 @@ class _Rehearsal:
         return Result(
             run=name, status=status, target=plan.target, to_version=plan.to_version,
             strategy=plan.strategy.value, virtual_s=took, estimate_s=plan.total_estimate_s,
-            outage_s=(max(backs) - min(offs)).total_seconds() if offs and backs else None,
+            outage_s=(max(backs) - min(offs)).total_seconds()
+            if offs and backs and plan.strategy is Strategy.FULL_OUTAGE else None,
             real_s=real, requests=len(self.sim.requests),
             clusters={c: (before[c], self.sim.version_of(c), states[c],
                           self.sim.count("POST", APPLY, c)) for c in plan.order},
-            escalations=escalations, dma={c: self._true_state(c) for c in plan.order},
+            escalations=escalations, breaches=self.sim.breaches,
+            dma={c: self._true_state(c) for c in plan.order},
             board=self.sink.boards[-1] if self.sink.boards else "")
 
     def _true_state(self, cluster: str) -> str:
@@ -333,6 +373,10 @@ def _summary(result: Result, out: Callable[[str], None]) -> None:
         out(f"  {cluster}: {old} → {new}; {state}; install requests {installs}{truth}")
     for cluster, condition in result.escalations:
         out(f"  escalation: {cluster}: {condition}")
+    out(f"  guide breaches (installs with calls up, territories unserved): "
+        f"{len(result.breaches) or 'none'}")
+    for breach in result.breaches:
+        out(f"    {breach}")
     out(f"  {result.requests} API requests to the simulator; {result.real_s:.1f} s of real time")
     if result.board:
         out("final status board:")

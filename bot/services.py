@@ -6,6 +6,7 @@ stable and the settings, clock and clients in one place.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -19,6 +20,7 @@ from bot.engine.states import RunStatus
 from bot.engine.windows import Window
 from bot.flows.approvals import HANDLED, ApprovalResult, Approvals
 from bot.flows.base import NoSuchRun, ServiceError
+from bot.flows.checklist import Checklist
 from bot.flows.checks import Checks
 from bot.flows.controls import Controls
 from bot.flows.events import Events
@@ -26,19 +28,22 @@ from bot.flows.planning import ClusterHealth, Planning, plan_timing
 from bot.flows.queries import Queries
 from bot.flows.recovery import Recovery
 from bot.flows.reports import Reports
+from bot.flows.staging import StagedCluster, Staging
 from bot.runs.checks import CheckResult
 from bot.runs.views import AuditLine, RunSummary, summarize
 
 __all__ = ["HANDLED", "ApprovalResult", "AuditLine", "ClusterHealth", "NoSuchRun", "RunSummary",
-           "ServiceError", "Services", "plan_timing", "summarize"]
+           "ServiceError", "Services", "StagedCluster", "plan_timing", "summarize"]
 
 
 class Services:
     """The operations people ask for, whatever the surface."""
 
     def __init__(self, *, settings: Settings, sessions: sessionmaker[Session], clock: Clock,
-                 clients: Callable[[str], DmaClient]) -> None:
+                 clients: Callable[[str], DmaClient],
+                 pause: Callable[[float], None] = time.sleep) -> None:
         self.settings = settings
+        self.pause = pause  # how staging waits between looks (the clock's advance in tests)
         self.sessions = sessions
         self.clock = clock
         self.clients = clients
@@ -48,6 +53,8 @@ class Services:
         self.controls = Controls(*parts)
         self.queries = Queries(*parts)
         self.events = Events(*parts)
+        self.checklist = Checklist(*parts)
+        self.staging = Staging(*parts)
         self.recovery = Recovery(*parts)
         self.reports = Reports(*parts)
         self.checks = Checks(*parts)
@@ -58,15 +65,21 @@ class Services:
         """Read every cluster of the inventory live."""
         return self.planning.inventory()
 
-    def plan(self, target_name: str, version: str, strategy: str = "auto") -> Plan:
+    def plan(self, target_name: str, version: str, strategy: str = "auto", *,
+             emergency: bool = False) -> Plan:
         """Compute the plan for a target from the clusters as they are now (read-only)."""
-        return self.planning.plan(target_name, version, strategy)
+        return self.planning.plan(target_name, version, strategy, emergency=emergency)
 
     def submit(self, plan: Plan, *, requester: str, channel: str | None = None,
                window: Window | None = None, require_window: bool = True) -> str:
         """Store the plan as a run awaiting approval and post it; return the run's name."""
         return self.planning.submit(plan, requester=requester, channel=channel, window=window,
                                     require_window=require_window)
+
+    def stage(self, target_name: str, version: str, user: str, *,
+              pause: Callable[[float], None] | None = None) -> list[StagedCluster]:
+        """Upload and check the package on every cluster of a target, ahead of the window."""
+        return self.staging.stage(target_name, version, user, pause=pause or self.pause)
 
     # -- approvals ------------------------------------------------------------------------------
 
@@ -88,6 +101,10 @@ class Services:
                  event_id: str | None = None) -> ApprovalResult:
         """Take an approval back while the run has not started."""
         return self.approvals_flow.withdraw(ref, user, event_id=event_id)
+
+    def acknowledge(self, ref: str | int, item: str, user: str) -> str:
+        """An operator acknowledges one manual checklist item (who and when are audited)."""
+        return self.checklist.acknowledge(ref, item, user)
 
     # -- controls -------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 
 from bot.messages.blocks import ephemeral
-from bot.messages.ids import ActionId, RunRef
+from bot.messages.ids import ACK_ITEMS, ActionId, RunRef
 from bot.services import RunSummary, Services
 from bot.slack import answers
 from bot.slack.middleware import (
@@ -79,6 +79,13 @@ class Actions:
                                                 channel=channel)
             return answers.planned_answer(name, plan, channel or "")
         self._then(body, respond, work)
+    def acknowledge(self, ack: Ack, body: dict[str, Any], action: dict[str, Any],
+                    run: RunSummary, respond: Respond) -> None:
+        """Acknowledge one manual checklist item (operators)."""
+        ack()
+        item = ACK_ITEMS[ActionId(action["action_id"])]
+        self._then(body, respond,
+                   lambda user: ephemeral(self.services.acknowledge(run.name, item, user)))
 
     def _then(self, body: dict[str, Any], respond: Respond,
               work: Callable[[str], dict[str, Any]]) -> None:
@@ -101,3 +108,5 @@ def register(app: App, services: Services, kit: Toolkit) -> None:
     for action_id in CONTROLS:
         app.action(action_id.value, middleware=operator)(handlers.control)
     app.action(ActionId.ROLLBACK.value, middleware=operator)(handlers.rollback)
+    for action_id in ACK_ITEMS:
+        app.action(action_id.value, middleware=operator)(handlers.acknowledge)

@@ -34,7 +34,8 @@ class Commands:
             grammar.StatusRequest: self.status, grammar.ControlRequest: self.control,
             grammar.HistoryRequest: self.history, grammar.RollbackRequest: self.rollback,
             grammar.RestoreRequest: self.restore, grammar.AuditRequest: self.audit,
-            grammar.VerifyRequest: self.verify, grammar.EvidenceRequest: self.evidence}
+            grammar.VerifyRequest: self.verify, grammar.EvidenceRequest: self.evidence,
+            grammar.StageRequest: self.stage}
 
     def upgrade(self, ack: Ack, command: Command, respond: Respond) -> None:
         """Parse (a usage error becomes the ack's answer), ack, then do the work."""
@@ -44,7 +45,7 @@ class Commands:
             return
         slow = isinstance(request, grammar.PlanRequest | grammar.InventoryRequest
                           | grammar.RollbackRequest | grammar.RestoreRequest
-                          | grammar.VerifyRequest)
+                          | grammar.VerifyRequest | grammar.StageRequest)
         ack(**(ephemeral("Reading the clusters…") if slow else {}))
         route = self.routes[type(request)]
         self.kit.later(lambda: route(request, command, respond), respond=respond, client=None,
@@ -58,7 +59,8 @@ class Commands:
     def plan(self, request: grammar.PlanRequest, command: Command, respond: Respond) -> None:
         """Plan from the live clusters and post it for approval."""
         channel = self.services.settings.slack.channel or command["channel_id"]
-        plan = self.services.plan(request.target, request.version, request.strategy.value)
+        plan = self.services.plan(request.target, request.version, request.strategy.value,
+                                  emergency=request.emergency)
         name = self.services.submit(plan, requester=command["user_id"], channel=channel,
                                     window=request.window)
         respond(**answers.planned_answer(name, plan, channel))
@@ -77,6 +79,10 @@ class Commands:
         respond(**ephemeral(self.services.control(request.run, request.action,
                                                   command["user_id"])))
 
+    def stage(self, request: grammar.StageRequest, command: Command, respond: Respond) -> None:
+        """Upload and check the package on every cluster, ahead of the window (operators)."""
+        rows = self.services.stage(request.target, request.version, command["user_id"])
+        respond(**answers.staged_answer(request.target, request.version, rows))
     def rollback(self, request: grammar.RollbackRequest, command: Command,
                  respond: Respond) -> None:
         """Plan the vendor's rollback of one cluster and post it for approval."""

@@ -18,6 +18,7 @@ from bot.config.loading import (
 )
 from bot.config.problems import ConfigError, Problem, UnknownTarget
 from bot.config.schema import (
+    ChecklistSettings,
     ClusterSpec,
     DmaSettings,
     EscalationSettings,
@@ -39,6 +40,7 @@ __all__ = [
     "NO_CONFIG_HINT",
     "REHEARSAL_EXAMPLE",
     "STARTER_EXAMPLE",
+    "ChecklistSettings",
     "ClusterSpec",
     "ConfigError",
     "DmaSettings",

@@ -136,6 +136,9 @@ class TimingSettings(_Model):
     leave_estimate: PositiveDuration = timedelta(minutes=5)
     upload_timeout: PositiveDuration = timedelta(minutes=30)
     drain_estimate: PositiveDuration = timedelta(minutes=5)
+    # Incremental: the people's work after each cluster joins the new supercluster
+    # (re-provisioning endpoints, DNS, Conference Manager, bandwidth); the run pauses for it.
+    incremental_people_time: PositiveDuration = timedelta(hours=1, minutes=30)
     max_parallel_installs: Annotated[int, Field(ge=1)] = 3
     lease: PositiveDuration = timedelta(minutes=2)
     tick: PositiveDuration = timedelta(seconds=2)
@@ -157,6 +160,13 @@ class TimingSettings(_Model):
             raise field_problem("lease", f"must be longer than tick ({spell_duration(self.tick)})"
                                           ", or a live worker loses its claim between two ticks")
         return self
+
+
+class ChecklistSettings(_Model):
+    """The guide's manual checklist items: acknowledged with buttons before a run starts."""
+
+    # False for a team that keeps its checklist elsewhere (the items are then only shown).
+    require_acknowledgement: bool = True
 
 
 class EscalationSettings(_Model):
@@ -236,6 +246,7 @@ class Settings(_Model):
     slack: SlackSettings = SlackSettings()
     timing: TimingSettings = TimingSettings()
     escalation: EscalationSettings = EscalationSettings()
+    checklist: ChecklistSettings = ChecklistSettings()
     packages: dict[Version, PackageSpec] = {}
     dma: DmaSettings = DmaSettings()
     superclusters: list[SuperclusterSpec] = []

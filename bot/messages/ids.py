@@ -39,6 +39,16 @@ class ActionId(StrEnum):
     ABORT = "run_abort"
     RESUME = "run_resume"
     ROLLBACK = "run_rollback"  # value R<run>/S<escalated step>: that cluster's rollback plan
+    # One button per manual checklist item (bot.engine.guide.CHECKLIST_ACKS); value: the run.
+    ACK_RELEASE_NOTES = "checklist_release_notes"
+    ACK_BACKUP = "checklist_backup"
+    ACK_LICENCE_KEYS = "checklist_licence_keys"
+
+
+# The checklist item each acknowledgement button stands for.
+ACK_ITEMS: dict[ActionId, str] = {
+    ActionId.ACK_RELEASE_NOTES: "release-notes", ActionId.ACK_BACKUP: "backup",
+    ActionId.ACK_LICENCE_KEYS: "licence-keys"}
 
 
 # "R12" or "R12/S3": short (button values are capped at 2000 characters) and readable in logs,

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from bot.engine.verification import (
+    VENDOR_CHECKS,
     VENDOR_CONDITIONS,
     Check,
     ClusterReport,
@@ -27,7 +28,9 @@ def _servers(servers: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def _check_line(ok: bool, name: str, detail: str) -> str:
-    return f"{'✓' if ok else '✗'} {name}: {detail}"
+    # The guide's three conditions are the vendor's; everything else the bot checks on its own.
+    whose = "vendor's condition" if name in VENDOR_CHECKS else "bot's own check"
+    return f"{'✓' if ok else '✗'} {name} ({whose}): {detail}"
 
 
 def _checks(checks: Iterable[Check]) -> list[str]:
@@ -74,7 +77,7 @@ def escalation_message(run_name: str, *, cluster: str, condition: str, note: str
     except ValueError:
         vendor = False
     label = ("Vendor condition (guide, 'Call Polycom Global Services if'): " if vendor
-             else "Check failed: ")
+             else "The bot's own check failed (not one of the vendor's three conditions): ")
     call = (f"🚨 {run_name} — escalation on *{cluster}*: call {contact}."
             + (f" {' '.join(mention(n) for n in notify)}" if notify else ""))
     times = (f"install estimate {details.get('estimate_min', '?')} min, waited "

@@ -52,8 +52,10 @@ def _block(session: Session, run: Run, step: Step, outcome: Outcome, *, now: dat
            actor: str) -> None:
     transition_step(session, step, StepEvent.BLOCK, now=now, actor=actor, note=outcome.note)
     hold(session, run, RunEvent.PAUSE, now=now, actor=actor, reason=outcome.note)
+    # The people's-work pause is ended by the people saying they are done.
+    ways = ("continue", "abort") if step.kind == StepKind.PEOPLE_WORK else ("resume", "abort")
     post(session, run, messages.notice(run.name, "⏸️", f"paused at {step.key}: {outcome.note}",
-                                       actions=("resume", "abort")), now)
+                                       actions=ways), now)
 
 
 def _escalate(session: Session, run: Run, step: Step, outcome: Outcome, *, now: datetime,
@@ -84,10 +86,12 @@ def _fail(session: Session, run: Run, step: Step, outcome: Outcome, *, now: date
     # The pre-flight step is a run's first: failing there means it never started.
     where = ("did not start" if step.kind == StepKind.PREFLIGHT
              else f"stopped at {step.key}")
+    ways = (f"`/upgrade abort {run.name}`, then a new plan" if outcome.data.get("drift")
+            else f"after fixing the cause: `/upgrade retry {run.name}`, or "
+                 f"`/upgrade abort {run.name}`")
     post(session, run, messages.notice(
-        run.name, "⛔", f"{where}: {outcome.note}. After fixing the cause: "
-        f"`/upgrade retry {run.name}`, or `/upgrade abort {run.name}`.",
-        actions=("retry", "abort")), now)
+        run.name, "⛔", f"{where}: {outcome.note}. Next: {ways}.",
+        actions=("abort",) if outcome.data.get("drift") else ("retry", "abort")), now)
 
 
 def _finish_step(session: Session, run: Run, step: Step, outcome: Outcome, *, now: datetime,

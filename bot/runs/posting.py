@@ -13,8 +13,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot import messages
+from bot.engine.guide import CHECKLIST_SHORT
 from bot.engine.plans import StepKind
 from bot.engine.states import DONE_STEP, RunStatus, StepStatus
+from bot.runs.checklist import acknowledgements
 from bot.runs.plans import plan_of
 from storage import repo
 from storage.models import Run, Step
@@ -29,6 +31,7 @@ BOARD_STATE: Mapping[StepKind, str] = {
     StepKind.UPLOAD: "uploading package", StepKind.CHECK_TERRITORIES: "checking territories",
     StepKind.REASSIGN_TERRITORIES: "reassigning territories",
     StepKind.MOVE_TERRITORIES: "moving territories",
+    StepKind.PEOPLE_WORK: "waiting for the people's work",
     StepKind.ROLLBACK: "rolling back", StepKind.ASSIGN_TERRITORIES: "assigning territories",
 }
 # ...and once it is done.
@@ -76,8 +79,12 @@ def update_board(session: Session, run: Run, now: datetime) -> None:
     lines = [cluster_line(name, [s for s in steps if s.cluster == name], now,
                           estimates.get(name, 0.0)) for name in plan.order]
     elapsed = (now - run.started_at).total_seconds() if run.started_at else 0.0
+    acked = acknowledgements(session, run)
+    checklist = [f"☑ {CHECKLIST_SHORT[k]} {acked[k]}" if k in acked
+                 else f"☐ {CHECKLIST_SHORT[k]}: not acknowledged" for k in plan.acknowledge]
     payload = messages.board_message(run.name, RunStatus(run.status), lines,
-                                     elapsed_s=elapsed, estimate_s=plan.total_estimate_s)
+                                     elapsed_s=elapsed, estimate_s=plan.total_estimate_s,
+                                     checklist=checklist)
     repo.enqueue_message(session=session, at=now, payload=payload, channel=run.channel,
                          run_id=run.id, kind="update")
 

@@ -86,6 +86,13 @@ class FaultKind(StrEnum):
     # Not a failure: the installed package needs new licence activation keys (guide, basic
     # step 6) until the fault is cleared, as an operator installing the keys would.
     NEEDS_KEYS = "needs-keys"
+    # Now, not after an install: the second server is down; the Dashboard shows an alert; the
+    # supercluster's check-compatibility answers "not compatible" whatever the versions.
+    SERVER_DOWN = "server-down"
+    ALERT = "alert"
+    SAYS_INCOMPATIBLE = "says-incompatible"
+    # The cluster restarts after an install request but both servers stay on the old version.
+    INSTALL_NOT_TAKEN = "install-not-taken"
     # What goes wrong when a rollback (not an install) finishes: the vendor's conditions 2 and 3
     # apply to a rollback exactly as to an install. never-returns hangs a rollback as well.
     ROLLBACK_ONE_SERVER = "rollback-one-server"

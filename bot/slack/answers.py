@@ -10,7 +10,7 @@ from bot.engine.durations import say_duration
 from bot.engine.planner import Plan
 from bot.messages import STRATEGY_TITLE, escape, mention
 from bot.messages.blocks import bullets, context, ephemeral, header, section, sections
-from bot.services import ApprovalResult, AuditLine, ClusterHealth, RunSummary
+from bot.services import ApprovalResult, AuditLine, ClusterHealth, RunSummary, StagedCluster
 from bot.slack.grammar import USAGE
 
 Answer = dict[str, Any]
@@ -31,6 +31,7 @@ _HELP = {
     "audit": "who approved what and when, every state change of a run (privately)",
     "verify": "the final checks now, read-only; the result is posted to the channel",
     "evidence": "the run's evidence bundle (zip) uploaded to its thread",
+    "stage": "upload and check the package on every cluster ahead of the window (operators)",
 }
 AUDIT_LINES_MAX = 120  # an ephemeral answer stays readable; the CLI exports the whole trail
 _PERSON = re.compile(r"[UW][A-Z0-9]{2,}")
@@ -179,3 +180,13 @@ def home_view(user: str, *, operator: bool, approver: bool, active: Sequence[Run
               section("*Latest runs*\n" + (text_of([_line(r) for r in recent]) or "_none yet_")),
               context(bullets(f"`{USAGE[v]}`" for v in USAGE))]
     return {"type": "home", "blocks": blocks}
+
+
+def staged_answer(target: str, version: str, rows: Sequence[StagedCluster]) -> Answer:
+    """Staging, cluster by cluster: uploaded, SHA-1 checked, estimate (no service touched)."""
+    lines = [f"Staging {version} on {target} (upload and check only; no cluster's service "
+             "was touched):"]
+    lines += [f"{'✅' if r.ok else '❌'} {r.cluster}: {r.detail}" for r in rows]
+    if all(r.ok for r in rows):
+        lines.append("A run of these clusters finds the package there and skips the upload.")
+    return ephemeral(text_of(lines))

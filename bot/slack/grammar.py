@@ -25,7 +25,7 @@ USAGE = {
     "help": "/upgrade help",
     "inventory": "/upgrade inventory",
     "plan": "/upgrade plan TARGET VERSION [strategy=auto|basic|full-outage|incremental] "
-            "[window=YYYY-MM-DDTHH:MM/DURATION] [tz=Area/City]",
+            "[window=YYYY-MM-DDTHH:MM/DURATION] [tz=Area/City] [emergency]",
     "status": "/upgrade status [RUN]",
     "pause": "/upgrade pause RUN",
     "resume": "/upgrade resume RUN",
@@ -37,10 +37,11 @@ USAGE = {
     "audit": "/upgrade audit RUN",
     "verify": "/upgrade verify TARGET",
     "evidence": "/upgrade evidence RUN",
+    "stage": "/upgrade stage TARGET VERSION",
 }
 CONTROLS = ("pause", "resume", "abort", "retry")
 # Subcommands that change state: only operators may use them.
-MUTATING = frozenset({"plan", "rollback", "restore", *CONTROLS})
+MUTATING = frozenset({"plan", "rollback", "restore", "stage", *CONTROLS})
 PLAN_OPTIONS = ("strategy", "window", "tz")
 _RUN = re.compile(r"[Rr]?([1-9][0-9]*)")
 
@@ -69,6 +70,7 @@ class PlanRequest:
     version: str
     strategy: Strategy = Strategy.AUTO
     window: Window | None = None
+    emergency: bool = False  # install even with calls up (the guide: only in an emergency)
 
 
 @dataclass(frozen=True)
@@ -129,9 +131,17 @@ class RestoreRequest:
     run: str
 
 
+@dataclass(frozen=True)
+class StageRequest:
+    """/upgrade stage TARGET VERSION."""
+
+    target: str
+    version: str
+
+
 Request = (HelpRequest | InventoryRequest | PlanRequest | StatusRequest | ControlRequest
            | HistoryRequest | RollbackRequest | RestoreRequest | AuditRequest | VerifyRequest
-           | EvidenceRequest)
+           | EvidenceRequest | StageRequest)
 
 
 def subcommand(text: str) -> str:
@@ -163,6 +173,12 @@ def parse(text: str) -> Request:
         return RollbackRequest(_run(verb, args[0]), args[1])
     if verb == "restore":
         return RestoreRequest(_run(verb, _one(verb, args, required=True)))
+    if verb == "stage":
+        if len(args) != 2 or any("=" in a for a in args):
+            raise UsageError(f"`stage` expects a TARGET and a VERSION (got "
+                             f"`{' '.join(args) or 'nothing'}`): `{USAGE['stage']}`")
+        _version(args[1])
+        return StageRequest(args[0], args[1])
     if verb == "history":
         return HistoryRequest(_one(verb, args, required=False))
     if verb == "audit":
@@ -200,6 +216,8 @@ def _run(verb: str, word: str | None) -> str:
 
 
 def _plan(args: list[str]) -> PlanRequest:
+    emergency = any(a.lower() == "emergency" for a in args)
+    args = [a for a in args if a.lower() != "emergency"]
     positional = [a for a in args if "=" not in a]
     options: dict[str, str] = {}
     for arg in (a for a in args if "=" in a):
@@ -219,7 +237,7 @@ def _plan(args: list[str]) -> PlanRequest:
     target, version = positional
     _version(version)
     return PlanRequest(target=target, version=version, strategy=_strategy(options),
-                       window=_window(options))
+                       window=_window(options), emergency=emergency)
 
 
 def _version(text: str) -> None:

@@ -21,7 +21,8 @@ BAD_INPUTS = [
     ("timing: {max_parallel_installs: many}", "timing.max_parallel_installs",
      "expected a whole number, got 'many'"),
     ("timeing: {}", "timeing", "unknown key 'timeing' (did you mean 'timing'?); expected one of: "
-                               "slack, timing, escalation, packages, dma, superclusters"),
+                               "slack, timing, escalation, checklist, packages, dma, "
+                               "superclusters"),
     (sc_with(CLUSTER % ("dallas", "dallas"),
              '{name: denver, api_url: "https://dma-denver.example.com/api/rest", servers: 3}'),
      "superclusters[global].clusters[denver].servers", "expected 1 or 2, got 3"),

@@ -144,6 +144,13 @@ class Workspace:
         response = self.dispatch(body)
         return Reply(response.status, _json(response.body), self.slack.responses_posted(rid))
 
+    def acknowledge(self, run: str = "R1", *, user: str = OPERATOR) -> list[Reply]:
+        """An operator clicks each checklist button of the plan message (release notes, backup,
+        licence keys)."""
+        return [self.click(action_id, user=user, run=run)
+                for action_id in ("checklist_release_notes", "checklist_backup",
+                                  "checklist_licence_keys")]
+
     # -- the engine ----------------------------------------------------------------------------
 
     def deliver(self) -> int:
@@ -224,7 +231,8 @@ def workspace(directory: Path, *, usergroups: bool = True, faults: Iterable[str]
         populate(slack)
         sessions = make_session_factory(engine)
         clients = simulated_clients(settings, sim, username=SIM_USER, password=SIM_PASSWORD)
-        services = Services(settings=settings, sessions=sessions, clock=clock, clients=clients)
+        services = Services(settings=settings, sessions=sessions, clock=clock, clients=clients,
+                            pause=clock.advance)
         client = WebClient(token="xoxb-test", base_url=slack.base_url)
         membership = Membership(client)
         kit = Toolkit(membership, InlineExecutor())
