@@ -136,7 +136,10 @@ def _story(s: Slack) -> None:
     assert plan["text"].startswith("*R1* — upgrade plan for supercluster *global*")
     assert {e["action_id"] for b in plan["blocks"] if b["type"] == "actions"
             for e in b["elements"]} == {"plan_approve", "plan_reject", *ACKS}
-    # The operator acknowledges the checklist (release notes, backup, licence keys).
+    # The operator acknowledges the checklist (release notes, backup, licence keys), on the
+    # plan message, whose ts the bot has stored once its outbox is drained.
+    wait_until(lambda: json.loads(bot.get("/healthz")[1])["outbox"]["backlog"] == 0, 10,
+               "the outbox to drain")
     s.acknowledge(ts)
 
     # The requester's own reaction and a visitor's are ignored (each told privately).

@@ -58,6 +58,8 @@ def test_a_whole_upgrade_over_socket_mode(tmp_path: Path, slack: SlackDouble) ->
             ts = slack.messages(CHANNEL)[0]["ts"]
             assert "R1 posted" in slack.responses_posted("p")[0]["text"]
 
+            wait_until(lambda: json.loads(bot.get("/healthz")[1])["outbox"]["backlog"] == 0,
+                       10, "the outbox to drain")  # the bot has stored the plan's ts
             # The operator acknowledges the checklist with its buttons (interactive envelopes).
             for n, action_id in enumerate(("checklist_release_notes", "checklist_backup",
                                            "checklist_licence_keys")):
