@@ -215,6 +215,13 @@ class Target:
     supercluster: SuperclusterSpec | None
 
 
+class WorkerSettings(_Model):
+    """How much one worker process does at once."""
+
+    # Visits in flight per process: a slow or silent cluster holds one, never the others.
+    concurrency: Annotated[int, Field(ge=1, le=256)] = 16
+
+
 class Settings(_Model):
     """The whole configuration file."""
 
@@ -223,6 +230,7 @@ class Settings(_Model):
     escalation: EscalationSettings = EscalationSettings()
     packages: dict[Version, PackageSpec] = {}
     dma: DmaSettings = DmaSettings()
+    worker: WorkerSettings = WorkerSettings()
     superclusters: list[SuperclusterSpec] = []
     clusters: list[ClusterSpec] = []
     simulation: SimulationSettings | None = None
