@@ -98,6 +98,7 @@ class PlanRequest:
     strategy: Strategy = Strategy.AUTO
     timing: PlanTiming = field(default_factory=PlanTiming)
     compatible_override: bool | None = None  # the supercluster's check-compatibility answer
+    seed: str | None = None  # cluster A of a full outage, when the configuration pins one
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,8 @@ class Planning(Flow):
         return make_plan(PlanRequest(
             target=target.name, target_kind=target.kind, clusters=clusters,
             territories=territories, to_version=version, strategy=wanted,
-            timing=plan_timing(self.settings)))
+            timing=plan_timing(self.settings),
+            seed=target.supercluster.seed if target.supercluster else None))
 
     def _facts(self, target: Target) -> tuple[tuple[ClusterFacts, ...],
                                               tuple[TerritoryFacts, ...]]:

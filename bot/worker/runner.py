@@ -27,6 +27,7 @@ from bot.config import Settings
 from bot.dma.client import DmaClient
 from bot.dma.errors import DmaBadResponse, DmaConflict, DmaError, DmaNotReachable
 from bot.engine.planner import StepKind
+from bot.engine.slots import step_limits
 from bot.engine.states import StepEvent, StepStatus
 from bot.runs.outcome import Outcome
 from bot.runs.outcomes import apply_outcome
@@ -148,7 +149,8 @@ class Worker:
         with unit_of_work(self.sessions) as session:
             steps = repo.claim_due_steps(
                 session=session, worker_id=self.worker_id, now=now, lease=timing.lease,
-                limit=limit, kind_limits={StepKind.INSTALL: timing.max_parallel_installs})
+                limit=limit, kind_limits={k.value: n for k, n in step_limits(
+                    timing.max_parallel_installs).items()})
             for step in steps:
                 run = step.run
                 if step.status == StepStatus.PENDING:
