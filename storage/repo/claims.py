@@ -90,8 +90,11 @@ def _take(session: Session, step: Step, worker_id: str, now: datetime, lease: ti
     previous = step.claimed_by  # still set only when its lease expired without a release
     result = session.execute(
         update(Step)
+        # `attempts` grows with every claim: a step claimed, finished and released since we
+        # read it (its claim columns empty again) is not taken a second time.
         .where(Step.id == step.id, same(Step.claimed_by, previous),
-               same(Step.claimed_until, step.claimed_until))
+               same(Step.claimed_until, step.claimed_until), Step.attempts == step.attempts,
+               Step.status == step.status)
         .values(claimed_by=worker_id, claimed_until=now + lease, attempts=Step.attempts + 1)
         .execution_options(synchronize_session=False)
     )
