@@ -74,6 +74,19 @@ class Bed:
         self.services = Services(settings=settings, sessions=self.sessions, clock=self.clock,
                                  clients=self.clients)
 
+    def stage(self) -> None:
+        """Upload the package everywhere first (as `/upgrade stage` does), so that the plan
+        knows each cluster's install estimate (a cluster shows it once the package is there).
+        """
+        package = self.settings.packages["10.1.0.1"]
+        for c in self.settings.all_clusters():
+            self.clients(c.name).upload_package_url(package.url, package.sha1)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not all(
+                self.clients(c.name).installed_software().upgrade_version
+                for c in self.settings.all_clusters()):
+            time.sleep(0.05)
+
     def submit(self, target: str, *, approve: bool = True) -> str:
         """Plan, submit and (unless told not to) approve a run; return its name."""
         plan = self.services.plan(target, "10.1.0.1", "auto")
@@ -154,6 +167,7 @@ def outage(installs_min: list[float]) -> None:
     with tempfile.TemporaryDirectory() as tmp, database("sqlite") as url:
         bed = Bed(supercluster_settings(Path(tmp), installs_min, SPEED), url)
         try:
+            bed.stage()
             name = bed.submit("sc")
             wall, _cpu, _n = bed.run_until_done([name], timeout_s=180)
             steps = {s.key: s for s in bed.steps(name)}
