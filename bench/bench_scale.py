@@ -75,8 +75,9 @@ class Bed:
                                  clients=self.clients)
 
     def stage(self) -> None:
-        """Upload the package everywhere first (as `/upgrade stage` does), so that the plan
-        knows each cluster's install estimate (a cluster shows it once the package is there).
+        """Upload the package everywhere first, as `/upgrade stage` does.
+
+        A cluster shows its install estimate once the package is there: the plan then knows it.
         """
         package = self.settings.packages["10.1.0.1"]
         for c in self.settings.all_clusters():
