@@ -10,8 +10,6 @@ that owns them.
 
 from __future__ import annotations
 
-import threading
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,50 +59,7 @@ def make_engine(url: str) -> Engine:
     )
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "before_cursor_execute", _sqlite_begin_before_write)
-    _TURNS[engine] = _WriterTurns()
-    _TURNS[engine].attach(engine)
     return engine
-
-
-_TURNS: weakref.WeakKeyDictionary[Engine, _WriterTurns] = weakref.WeakKeyDictionary()
-
-
-class _WriterTurns:
-    """Threads of one process take turns at SQLite's one write transaction, first come first.
-
-    Without it they wait in SQLite's busy handler, which sleeps in steps of up to 100 ms: with
-    many visits recording at once most of the time went to those sleeps. Only an optimisation:
-    SQLite still guards the database (and other processes), and a turn not granted within the
-    busy timeout falls back to SQLite's own waiting.
-    """
-
-    KEY = "upgradebot_write_turn"
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-
-    def attach(self, engine: Engine) -> None:
-        """Listen for the begin and the end of write transactions on the engine."""
-        for name in ("commit", "rollback"):
-            event.listen(engine, name, self._connection_ended)
-        for name in ("reset", "checkin", "invalidate", "close"):
-            event.listen(engine.pool, name, self._pooled_ended)
-
-    def turn(self, info: dict[str, Any]) -> None:
-        """Wait for this process's write turn (bounded) before BEGIN IMMEDIATE."""
-        if not info.get(self.KEY) and self._lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_S):
-            info[self.KEY] = True
-
-    def _release(self, info: dict[str, Any]) -> None:
-        if info.pop(self.KEY, False):
-            self._lock.release()
-
-    def _connection_ended(self, conn: Connection) -> None:
-        self._release(conn.info)
-
-    def _pooled_ended(self, _dbapi_connection: Any, record: Any, *_rest: Any) -> None:
-        if record is not None:
-            self._release(record.info)
 
 
 def _sqlite_on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
@@ -129,9 +84,6 @@ def _sqlite_begin_before_write(
         return  # nobody will COMMIT: let each statement stand alone
     wants_lock = context is not None and context.execution_options.get(SQLITE_WRITE_LOCK, False)
     if wants_lock or statement.lstrip()[:9].upper().startswith(_WRITE_STATEMENTS):
-        turns = _TURNS.get(conn.engine)
-        if turns is not None:
-            turns.turn(conn.info)
         dbapi_connection.execute("BEGIN IMMEDIATE")
 
 
