@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from bot.runs.waiting import housekeeping, wake_moments
+from bot.runs.waiting import wake_moments
 from bot.worker.runner import Visit, Worker
 from storage import repo
 from storage.db import WAKE_WORKER, unit_of_work
@@ -111,7 +111,7 @@ class VisitLoop:
                 now = self.worker.clock.now()
                 if self._housekeep.is_set() or house_at is None or now >= house_at:
                     self._housekeep.clear()
-                    housekeeping(self.worker.sessions, self.worker.clock, self.worker.actor)
+                    self.worker.housekeeping()
                     house_at = self._next_housekeeping(now)
                 free = self.size - self.in_flight
                 claimed = self.worker.claim(free)

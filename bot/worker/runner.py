@@ -104,7 +104,7 @@ class Worker:
         """
         if self._stopping.is_set():
             return 0
-        housekeeping(self.sessions, self.clock, self.actor)
+        self.housekeeping()
         visits = 0
         while visits < max_visits and not self._stopping.is_set():
             claimed = self.claim(1)
@@ -113,6 +113,13 @@ class Worker:
             self.visit(claimed[0])
             visits += 1
         return visits
+
+    def housekeeping(self) -> None:
+        """Start, schedule or expire waiting runs; un-park steps whose dependencies are done."""
+        housekeeping(self.sessions, self.clock, self.actor)
+        with unit_of_work(self.sessions) as session:
+            if repo.unpark_ready(session=session):
+                log.info("un-parked steps whose dependencies finished during a claim")
 
     def visit(self, visit: Visit) -> None:
         """Act on the cluster with no transaction open, then record the outcome."""

@@ -21,6 +21,7 @@ from storage.repo.claims import (
     release_step,
     renew_lease,
     unpark_dependents,
+    unpark_ready,
 )
 from storage.repo.events import purge_event_ids, record_event_id
 from storage.repo.outbox import (
@@ -99,6 +100,7 @@ __all__ = [
     "supersede_messages",
     "territory_snapshot",
     "unpark_dependents",
+    "unpark_ready",
     "unsent_messages",
     "withdraw_approval",
 ]

@@ -159,10 +159,40 @@ def claim_next_step(
 
 
 def _park(session: Session, step: Step) -> None:
-    """Keep a pending step whose dependencies are not done out of later claims."""
+    """Keep a pending step whose dependencies are not done out of later claims.
+
+    Never waits for a row another worker holds (it is simply not parked now). A dependency
+    finishing while this transaction is open may miss it: `unpark_ready` repairs that.
+    """
+    if not _lock_step(session, step.id):
+        return
     session.execute(update(Step).where(Step.id == step.id, Step.status == StepStatus.PENDING)
                     .values(next_check_at=PARKED).execution_options(synchronize_session=False))
     step.next_check_at = PARKED
+
+
+def unpark_ready(*, session: Session) -> int:
+    """Un-park the parked steps of running runs whose dependencies are all done; return how many.
+
+    The safety net for a park that raced with its dependency finishing; the worker runs it
+    every housekeeping pass (it reads only parked steps and their runs' step statuses).
+    """
+    parked = session.execute(
+        select(Step.id, Step.run_id, Step.deps).join(Run, Run.id == Step.run_id)
+        .where(Run.status == RunStatus.RUNNING, Step.next_check_at == PARKED)).all()
+    if not parked:
+        return 0
+    done: dict[int, set[str]] = defaultdict(set)
+    for run_id, key in session.execute(
+            select(Step.run_id, Step.key).where(Step.run_id.in_({r for _, r, _ in parked}),
+                                                Step.status.in_(DONE_STEP))):
+        done[run_id].add(key)
+    ready = [sid for sid, run_id, deps in parked if set(deps or ()) <= done[run_id]]
+    if ready:
+        session.execute(update(Step).where(Step.id.in_(ready), Step.next_check_at == PARKED)
+                        .values(next_check_at=None)
+                        .execution_options(synchronize_session=False))
+    return len(ready)
 
 
 def unpark_dependents(*, session: Session, step: Step) -> None:
