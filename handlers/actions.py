@@ -1,4 +1,4 @@
-"""Buttons: Approve/Reject a plan, approve an overrun, retry, resume or abort a run.
+"""Buttons: Approve/Reject a plan, approve an overrun, retry, resume, abort, roll back a cluster.
 
 Middleware loads the run the button names (its value is a RunRef) and checks the role:
 approvers for the approval buttons, operators for the others (a refusal is answered privately).
@@ -13,10 +13,15 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 
 from bot.messages.blocks import ephemeral
-from bot.messages.ids import ActionId
+from bot.messages.ids import ACK_ITEMS, ActionId, RunRef
 from bot.services import RunSummary, Services
 from bot.slack import answers
-from bot.slack.middleware import load_button_run, require_operator, with_approvers
+from bot.slack.middleware import (
+    load_button_run,
+    once_per_request,
+    require_operator,
+    with_approvers,
+)
 from bot.slack.toolkit import Toolkit
 
 CONTROLS = {ActionId.RETRY: "retry", ActionId.RESUME: "resume", ActionId.ABORT: "abort"}
@@ -60,6 +65,28 @@ class Actions:
         self._then(body, respond,
                    lambda user: ephemeral(self.services.control(run.name, verb, user)))
 
+    def rollback(self, ack: Ack, body: dict[str, Any], action: dict[str, Any], run: RunSummary,
+                 respond: Respond) -> None:
+        """Roll back CLUSTER (operators): post the rollback plan of the escalated step's cluster."""
+        ack()
+        step_id = RunRef.decode(str(action.get("value", ""))).step_id
+        channel = (self.services.settings.slack.channel
+                   or (body.get("channel") or {}).get("id"))
+
+        def work(user: str) -> dict[str, Any]:
+            cluster = self.services.cluster_of_step(run.name, step_id or 0)
+            name, plan = self.services.rollback(run.name, cluster, requester=user,
+                                                channel=channel)
+            return answers.planned_answer(name, plan, channel or "")
+        self._then(body, respond, work)
+    def acknowledge(self, ack: Ack, body: dict[str, Any], action: dict[str, Any],
+                    run: RunSummary, respond: Respond) -> None:
+        """Acknowledge one manual checklist item (operators)."""
+        ack()
+        item = ACK_ITEMS[ActionId(action["action_id"])]
+        self._then(body, respond,
+                   lambda user: ephemeral(self.services.acknowledge(run.name, item, user)))
+
     def _then(self, body: dict[str, Any], respond: Respond,
               work: Callable[[str], dict[str, Any]]) -> None:
         user = body["user"]["id"]
@@ -71,10 +98,15 @@ def register(app: App, services: Services, kit: Toolkit) -> None:
     """Register every button behind its guards."""
     handlers = Actions(services, kit)
     slack = services.settings.slack
-    approver = [load_button_run(services), with_approvers(slack, kit.membership)]
-    operator = [require_operator(slack, kit.membership), load_button_run(services)]
+    approver = [load_button_run(services), with_approvers(slack, kit.membership),
+                once_per_request(services)]
+    operator = [require_operator(slack, kit.membership), load_button_run(services),
+                once_per_request(services)]
     app.action(ActionId.APPROVE.value, middleware=approver)(handlers.approve)
     app.action(ActionId.REJECT.value, middleware=approver)(handlers.reject)
     app.action(ActionId.APPROVE_OVERRUN.value, middleware=approver)(handlers.overrun)
     for action_id in CONTROLS:
         app.action(action_id.value, middleware=operator)(handlers.control)
+    app.action(ActionId.ROLLBACK.value, middleware=operator)(handlers.rollback)
+    for action_id in ACK_ITEMS:
+        app.action(action_id.value, middleware=operator)(handlers.acknowledge)

@@ -142,6 +142,8 @@ class Run(Base):
     window_tz: Mapped[str | None]
     overrun_approved: Mapped[bool] = mapped_column(default=False)
     pause_reason: Mapped[str | None] = mapped_column(sa.Text)
+    # A recovery run (rollback, restore) names the run it recovers; None for an upgrade.
+    recovers: Mapped[int | None] = mapped_column(sa.ForeignKey("runs.id"))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
@@ -337,3 +339,35 @@ class Escalation(Base):
     created_at: Mapped[datetime]
     resolved_at: Mapped[datetime | None]
     resolved_by: Mapped[str | None]
+
+
+class DmaRequest(Base):
+    """One request a step sent to a cluster, redacted, kept for the evidence bundle."""
+
+    __tablename__ = "dma_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(sa.ForeignKey("runs.id"), index=True)
+    step_id: Mapped[int | None] = mapped_column(sa.ForeignKey("steps.id"))
+    at: Mapped[datetime]
+    cluster: Mapped[str]
+    method: Mapped[str]
+    path: Mapped[str]
+    status: Mapped[int | None]
+    elapsed_ms: Mapped[int]
+    request: Mapped[str | None] = mapped_column(sa.Text)
+    response: Mapped[str | None] = mapped_column(sa.Text)
+    error: Mapped[str | None]
+
+
+class Reverification(Base):
+    """The final checks run again some hours after a completed run, once."""
+
+    __tablename__ = "reverifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(sa.ForeignKey("runs.id"), unique=True)
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    done_at: Mapped[datetime | None]
+    ok: Mapped[bool | None]
+    summary: Mapped[str | None] = mapped_column(sa.Text)

@@ -22,7 +22,8 @@ from requests.adapters import HTTPAdapter
 from requests.auth import HTTPBasicAuth
 from urllib3.util.retry import Retry
 
-from bot.dma import models
+from bot import metrics
+from bot.dma import journal, models
 from bot.dma.errors import (
     DmaBadResponse,
     DmaConflict,
@@ -71,7 +72,8 @@ class DmaClient:
     def __init__(self, base_url: str, *, username: str, password: str, verify: bool | str = True,
                  timeout: float = 10.0, retries: int = 2, backoff: float = 0.2,
                  sleep: Callable[[float], None] = time.sleep,
-                 session: requests.Session | None = None, name: str | None = None) -> None:
+                 session: requests.Session | None = None, name: str | None = None,
+                 max_estimate_minutes: float = models.MAX_ESTIMATE_MINUTES) -> None:
         """Configure the client; nothing is sent until a method is called."""
         parts = urlsplit(base_url)
         # Messages here never echo base_url: it might carry credentials.
@@ -90,6 +92,7 @@ class DmaClient:
         self.retries = retries
         self.backoff = backoff
         self._sleep = sleep
+        self.max_estimate_minutes = max_estimate_minutes
         self._auth = HTTPBasicAuth(username, password)
         self._secrets = tuple(s for s in (password, basic_token(username, password)) if s)
         self._session = session or requests.Session()
@@ -117,7 +120,8 @@ class DmaClient:
     def installed_software(self) -> InstalledSoftware:
         """Return what runs, what is uploaded, the estimate and the history."""
         resp = self._request("GET", "/installed-software", media="installed-software")
-        return self._parse(resp, "GET", "/installed-software", InstalledSoftware.from_json)
+        return self._parse(resp, "GET", "/installed-software", lambda data: (
+            InstalledSoftware.from_json(data, max_estimate_minutes=self.max_estimate_minutes)))
 
     def upload_package_url(self, url: str, sha1: str | None) -> None:
         """Ask the cluster to fetch an upgrade package from a URL (it answers 202)."""
@@ -262,11 +266,23 @@ class DmaClient:
                 timeout=(self.timeout, self.timeout), verify=self.verify, allow_redirects=False)
         except requests.exceptions.RequestException as exc:
             error = self._transport_error(exc, method, path, url)
+            took = time.monotonic() - started
             log.debug("DMA %s: %s %s -> %s after %.3fs", self.name, method, path,
-                      type(exc).__name__, time.monotonic() - started)
+                      type(exc).__name__, took)
+            metrics.dma_request(self.name, method,
+                                error.reason if isinstance(error, DmaNotReachable) else "error",
+                                took)
+            journal.note(cluster=self.name, method=method, path=path, status=None,
+                         elapsed_s=took, request=body if raw is None else raw, response=None,
+                         error=type(exc).__name__, secrets=self._secrets)
             raise error from exc
+        took = time.monotonic() - started
         log.debug("DMA %s: %s %s -> %d in %.3fs", self.name, method, path, resp.status_code,
-                  time.monotonic() - started)
+                  took)
+        metrics.dma_request(self.name, method, _outcome(resp.status_code), took)
+        journal.note(cluster=self.name, method=method, path=path, status=resp.status_code,
+                     elapsed_s=took, request=body if raw is None else raw, response=resp.text,
+                     secrets=self._secrets)
         self._check(resp, method, path, url)
         return resp
 
@@ -347,6 +363,20 @@ class DmaClient:
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
+
+
+_OUTCOMES = {401: "unauthorized", 404: "not_found", 409: "conflict", 412: "stale_tag"}
+
+
+def _outcome(code: int) -> str:
+    """The metrics' word for an HTTP status from a cluster."""
+    if 200 <= code < 300:
+        return "ok"
+    if code in UNAVAILABLE_CODES:
+        return "unavailable"
+    if code in _OUTCOMES:
+        return _OUTCOMES[code]
+    return "redirect" if code < 400 else "client_error" if code < 500 else "server_error"
 
 
 def _seg(value: str) -> str:

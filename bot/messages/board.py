@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from bot.engine.durations import say_duration
@@ -37,7 +37,8 @@ _HEADLINE = {
 
 
 def board_message(run_name: str, status: RunStatus, lines: Iterable[ClusterLine], *,
-                  elapsed_s: float, estimate_s: float) -> Payload:
+                  elapsed_s: float, estimate_s: float,
+                  checklist: Sequence[str] = ()) -> Payload:
     """The status board that replaces the plan message while the run goes."""
     lines = list(lines)
     rows = [f"*{run_name}* — {status.words}: {say_duration(elapsed_s)} elapsed of about "
@@ -53,7 +54,12 @@ def board_message(run_name: str, status: RunStatus, lines: Iterable[ClusterLine]
         rows[0] = f"*{run_name}* — did not start: the clusters no longer match the plan"
     headline = template.format(run=run_name, status=status.words, elapsed=say_duration(elapsed_s),
                                estimate=say_duration(estimate_s))
+    if checklist:  # who acknowledged each manual item, and when
+        rows.append("  Checklist: " + "; ".join(checklist))
     cells = [(line.cluster, line.state, f"{say_duration(line.elapsed_s)} / est. "
               f"{say_duration(line.estimate_s)}") for line in lines]
-    return {"text": "\n".join(rows),
-            "blocks": layouts.board_blocks(run_name, status, headline, cells)}
+    blocks = layouts.board_blocks(run_name, status, headline, cells)
+    if checklist:
+        blocks.insert(-1 if blocks and blocks[-1].get("type") == "actions" else len(blocks),
+                      layouts.context("Checklist: " + "; ".join(checklist)))
+    return {"text": "\n".join(rows), "blocks": blocks}

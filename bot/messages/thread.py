@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from bot.engine.verification import (
+    VENDOR_CHECKS,
     VENDOR_CONDITIONS,
     Check,
     ClusterReport,
@@ -27,7 +28,9 @@ def _servers(servers: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def _check_line(ok: bool, name: str, detail: str) -> str:
-    return f"{'✓' if ok else '✗'} {name}: {detail}"
+    # The guide's three conditions are the vendor's; everything else the bot checks on its own.
+    whose = "vendor's condition" if name in VENDOR_CHECKS else "bot's own check"
+    return f"{'✓' if ok else '✗'} {name} ({whose}): {detail}"
 
 
 def _checks(checks: Iterable[Check]) -> list[str]:
@@ -67,14 +70,14 @@ def report_message(run_name: str, report: Report) -> Payload:
 
 def escalation_message(run_name: str, *, cluster: str, condition: str, note: str,
                        details: Mapping[str, Any], contact: str,
-                       notify: Sequence[str]) -> Payload:
+                       notify: Sequence[str], step_id: int | None = None) -> Payload:
     """The prompt to call Polycom Global Services, with everything they will ask for."""
     try:
         vendor = Condition(condition) in VENDOR_CONDITIONS
     except ValueError:
         vendor = False
     label = ("Vendor condition (guide, 'Call Polycom Global Services if'): " if vendor
-             else "Check failed: ")
+             else "The bot's own check failed (not one of the vendor's three conditions): ")
     call = (f"🚨 {run_name} — escalation on *{cluster}*: call {contact}."
             + (f" {' '.join(mention(n) for n in notify)}" if notify else ""))
     times = (f"install estimate {details.get('estimate_min', '?')} min, waited "
@@ -85,8 +88,11 @@ def escalation_message(run_name: str, *, cluster: str, condition: str, note: str
               if not c["ok"]]
     done = "; ".join(details.get("done") or ())
     next_steps = (f"The run is paused; nothing else is touched. Next: `/upgrade retry {run_name}` "
-                  f"once it is dealt with, roll {cluster} back (only the last upgrade can be "
-                  f"undone, on a stand-alone cluster), or `/upgrade abort {run_name}`.")
+                  f"once it is dealt with; `/upgrade rollback {run_name} {cluster}` (the "
+                  "vendor's rollback: only the last upgrade can be undone, out of the "
+                  f"supercluster first); `/upgrade restore {run_name}` (plan the way back to a "
+                  f"served network); or `/upgrade abort {run_name}`.")
+    impact = [str(line) for line in details.get("impact") or ()]
     rows = [call, label + note]
     if times:
         rows.append(f"Times: {times}")
@@ -95,12 +101,14 @@ def escalation_message(run_name: str, *, cluster: str, condition: str, note: str
     rows += servers + [f"  {f}" for f in failed]
     if done:
         rows.append(f"Already done: {done}")
+    if impact:
+        rows += ["Service now:", *(f"  {line}" for line in impact)]
     rows.append(next_steps)
     layout = layouts.EscalationLayout(
         run_name=run_name, cluster=cluster, call=call, condition_label=label.rstrip(": "),
         condition=note, times=times, last_answer=str(details.get("last_answer") or ""),
         servers=[s.strip() for s in servers], failed_checks=failed, done=done,
-        next_steps=next_steps)
+        next_steps=next_steps, impact=impact, step_id=step_id)
     return {"text": "\n".join(rows), "blocks": layouts.escalation_blocks(layout)}
 
 

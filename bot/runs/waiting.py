@@ -18,6 +18,7 @@ from bot.engine.slots import step_limits
 from bot.engine.states import DONE_STEP, WAITING_RUN, RunEvent, RunStatus, StepStatus
 from bot.engine.windows import StepProgress, Window, expired_unapproved, needs_overrun
 from bot.engine.windows import remaining_seconds as _remaining
+from bot.runs.checklist import missing, say_missing
 from bot.runs.plans import plan_of
 from bot.runs.posting import post, update_board
 from bot.runs.transitions import transition_run
@@ -104,6 +105,13 @@ def advance_waiting_run(session: Session, run: Run, now: datetime, actor: str) -
             update_board(session, run, now)
         return
     if window is None or window.contains(now):
+        if waiting_for := missing(session, run):
+            # The guide's manual items come first: no start until an operator acknowledged each.
+            post(session, run, messages.notice(
+                run.name, "☐", "approved; it starts once an operator has acknowledged: "
+                f"{say_missing(waiting_for)}", actions=tuple(f"ack:{k}" for k in waiting_for)),
+                now, key=f"{run.id}:checklist")
+            return
         transition_run(session, run, RunEvent.START, now=now, actor=actor)
         post(session, run, messages.notice(run.name, "▶️", "started"), now, key=f"{run.id}:start")
         update_board(session, run, now)

@@ -87,6 +87,10 @@ def apply_package(world: World, c: ClusterState, user: str, now: datetime) -> Op
         raise Refused(409, f"{c.name} is a member of a supercluster ({theirs}) and {pkg.version} "
                       "is not compatible (different major or minor version): a cluster must "
                       "leave the supercluster before an incompatible upgrade")
+    if c.service == IN_SERVICE or world.calls(c, now):
+        # A real DMA takes it; the guide does not ("except in an emergency"): tests read this.
+        world.breaches.append(f"{now.isoformat()} install on {c.name} while {c.service} with "
+                              f"{world.calls(c, now)} active calls")
     slow = c.fault(FaultKind.SLOW_INSTALL)
     minutes = c.estimate * (slow.factor if slow else 1.0)
     c.op = Operation(UPGRADE, now, now, now + world.span(minutes), user, pkg.version)
@@ -161,6 +165,10 @@ def _check_join(world: World, c: ClusterState, target: ClusterState, fqdn: str,
         raise Refused(409, f"{target.name} ({fqdn}) is restarting: wait until it is up")
     if world.joiners(sc):
         raise Refused(409, "another cluster is joining that supercluster: join one at a time")
+    if target.rolled_back and len(sc.members) == 1 and not c.rolled_back:
+        raise Refused(409, f"{target.name} was rolled back: its data is the backup restored by "
+                      f"the rollback, and a joining cluster's data is replaced by the target's. "
+                      f"Join {target.name} to {c.name}, never {c.name} to {target.name}")
     if len(sc.members) >= MAX_MEMBERS:
         raise Refused(409, f"a supercluster has at most {MAX_MEMBERS} clusters")
     if not compatible(c.version, target.version):

@@ -65,6 +65,9 @@ class World:
         self.scs: dict[int, ScState] = {}
         self._next_key = 0
         self._next_tag = 0
+        # Requests a real DMA accepts but the guide forbids (an install with calls up, a
+        # territory left unserved during an incremental run): recorded, never refused.
+        self.breaches: list[str] = []
         for spec in clusters:
             self._add_cluster(spec, seed)
         for group in superclusters:
@@ -135,8 +138,8 @@ class World:
     # --- time ---------------------------------------------------------------------------------
 
     def hung(self, c: ClusterState) -> bool:
-        """True when an install never ends because of the never-returns fault."""
-        return (c.op is not None and c.op.kind == UPGRADE
+        """True when an install or a rollback never ends because of the never-returns fault."""
+        return (c.op is not None and c.op.kind in (UPGRADE, ROLLBACK)
                 and c.fault(FaultKind.NEVER_RETURNS) is not None)
 
     def advance(self, now: datetime) -> None:
@@ -158,6 +161,8 @@ class World:
          JOIN: self._finish_join, LEAVE: self._finish_leave}[op.kind](c, op)
 
     def _finish_upgrade(self, c: ClusterState, op: Operation) -> None:
+        if c.fault(FaultKind.INSTALL_NOT_TAKEN):
+            return  # it restarted, and nothing changed: the package is still pending
         old, new = c.version, op.to_version
         failed = c.fault(FaultKind.HISTORY_FAILURE) is not None
         status = "UPGRADE_FAILURE" if failed else "UPGRADE_SUCCESSFUL"
@@ -169,6 +174,7 @@ class World:
             c.history.append(UpgradeRecord(i, before.version, after.version, op.user, status,
                                            op.end))
         c.version, c.rollback_version, c.package, c.nodes = new, old, None, nodes
+        c.rolled_back = False
         c.ha_connected = c.fault(FaultKind.LINK_DOWN) is None
 
     def _finish_rollback(self, c: ClusterState, op: Operation) -> None:
@@ -176,8 +182,13 @@ class World:
         for i, before in enumerate(c.nodes, start=1):
             c.history.append(UpgradeRecord(i, before.version, restored, op.user,
                                            "ROLLBACK_SUCCESSFUL", op.end))
-        c.version, c.rollback_version = restored, None
+        c.version, c.rollback_version, c.rolled_back = restored, None, True
+        old = [n.version for n in c.nodes]
         c.nodes = [ServerNode("UP", restored) for _ in range(c.servers)]
+        if c.servers == 2 and c.fault(FaultKind.ROLLBACK_ONE_SERVER):
+            c.nodes[1].state = "DOWN"
+        if c.servers == 2 and c.fault(FaultKind.ROLLBACK_VERSION_MISMATCH):
+            c.nodes[1].version = old[1]
         c.ha_connected = True
 
     def _finish_join(self, c: ClusterState, op: Operation) -> None:
@@ -189,6 +200,7 @@ class World:
         del self.scs[c.sc]  # its own data is discarded: the target's shared data wins
         target.members.append(c.name)
         c.sc = target.key
+        c.rolled_back = False  # it now holds the supercluster's shared data
         c.sc_result = ScResult(JOIN, "COMPLETE", f"{c.name} joined supercluster {target.name}")
 
     def _finish_leave(self, c: ClusterState, op: Operation) -> None:
@@ -271,6 +283,19 @@ class World:
         return (c is not None and name in sc.members and c.service == IN_SERVICE
                 and not self.restarting(c, now))
 
+    def unserved(self, now: datetime) -> set[str]:
+        """Territories that no cluster in service manages now (primary or backup), anywhere.
+
+        A territory counts as served when, in some supercluster, its visible primary or backup is
+        a member that is in service and up. Copies a cluster keeps after leaving, naming clusters
+        that are not its members, serve nothing.
+        """
+        ids = {tid for sc in self.scs.values() for tid in sc.territories}
+        served = {tid for sc in self.scs.values() for tid, revs in sc.territories.items()
+                  if any(n and self.serving(sc, n, now) for n in (
+                      self.visible(revs, now).primary, self.visible(revs, now).backup))}
+        return ids - served
+
     def visible(self, revisions: list[Revision], now: datetime) -> Territory:
         """Return the territory as replication shows it now."""
         return [r for r in revisions if r.visible_at <= now][-1].territory
@@ -339,6 +364,8 @@ class World:
     def set_fault(self, c: ClusterState, fault: Fault) -> None:
         """Set a fault, replacing one of the same kind."""
         c.faults[fault.kind] = fault
+        if fault.kind is FaultKind.SERVER_DOWN:
+            c.nodes[-1].state = "DOWN"
 
     def clear_faults(self, c: ClusterState, now: datetime) -> None:
         """Remove every fault and repair what it broke that can heal by itself.

@@ -3,6 +3,7 @@
 ```
 help | inventory | plan TARGET VERSION [strategy=…] [window=YYYY-MM-DDTHH:MM/DURATION]
 [tz=Area/City] | status [RUN] | pause RUN | resume RUN | abort RUN | retry RUN | history [TARGET]
+| rollback RUN CLUSTER | restore RUN | audit RUN | verify TARGET | evidence RUN
 ```
 Anything else raises `UsageError`, whose message says what was expected. Names are checked
 against the inventory later (by the service, which knows the nearest known name).
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.engine.errors import UserError
-from bot.engine.planner import Strategy
+from bot.engine.plans import PLANNABLE, Strategy
 from bot.engine.versions import parse_version
 from bot.engine.windows import Window, parse_window, zone
 
@@ -24,21 +25,27 @@ USAGE = {
     "help": "/upgrade help",
     "inventory": "/upgrade inventory",
     "plan": "/upgrade plan TARGET VERSION [strategy=auto|basic|full-outage|incremental] "
-            "[window=YYYY-MM-DDTHH:MM/DURATION] [tz=Area/City]",
+            "[window=YYYY-MM-DDTHH:MM/DURATION] [tz=Area/City] [emergency]",
     "status": "/upgrade status [RUN]",
     "pause": "/upgrade pause RUN",
     "resume": "/upgrade resume RUN",
     "abort": "/upgrade abort RUN",
-    "retry": "/upgrade retry RUN",
+    "retry": "/upgrade retry RUN [reinstall]",
     "history": "/upgrade history [TARGET]",
+    "rollback": "/upgrade rollback RUN CLUSTER",
+    "restore": "/upgrade restore RUN",
+    "audit": "/upgrade audit RUN",
+    "verify": "/upgrade verify TARGET",
+    "evidence": "/upgrade evidence RUN",
+    "stage": "/upgrade stage TARGET VERSION",
 }
 CONTROLS = ("pause", "resume", "abort", "retry")
 # Subcommands that change state: only operators may use them.
-MUTATING = frozenset({"plan", *CONTROLS})
+MUTATING = frozenset({"plan", "rollback", "restore", "stage", *CONTROLS})
 PLAN_OPTIONS = ("strategy", "window", "tz")
 _RUN = re.compile(r"[Rr]?([1-9][0-9]*)")
 
-ControlAction = Literal["pause", "resume", "abort", "retry"]
+ControlAction = Literal["pause", "resume", "abort", "retry", "reinstall"]
 
 
 class UsageError(UserError, ValueError):
@@ -63,6 +70,7 @@ class PlanRequest:
     version: str
     strategy: Strategy = Strategy.AUTO
     window: Window | None = None
+    emergency: bool = False  # install even with calls up (the guide: only in an emergency)
 
 
 @dataclass(frozen=True)
@@ -81,14 +89,59 @@ class ControlRequest:
 
 
 @dataclass(frozen=True)
+class AuditRequest:
+    """/upgrade audit RUN."""
+
+    run: str
+
+
+@dataclass(frozen=True)
+class VerifyRequest:
+    """/upgrade verify TARGET: the final checks now, read-only."""
+
+    target: str
+
+
+@dataclass(frozen=True)
+class EvidenceRequest:
+    """/upgrade evidence RUN: the evidence bundle uploaded to the run's thread."""
+
+    run: str
+
+
+@dataclass(frozen=True)
 class HistoryRequest:
     """/upgrade history [TARGET]."""
 
     target: str | None = None
 
 
+@dataclass(frozen=True)
+class RollbackRequest:
+    """/upgrade rollback RUN CLUSTER."""
+
+    run: str
+    cluster: str
+
+
+@dataclass(frozen=True)
+class RestoreRequest:
+    """/upgrade restore RUN."""
+
+    run: str
+
+
+@dataclass(frozen=True)
+class StageRequest:
+    """/upgrade stage TARGET VERSION."""
+
+    target: str
+    version: str
+
+
 Request = (HelpRequest | InventoryRequest | PlanRequest | StatusRequest | ControlRequest
-           | HistoryRequest)
+           | HistoryRequest | RollbackRequest | RestoreRequest | AuditRequest | VerifyRequest
+           | EvidenceRequest | StageRequest)
 
 
 def subcommand(text: str) -> str:
@@ -105,13 +158,35 @@ def parse(text: str) -> Request:
     verb, args = words[0].lower(), words[1:]
     if verb == "plan":
         return _plan(args)
+    if verb == "retry" and len(args) == 2 and args[1].lower() == "reinstall":
+        # After a manual rollback: upgrade that cluster again instead of verifying it again.
+        return ControlRequest("reinstall", _run(verb, args[0]))
     if verb in CONTROLS:
         return ControlRequest(verb, _run(verb, _one(verb, args, required=True)))  # type: ignore[arg-type]
     if verb == "status":
         run = _one(verb, args, required=False)
         return StatusRequest(_run(verb, run) if run else None)
+    if verb == "rollback":
+        if len(args) != 2:
+            raise UsageError(f"`rollback` expects a RUN and a CLUSTER (got "
+                             f"`{' '.join(args) or 'nothing'}`): `{USAGE['rollback']}`")
+        return RollbackRequest(_run(verb, args[0]), args[1])
+    if verb == "restore":
+        return RestoreRequest(_run(verb, _one(verb, args, required=True)))
+    if verb == "stage":
+        if len(args) != 2 or any("=" in a for a in args):
+            raise UsageError(f"`stage` expects a TARGET and a VERSION (got "
+                             f"`{' '.join(args) or 'nothing'}`): `{USAGE['stage']}`")
+        _version(args[1])
+        return StageRequest(args[0], args[1])
     if verb == "history":
         return HistoryRequest(_one(verb, args, required=False))
+    if verb == "audit":
+        return AuditRequest(_run(verb, _one(verb, args, required=True)))
+    if verb == "verify":
+        return VerifyRequest(str(_one(verb, args, required=True)))
+    if verb == "evidence":
+        return EvidenceRequest(_run(verb, _one(verb, args, required=True)))
     if verb in ("help", "inventory"):
         if args:
             raise UsageError(f"`{verb}` takes nothing more (got `{' '.join(args)}`): "
@@ -127,7 +202,8 @@ def _one(verb: str, args: list[str], *, required: bool) -> str | None:
     if len(args) > 1 or (required and not args):
         got = f"got `{' '.join(args)}`" if args else "got nothing"
         raise UsageError(f"`{verb}` expects {'one' if required else 'at most one'} "
-                         f"{'RUN' if verb != 'history' else 'TARGET'} ({got}): `{USAGE[verb]}`")
+                         f"{'TARGET' if verb in ('history', 'verify') else 'RUN'} ({got}): "
+                         f"`{USAGE[verb]}`")
     return args[0] if args else None
 
 
@@ -140,6 +216,8 @@ def _run(verb: str, word: str | None) -> str:
 
 
 def _plan(args: list[str]) -> PlanRequest:
+    emergency = any(a.lower() == "emergency" for a in args)
+    args = [a for a in args if a.lower() != "emergency"]
     positional = [a for a in args if "=" not in a]
     options: dict[str, str] = {}
     for arg in (a for a in args if "=" in a):
@@ -159,7 +237,7 @@ def _plan(args: list[str]) -> PlanRequest:
     target, version = positional
     _version(version)
     return PlanRequest(target=target, version=version, strategy=_strategy(options),
-                       window=_window(options))
+                       window=_window(options), emergency=emergency)
 
 
 def _version(text: str) -> None:
@@ -172,10 +250,13 @@ def _version(text: str) -> None:
 def _strategy(options: dict[str, str]) -> Strategy:
     value = options.get("strategy", "auto").lower()
     try:
-        return Strategy(value)
+        strategy = Strategy(value)
+        if strategy not in PLANNABLE:
+            raise ValueError(value)
+        return strategy
     except ValueError:
         raise UsageError(f"unknown strategy `{value}`; expected one of: "
-                         + ", ".join(s.value for s in Strategy)) from None
+                         + ", ".join(s.value for s in PLANNABLE)) from None
 
 
 def _window(options: dict[str, str]) -> Window | None:

@@ -13,8 +13,9 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,8 +23,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import logs, metrics
 from bot.clock import Clock
 from bot.config import Settings
+from bot.dma import journal
 from bot.dma.client import DmaClient
 from bot.dma.errors import DmaBadResponse, DmaConflict, DmaError, DmaNotReachable
 from bot.engine.planner import StepKind
@@ -35,6 +38,8 @@ from bot.runs.plans import plan_of
 from bot.runs.transitions import transition_step
 from bot.runs.waiting import ask_overrun, housekeeping, overrun_needed, wake_moments
 from bot.worker.context import StepContext
+from bot.worker.impact import with_impact
+from bot.worker.reverify import reverify_due
 from bot.worker.steps import HANDLERS
 from storage import repo
 from storage.db import unit_of_work
@@ -107,7 +112,9 @@ class Worker:
         self.housekeeping()
         visits = 0
         while visits < max_visits and not self._stopping.is_set():
+            started = time.perf_counter()
             claimed = self.claim(1)
+            metrics.claim_latency(time.perf_counter() - started)
             if not claimed:
                 break
             self.visit(claimed[0])
@@ -117,6 +124,7 @@ class Worker:
     def housekeeping(self) -> None:
         """Start, schedule or expire waiting runs; un-park steps whose dependencies are done."""
         housekeeping(self.sessions, self.clock, self.actor)
+        reverify_due(self.sessions, self.settings, self.clients, self.clock, self.actor)
         with unit_of_work(self.sessions) as session:
             if repo.unpark_ready(session=session):
                 log.info("un-parked steps whose dependencies finished during a claim")
@@ -126,7 +134,11 @@ class Worker:
         with self._guard:
             self._visiting[visit.step_id] = f"{visit.ctx.run_name} {visit.ctx.key}"
         try:
-            self._record(visit, self._act(visit))
+            with logs.context(run=visit.ctx.run_name, step=visit.ctx.key,
+                              cluster=visit.ctx.cluster, actor=self.actor):
+                with journal.recording() as requests:
+                    outcome = self._act(visit)
+                self._record(visit, outcome, requests)
         finally:
             with self._guard:
                 self._visiting.pop(visit.step_id, None)
@@ -142,6 +154,7 @@ class Worker:
         with unit_of_work(self.sessions) as session:
             moments = [m for m in (repo.next_step_moment(session=session, now=now),) if m]
             moments += wake_moments(session).values()
+            moments += [m for m in [repo.next_reverification(session=session)] if m]
         return min((m for m in moments if m > now), default=None)
 
     # -- load -------------------------------------------------------------------------------
@@ -207,6 +220,8 @@ class Worker:
             log.exception("step %s failed unexpectedly (incident %s)", ctx.key, incident)
             return Outcome.fail(f"internal error in step {ctx.key} (incident {incident}: "
                                 f"{type(exc).__name__})")
+        if outcome.kind == "escalate":  # the notice states the service impact at this moment
+            outcome = with_impact(ctx, outcome)
         if "unreachable_since" in ctx.data and "unreachable_since" not in outcome.data:
             # The cluster answered again: forget when it stopped answering.
             outcome = replace(outcome, data={**outcome.data, "unreachable_since": None})
@@ -226,9 +241,13 @@ class Worker:
 
     # -- record -----------------------------------------------------------------------------
 
-    def _record(self, visit: Visit, outcome: Outcome) -> None:
+    def _record(self, visit: Visit, outcome: Outcome,
+                requests: Sequence[journal.Exchange] = ()) -> None:
         now = self.clock.now()
         with unit_of_work(self.sessions) as session:
+            # Kept whatever becomes of the lease: these requests reached the cluster.
+            repo.add_dma_requests(session=session, run_id=visit.run_id, step_id=visit.step_id,
+                                  entries=[r.to_json() for r in requests], at=visit.ctx.now)
             step = session.get(Step, visit.step_id, with_for_update=False)
             assert step is not None
             if step.claimed_by != self.worker_id:

@@ -21,7 +21,8 @@ BAD_INPUTS = [
     ("timing: {max_parallel_installs: many}", "timing.max_parallel_installs",
      "expected a whole number, got 'many'"),
     ("timeing: {}", "timeing", "unknown key 'timeing' (did you mean 'timing'?); expected one of: "
-                               "slack, timing, escalation, packages, dma, worker, superclusters"),
+                               "slack, timing, escalation, checklist, packages, dma, "
+                               "worker, superclusters"),
     (sc_with(CLUSTER % ("dallas", "dallas"),
              '{name: denver, api_url: "https://dma-denver.example.com/api/rest", servers: 3}'),
      "superclusters[global].clusters[denver].servers", "expected 1 or 2, got 3"),
@@ -52,6 +53,8 @@ BAD_INPUTS = [
     ('packages: {"10.1.0.1": {url: "https://f.example.com/p.bin", sha1: abc}}',
      "packages[10.1.0.1].sha1", "expected 40 hexadecimal digits, got 'abc'"),
     ("slack: {approvals_required: 0}", "slack.approvals_required",
+     "expected a number of at least 1, got 0"),
+    ("slack: {recovery_approvals_required: 0}", "slack.recovery_approvals_required",
      "expected a number of at least 1, got 0"),
     ("slack: {approvers: [U0AAA, U0BBB], approvals_required: 3}", "slack.approvals_required",
      "3 approvals are required but only 2 approver(s) are listed"),

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.bot_process import (
     BotProcess,
@@ -20,11 +21,19 @@ from tests.e2e.bot_process import (
     wait_until,
     write_config,
 )
-from tests.support.signing import event_body, reaction_event, slash_command_body
+from tests.support.signing import (
+    block_action_body,
+    event_body,
+    reaction_event,
+    slash_command_body,
+)
 from tests.support.slack_double import SlackDouble
 from tests.support.workspace import APPROVERS, CHANNEL, OPERATOR, VISITOR, populate
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
+
+
+ACKS = ("checklist_release_notes", "checklist_backup", "checklist_licence_keys")
 
 
 @pytest.fixture
@@ -68,6 +77,17 @@ class Slack:
         status, _ = self.bot.post(event_body(event, event_id=event_id, event_time=0),
                                   headers=headers)
         return status
+
+    def acknowledge(self, ts: str) -> None:
+        """The operator clicks each checklist button of the plan message."""
+        for n, action_id in enumerate(ACKS):
+            rid = f"ack{n}"
+            body = block_action_body(user=OPERATOR, channel=CHANNEL, message_ts=ts,
+                                     action_id=action_id, value="R1",
+                                     response_url=self.slack.response_url(rid))
+            assert self.bot.post(body)[0] == 200
+            self.slack.wait_for(lambda rid=rid: bool(self.slack.responses_posted(rid)), 10,
+                                what=f"the answer to {rid}")
 
     def thread(self, ts: str) -> list[str]:
         return [m["text"] for m in self.slack.thread(CHANNEL, ts)]
@@ -115,7 +135,9 @@ def _story(s: Slack) -> None:
     ts = plan["ts"]
     assert plan["text"].startswith("*R1* — upgrade plan for supercluster *global*")
     assert {e["action_id"] for b in plan["blocks"] if b["type"] == "actions"
-            for e in b["elements"]} == {"plan_approve", "plan_reject"}
+            for e in b["elements"]} == {"plan_approve", "plan_reject", *ACKS}
+    # The operator acknowledges the checklist (release notes, backup, licence keys).
+    s.acknowledge(ts)
 
     # The requester's own reaction and a visitor's are ignored (each told privately).
     assert s.react(OPERATOR, ts, event_id="EvOwn") == 200
@@ -165,6 +187,20 @@ def _story(s: Slack) -> None:
     assert "*R1* global → 10.0.0.4" in s.answers(rid)[0]
     wait_until(lambda: json.loads(bot.get("/healthz")[1])["outbox"]["backlog"] == 0, 10,
                "the outbox to drain")
+
+    # The process's own metrics, in Prometheus' text format, tell the same story.
+    status, text = bot.get("/metrics")
+    found = {(m.name, tuple(sorted(m.labels.items()))): m.value
+             for f in text_string_to_metric_families(text) for m in f.samples}
+    assert status == 200 and found[("upgradebot_runs", (("status", "completed"),))] == 1
+    assert found[("upgradebot_slash_command_ack_seconds_count", ())] == len(s.latencies.seconds)
+    assert found[("upgradebot_steps_started_total", (("kind", "install"),))] == 2
+    assert found[("upgradebot_slack_api_calls_total",
+                  (("method", "chat.postMessage"), ("outcome", "ok")))] >= len(thread) + 1
+    assert found[("upgradebot_dma_requests_total",
+                  (("cluster", "dallas"), ("method", "POST"), ("outcome", "ok")))] >= 1
+    assert found[("upgradebot_worker_tick_lag_seconds_count", ())] >= 10
+    assert found[("upgradebot_worker_claim_seconds_count", ())] >= 10
 
     s.latencies.report("HTTP mode")
     assert max(s.latencies.seconds) < 3.0

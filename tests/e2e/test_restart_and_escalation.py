@@ -46,6 +46,10 @@ def test_approvals_while_stopped_then_an_escalation(tmp_path: Path, slack: Slack
             assert bot.post(body)[0] == 200
             slack.wait_for(lambda: len(slack.messages(CHANNEL)) == 1, 10, what="the plan")
             ts = slack.messages(CHANNEL)[0]["ts"]
+            # The operator acknowledges the checklist with its buttons.
+            for n, action_id in enumerate(("checklist_release_notes", "checklist_backup",
+                                           "checklist_licence_keys")):
+                assert "acknowledged" in click(bot, slack, action_id, OPERATOR, ts, f"a{n}")[0]
             wait_until(lambda: json.loads(bot.get("/healthz")[1])["outbox"]["backlog"] == 0, 10,
                        "the outbox to drain")
             assert bot.stop() == 0
@@ -69,7 +73,7 @@ def test_approvals_while_stopped_then_an_escalation(tmp_path: Path, slack: Slack
             assert "Polycom Global Services, +1 800 765 9266" in prompt["text"]
             assert "<!subteam^S0ONCALL>" in prompt["text"]
             assert {e["action_id"] for b in prompt["blocks"] if b["type"] == "actions"
-                    for e in b["elements"]} == {"run_retry", "run_abort"}
+                    for e in b["elements"]} == {"run_retry", "run_abort", "run_rollback"}
             assert bot.run_status() == "escalated"
 
             # An approver who is not an operator cannot retry; the operator aborts.

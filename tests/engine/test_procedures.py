@@ -6,6 +6,8 @@ starts?" through `before`, which follows deps transitively.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from bot.engine.planner import (
@@ -46,16 +48,26 @@ def keys(plan: Plan, kind: StepKind) -> list[str]:
     return [s.key for s in plan.steps if s.kind is kind]
 
 
-def test_a_stand_alone_cluster_is_one_chain_with_the_install_as_safe_point() -> None:
+def test_a_stand_alone_cluster_is_drained_and_out_of_service_before_its_install() -> None:
     plan = make_plan(lab())
-    assert plan.keys == ("preflight", "upload:lab", "install:lab", "wait_login:lab",
-                         "verify:lab", "licence_keys:lab")
-    assert [s.deps for s in plan.steps] == [(), ("preflight",), ("upload:lab",),
-                                           ("install:lab",), ("wait_login:lab",),
-                                           ("verify:lab",)]
-    assert [s.key for s in plan.steps if s.safe_point] == ["install:lab"]
+    keys = ("preflight", "upload:lab", "busy_out:lab", "drain:lab", "out_of_service:lab",
+            "install:lab", "wait_login:lab", "verify:lab", "licence_keys:lab",
+            "return_to_service:lab")
+    assert plan.keys == keys
+    # One chain: each step after the one before it.
+    assert [s.deps for s in plan.steps] == [(), *((k,) for k in keys[:-1])]
+    assert [s.key for s in plan.steps if s.safe_point] == ["busy_out:lab"]
     assert plan.step("install:lab").title == "Install 10.1.0.1 on lab (one server)"
+    assert plan.step("install:lab").param("emergency") is None
     assert plan.seed is None and plan.factors == () and plan.checklist == PREFLIGHT_CHECKLIST
+
+
+def test_an_emergency_plan_lets_the_install_and_the_drain_go_on_with_calls_up() -> None:
+    plan = make_plan(replace(lab(), emergency=True))
+    assert plan.emergency
+    assert plan.step("install:lab").param("emergency") == "yes"
+    assert plan.step("drain:lab").param("emergency") == "yes"
+    assert any("EMERGENCY" in r for r in plan.reasons)
 
 
 def test_a_rolling_patch_upgrade_does_one_cluster_at_a_time() -> None:
@@ -156,33 +168,54 @@ def test_joins_wait_for_the_cluster_that_is_ready_not_for_the_order() -> None:
 
 def test_an_incremental_upgrade_moves_one_cluster_at_a_time_to_a_new_supercluster() -> None:
     plan = make_plan(supercluster(MINOR, Strategy.INCREMENTAL))
-    assert plan.strategy is Strategy.INCREMENTAL and plan.seed == "dallas"
+    # By load: no calls reported, so inventory order, but dallas hosts conference rooms: last.
+    assert plan.order == ("denver", "austin", "dallas")
+    assert plan.strategy is Strategy.INCREMENTAL and plan.seed == "denver"
     leaving = ("reassign_territories", "busy_out", "drain", "remove", "install", "wait_login",
                "verify", "licence_keys")
     assert plan.keys == (
-        "preflight", "upload:dallas", "upload:denver", "upload:austin", "record_territories",
-        # dallas leaves first and seeds the new supercluster: it joins nothing.
-        *[f"{k}:dallas" for k in leaving], "return_to_service:dallas", "move_territories:dallas",
-        *[f"{k}:denver" for k in leaving], "join:denver", "return_to_service:denver",
-        "move_territories:denver",
-        # austin is last, alone in the old supercluster: no territories to move, nothing to leave.
-        "busy_out:austin", "drain:austin", "install:austin", "wait_login:austin",
-        "verify:austin", "licence_keys:austin", "join:austin", "return_to_service:austin",
-        "restore_territories", "final_check")
+        "preflight", "upload:denver", "upload:austin", "upload:dallas", "record_territories",
+        # denver leaves first and seeds the new supercluster: it joins nothing.
+        *[f"{k}:denver" for k in leaving], "return_to_service:denver",
+        "move_territories:denver", "people_work:denver",
+        *[f"{k}:austin" for k in leaving], "join:austin", "return_to_service:austin",
+        "move_territories:austin", "people_work:austin",
+        # dallas is last: everything it serves moves into the new supercluster before its
+        # busy-out; alone in the old supercluster, it has nothing to leave.
+        "move_territories:dallas", "busy_out:dallas", "drain:dallas", "install:dallas",
+        "wait_login:dallas", "verify:dallas", "licence_keys:dallas", "join:dallas",
+        "return_to_service:dallas", "restore_territories", "people_work:dallas", "final_check")
     # Strictly sequential after the record: each step waits for the one before it.
     start = plan.keys.index("record_territories")
     for previous, step in zip(plan.steps[start:], plan.steps[start + 1:], strict=False):
         assert step.deps == (previous.key,), step.key
-    assert plan.step("reassign_territories:dallas").param("stay") == ("denver", "austin")
-    assert plan.step("reassign_territories:denver").param("stay") == ("austin",)
-    assert plan.step("reassign_territories:denver").param("away_from") == "denver"
-    assert {plan.step(r).param("via") for r in keys(plan, StepKind.REMOVE)} == {"austin"}
-    assert {plan.step(j).param("seed") for j in keys(plan, StepKind.JOIN)} == {"dallas"}
-    assert plan.step("move_territories:denver").param("new") == ("dallas", "denver")
+    assert plan.step("reassign_territories:denver").param("stay") == ("austin", "dallas")
+    assert plan.step("reassign_territories:austin").param("stay") == ("dallas",)
+    assert plan.step("reassign_territories:austin").param("away_from") == "austin"
+    assert {plan.step(r).param("via") for r in keys(plan, StepKind.REMOVE)} == {"dallas"}
+    assert {plan.step(j).param("seed") for j in keys(plan, StepKind.JOIN)} == {"denver"}
+    assert plan.step("move_territories:austin").param("new") == ("denver", "austin")
+    assert plan.step("move_territories:austin").param("old") == ("dallas",)
+    assert plan.step("move_territories:dallas").param("every") == "yes"
     assert [s.key for s in plan.steps if s.safe_point] == [
-        "reassign_territories:dallas", "reassign_territories:denver", "busy_out:austin"]
+        "reassign_territories:denver", "reassign_territories:austin", "move_territories:dallas"]
+    # One people's-work pause per cluster, each estimated at the configured allowance.
+    assert [s.estimate_s for s in plan.steps if s.kind is StepKind.PEOPLE_WORK] == [5400.0] * 3
     assert plan.factors == INCREMENTAL_FACTORS and len(plan.factors) == 10
     assert not plan.needs_window
+
+
+def test_the_incremental_order_follows_the_load_the_clusters_report() -> None:
+    request = supercluster(MINOR, Strategy.INCREMENTAL)
+    loaded = replace(request, clusters=tuple(
+        replace(c, active_calls=calls, registrations=100)
+        for c, calls in zip(request.clusters, (0, 9, 2), strict=True)))
+    plan = make_plan(loaded)
+    # austin (2 calls) before denver (9); dallas hosts conference rooms, so it leaves last
+    # even with no calls.
+    assert plan.order == ("austin", "denver", "dallas")
+    assert any(r.startswith("Order by load") and "dallas (0 calls, 100 registrations, hosts "
+               "conference rooms)" in r for r in plan.reasons)
 
 
 def test_the_ten_factors_and_the_checklist_are_the_guides() -> None:

@@ -51,6 +51,7 @@ def test_an_escalation_reaches_the_thread_pauses_the_run_and_only_operators_retr
         tmp_path: Path) -> None:
     with workspace(tmp_path, faults=["denver=one-server"]) as ws:
         ws.command("plan global 10.0.0.4")
+        ws.acknowledge()  # an operator acknowledges the checklist
         ws.click("plan_approve", user=APPROVERS[0])
         ws.click("plan_approve", user=APPROVERS[1])
         assert ws.drive("R1") == "escalated"
@@ -65,8 +66,24 @@ def test_an_escalation_reaches_the_thread_pauses_the_run_and_only_operators_retr
                       "server 1 denver-a", "server 2 denver-b", "DOWN", "install estimate",
                       "waited", "Already done", "install started"):
             assert words in blocks, words
-        assert buttons_of(prompt) == {"run_retry": "R1", "run_abort": "R1"}
+        escalated = next(s for s in ws.services.run_status("R1")[1] if s[1] == "escalated")
+        assert escalated[0] == "verify:denver"
+        rollback_ref = buttons_of(prompt).pop("run_rollback")
+        assert buttons_of(prompt) == {"run_retry": "R1", "run_abort": "R1",
+                                      "run_rollback": rollback_ref}
+        assert rollback_ref.startswith("R1/S") and "Roll back denver" in blocks
         assert "Retry verification" in blocks
+        # The service impact at this moment, and the ways on.
+        for words in ("Out of service: denver", "/upgrade rollback R1 denver",
+                      "/upgrade restore R1"):
+            assert words in prompt["text"], words
+
+        # Roll back denver: an operator's click posts the rollback plan, linked to R1.
+        assert "only operators" in ws.click("run_rollback", user=VISITOR,
+                                            value=rollback_ref).responses[0]["text"]
+        posted = ws.click("run_rollback", user=OPERATOR, value=rollback_ref).responses[0]
+        assert posted["text"].startswith("R2 posted in <#C0UPGRADES>: denver → 10.0.0.3")
+        assert ws.services.summary("R2").status == "awaiting_approval"
         assert ws.run().status == "escalated" and ws.run().pause_reason
         # The status board shows the escalation too, with the same choices.
         board = ws.plan_message()
@@ -80,6 +97,11 @@ def test_an_escalation_reaches_the_thread_pauses_the_run_and_only_operators_retr
         assert refused.responses[0]["response_type"] == "ephemeral"
         assert ws.run().status == "escalated"
 
+        # While the rollback plan R2 (recovering R1) is open, R1 may not move denver too.
+        busy = ws.click("run_retry", user=OPERATOR).responses[0]["text"]
+        assert "R2 (rollback of denver) recovers R1 and is awaiting approval" in busy
+        ws.services.control("R2", "abort", OPERATOR)
+
         # The second server is back; an operator retries and the run completes.
         ws.sim.clear_faults("denver")
         assert ws.click("run_retry", user=OPERATOR).responses[0]["text"] == (
@@ -89,6 +111,7 @@ def test_an_escalation_reaches_the_thread_pauses_the_run_and_only_operators_retr
 
 def test_abort_button_on_the_board_is_for_operators(ws: Workspace) -> None:
     ws.command("plan lab 10.1.0.1")
+    ws.acknowledge()  # an operator acknowledges the checklist
     ws.click("plan_approve", user=APPROVERS[0])
     ws.click("plan_approve", user=APPROVERS[1])
     ws.command("pause R1")
@@ -106,6 +129,7 @@ def test_an_overrun_is_asked_in_the_thread_and_approved_by_button(ws: Workspace)
     start = ws.clock.now()
     minutes = int(estimate // 60) + 10
     ws.command(f"plan lab 10.1.0.1 window={start:%Y-%m-%dT%H:%M}/{minutes}m")
+    ws.acknowledge()  # an operator acknowledges the checklist
     ws.click("plan_approve", user=APPROVERS[0])
     ws.click("plan_approve", user=APPROVERS[1])
     assert ws.run().status == "running"  # approved inside its window: starts at once

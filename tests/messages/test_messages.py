@@ -103,7 +103,8 @@ def test_the_escalation_prompt_has_everything_the_vendor_will_ask_for() -> None:
     for words in ("🚨 R3 — escalation on denver", "call Polycom Global Services, +1 800 765 "
                   "9266", "<!subteam^S0ONCALL>", "Vendor condition", "only one server",
                   "server 2 denver-b: DOWN, package 10.0.0.3", "install estimate 30 min, "
-                  "waited 33.5 min", "✗ servers up: 1 of 2 up", "install started",
+                  "waited 33.5 min", "✗ servers up (vendor's condition): 1 of 2 up",
+                  "install started",
                   "`/upgrade retry R3`"):
         assert words in blocks, words
     assert buttons(payload) == {"run_retry": "R3", "run_abort": "R3"}

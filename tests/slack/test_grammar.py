@@ -9,14 +9,17 @@ import pytest
 
 from bot.engine.planner import Strategy
 from bot.engine.windows import WindowError
+from bot.slack import grammar
 from bot.slack.grammar import (
     ControlRequest,
+    EvidenceRequest,
     HelpRequest,
     HistoryRequest,
     InventoryRequest,
     PlanRequest,
     StatusRequest,
     UsageError,
+    VerifyRequest,
     parse,
     subcommand,
 )
@@ -36,6 +39,8 @@ from bot.slack.grammar import (
     ("retry R3", ControlRequest("retry", "R3")),
     ("history", HistoryRequest()),
     ("history global", HistoryRequest("global")),
+    ("verify global", VerifyRequest("global")),
+    ("evidence r7", EvidenceRequest("R7")),
     ("plan global 10.1.0.1", PlanRequest("global", "10.1.0.1")),
     ("plan lab 6.0.1J strategy=basic", PlanRequest("lab", "6.0.1J", Strategy.BASIC)),
     ("plan global 10.1.0.1 strategy=Incremental", PlanRequest("global", "10.1.0.1",
@@ -81,6 +86,10 @@ def test_a_window_without_tz_is_utc() -> None:
     ("status R0", "is not a run"),
     ("history global lab", "at most one TARGET"),
     ("inventory now", "`inventory` takes nothing more"),
+    ("verify", "`verify` expects one TARGET (got nothing): `/upgrade verify TARGET`"),
+    ("verify global lab", "expects one TARGET"),
+    ("evidence global", "`global` is not a run"),
+    ("evidense R1", "Did you mean `evidence`?"),
 ])
 def test_mistakes_say_what_was_expected(text: str, says: str) -> None:
     with pytest.raises(UsageError) as info:
@@ -101,3 +110,16 @@ def test_bad_windows_and_zones_say_what_was_expected(text: str, says: str) -> No
 def test_subcommand_is_the_first_word_lowercased() -> None:
     assert subcommand("  PLAN global 10.1.0.1") == "plan"
     assert subcommand("") == ""
+
+
+def test_recovery_subcommands_parse_and_say_what_is_expected() -> None:
+    assert grammar.parse("rollback r3 denver") == grammar.RollbackRequest("R3", "denver")
+    assert grammar.parse("restore R3") == grammar.RestoreRequest("R3")
+    assert grammar.parse("retry R3 reinstall") == grammar.ControlRequest("reinstall", "R3")
+    with pytest.raises(grammar.UsageError, match="expects a RUN and a CLUSTER"):
+        grammar.parse("rollback R3")
+    with pytest.raises(grammar.UsageError, match="not a run"):
+        grammar.parse("restore denver")
+    with pytest.raises(grammar.UsageError, match="unknown strategy `rollback`"):
+        grammar.parse("plan global 10.1.0.1 strategy=rollback")
+    assert {"rollback", "restore"} <= grammar.MUTATING

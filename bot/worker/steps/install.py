@@ -51,7 +51,14 @@ def upload(ctx: StepContext) -> Outcome:
 
 
 def install_estimate_s(ctx: StepContext, cluster: str) -> float:
-    """The estimate the cluster showed once the package was uploaded, else the plan's."""
+    """The estimate the cluster showed once the package was uploaded, else the plan's.
+
+    After a rollback (`applied_by` "rollback"), the rollback step's estimate (a restart).
+    """
+    applied_by = str(ctx.params.get("applied_by") or "install")
+    if applied_by == "rollback":
+        step = next((s for s in ctx.plan.steps if s.key == f"{applied_by}:{cluster}"), None)
+        return step.estimate_s if step else ctx.seconds(ctx.timing.login_grace)
     minutes = ctx.step_data.get(f"upload:{cluster}", {}).get("estimate_min")
     if minutes:
         return float(minutes) * 60.0
@@ -75,6 +82,9 @@ def install(ctx: StepContext) -> Outcome:
         if same_version(sw.system_version, ctx.to_version):
             return Outcome.done(f"{ctx.cluster} already runs {ctx.to_version}",
                                 data={"applied_at": ctx.stamp(), "already": True})
+        refused = calls_up(ctx)
+        if refused is not None:
+            return refused
         return Outcome.checkpoint("applying", f"installing {ctx.to_version} on {ctx.cluster}",
                                   data={"apply_at": ctx.stamp()}, board_state="installing")
     try:
@@ -116,6 +126,24 @@ def install(ctx: StepContext) -> Outcome:
                         data={"applied_at": ctx.stamp(), **stamp})
 
 
+def calls_up(ctx: StepContext) -> Outcome | None:
+    """Refuse to install on a cluster in service or with calls up, unless the plan said emergency.
+
+    Guide: "do not upgrade with calls active except in an emergency: a restart drops calls".
+    """
+    calls = ctx.client().status().active_calls
+    member = ctx.client().supercluster().member(ctx.cluster or "")
+    service = member.service_status if member else "unknown"
+    if calls == 0 and service != "IN_SERVICE":
+        return None
+    if ctx.params.get("emergency"):
+        return None  # recorded by the plan (in bold) and its audit entry
+    return Outcome.fail(f"{ctx.cluster} is {service} with {calls} active calls: the guide says "
+                        "do not upgrade with calls active except in an emergency, so the install "
+                        "was not started. Busy it out and let the calls end, then `retry`; or "
+                        "plan again with `emergency`", data={"calls": calls, "service": service})
+
+
 def _failed_install(sw: InstalledSoftware, ctx: StepContext) -> bool:
     """True when the newest history row of a server says an install of the target failed."""
     rows = [r for r in (sw.latest_for_server(n) for n in (1, 2)) if r is not None]
@@ -153,7 +181,8 @@ def _silent_after_apply(ctx: StepContext, exc: DmaNotReachable | None) -> Outcom
 def wait_login(ctx: StepContext) -> Outcome:
     """Wait for the cluster to come back; escalate when it stays away far too long (condition 1)."""
     name = ctx.cluster or ""
-    applied = ctx.step_data.get(f"install:{name}", {}).get("applied_at")
+    applied_by = str(ctx.params.get("applied_by") or "install")  # or "rollback"
+    applied = ctx.step_data.get(f"{applied_by}:{name}", {}).get("applied_at")
     applied_at = datetime.fromisoformat(applied) if applied else (ctx.started_at or ctx.now)
     if ctx.data.get("retry_at"):  # an operator asked to re-verify: allow one more grace period
         applied_at = max(applied_at, datetime.fromisoformat(ctx.data["retry_at"]))
@@ -183,9 +212,16 @@ def wait_login(ctx: StepContext) -> Outcome:
                             data=times, board_state="installing")
     deadline = login_deadline(applied_at, estimate, grace, ctx.timing.escalate_after)
     details: dict[str, Any] = {**times, "last_answer": reason, "deadline": deadline.isoformat(),
-                               "done": ["package uploaded", "install started"]}
+                               "done": _done(ctx, "started")}
     return Outcome.escalate(Condition.CANNOT_LOG_IN.value,
                             CONDITION_TEXT[Condition.CANNOT_LOG_IN], details)
+
+
+def _done(ctx: StepContext, *more: str) -> list[str]:
+    """What was already done before this step, for the escalation message."""
+    if ctx.plan.strategy.value == "rollback":
+        return [f"rollback to {ctx.to_version} {more[0]}", *more[1:]]
+    return ["package uploaded", f"install {more[0]}", *more[1:]]
 
 
 def verify(ctx: StepContext) -> Outcome:
@@ -203,7 +239,7 @@ def verify(ctx: StepContext) -> Outcome:
         return Outcome.done(f"{name} verified: {verdict.summary}", data=result,
                             reports=(report,), board_state="verified")
     assert verdict.condition is not None
-    details = {**result, "done": ["package uploaded", "install started", "logged back in"]}
+    details = {**result, "done": _done(ctx, "started", "logged back in")}
     note = f"{CONDITION_TEXT[verdict.condition]} ({verdict.summary})"
     return Outcome.escalate(verdict.condition.value, note, details, reports=(report,))
 

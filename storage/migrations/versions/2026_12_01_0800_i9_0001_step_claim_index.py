@@ -1,7 +1,7 @@
 """Index the claim's one query: claimable steps by status and due time.
 
 Revision ID: i9_0001
-Revises: 0001
+Revises: i11a_0001
 Create Date: 2026-12-01 08:00:00
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "i9_0001"
-down_revision: str | Sequence[str] | None = "0001"
+down_revision: str | Sequence[str] | None = "i11a_0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -14,9 +14,12 @@ from typing import NoReturn
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot import logs
 from bot.app.core import dma_credentials
+from bot.cli import files, first
 from bot.config import Environment, Settings, load_settings
 from bot.errors import EXPECTED, incident
+from bot.simulator import fault_help
 
 log = logging.getLogger("upgradebot")
 WATCHDOG_MARGIN_S = 0.5  # the watchdog ends the process this long before the stop budget is up
@@ -28,8 +31,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="upgradebot", description=(
         "Upgrade Polycom RealPresence DMA clusters and superclusters the vendor's way."))
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    parser.add_argument("--log-format", choices=logs.FORMATS, default=None,
+                        help="text (default) or json: one JSON object per line (also "
+                             "LOG_FORMAT)")
+    # Also accepted after `serve` and `worker`, where people look for it.
+    log_format = argparse.ArgumentParser(add_help=False)
+    log_format.add_argument("--log-format", choices=logs.FORMATS, default=argparse.SUPPRESS,
+                            help="text or json (also LOG_FORMAT)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    reh = sub.add_parser("rehearse", help="run a whole upgrade against the built-in simulator")
+    reh = sub.add_parser("rehearse", help="run a whole upgrade against the built-in simulator",
+                         epilog="fault kinds (--fault CLUSTER=KIND):\n" + fault_help(),
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     reh.add_argument("target", nargs="?", help="supercluster or cluster (default: the first)")
     reh.add_argument("version", nargs="?", help="target version (default: newest package)")
     reh.add_argument("--strategy", default="auto",
@@ -37,59 +49,81 @@ def build_parser() -> argparse.ArgumentParser:
     reh.add_argument("--speed", type=float, default=600.0,
                      help="how many times faster than real time (default 600)")
     reh.add_argument("--fault", action="append", default=[], metavar="CLUSTER=KIND",
-                     help="inject a fault, e.g. dallas=never-returns, denver=slow-install:4")
+                     help="inject a fault, e.g. dallas=never-returns, denver=slow-install:4 "
+                          "(kinds below)")
+    reh.add_argument("--recover", choices=["rollback", "restore"],
+                     help="after a stop, rehearse the way back: roll the failed cluster back, "
+                          "or restore service (then every cluster ends in service)")
     reh.add_argument("--config", help="use this config's inventory instead of the bundled one")
     reh.add_argument("--timeout", type=float, default=300.0, help="real seconds at most")
-    pln = sub.add_parser("plan", help="print the plan for the real inventory (read-only)")
-    pln.add_argument("target")
-    pln.add_argument("version")
-    pln.add_argument("--strategy", default="auto",
-                     choices=["auto", "basic", "full-outage", "incremental"])
-    sim = sub.add_parser("simulate", help="serve simulated clusters of the config for manual tries")
-    sim.add_argument("--port", type=int, default=8443)
-    sim.add_argument("--speed", type=float, default=60.0)
-    sim.add_argument("--fault", action="append", default=[], metavar="CLUSTER=KIND")
-    sub.add_parser("check-config", help="validate the config file and list every problem")
-    srv = sub.add_parser("serve", help="run the bot: Slack (Socket Mode when SLACK_APP_TOKEN is "
-                                       "set, else HTTP), the worker and the outbox")
+    reh.add_argument("--timeline", metavar="FILE",
+                     help="also write the run's timeline picture (PNG) to FILE")
+    first.add_parsers(sub)
+    srv = sub.add_parser("serve", parents=[log_format],
+                         help="run the bot: Slack (Socket Mode when SLACK_APP_TOKEN is set, "
+                              "else HTTP), the worker and the outbox")
     srv.add_argument("--port", type=int, default=3000,
-                     help="HTTP mode: port for /slack/events and /healthz (default 3000; 0 picks "
-                          "a free one)")
-    srv.add_argument("--host", default="0.0.0.0", help="HTTP mode: address to listen on")
-    wrk = sub.add_parser("worker", help="run only the worker (no Slack) against DATABASE_URL")
+                     help="port for /healthz and /metrics, and in HTTP mode /slack/events "
+                          "(default 3000; 0 picks a free one)")
+    srv.add_argument("--host", default=None,
+                     help="address to listen on (default: 0.0.0.0 in HTTP mode, 127.0.0.1 in "
+                          "Socket Mode, where only health and metrics are served)")
+    wrk = sub.add_parser("worker", parents=[log_format],
+                         help="run only the worker (no Slack) against DATABASE_URL")
     wrk.add_argument("--id", help="worker id in the audit trail")
-    db = sub.add_parser("db", help="database maintenance")
-    db.add_argument("action", choices=["upgrade"], help="apply the migrations (alembic)")
+    wrk.add_argument("--port", type=int, default=None,
+                     help="serve this worker's /healthz and /metrics on this port (0 picks a "
+                          "free one; default: none)")
+    wrk.add_argument("--host", default="127.0.0.1",
+                     help="address for --port (default 127.0.0.1)")
+    aud = sub.add_parser("audit", help="export a run's audit trail (who approved what and when, "
+                                       "every state change) from DATABASE_URL")
+    aud.add_argument("run", help="the run, e.g. R12")
+    aud.add_argument("--format", choices=["json", "csv"], default="json")
+    aud.add_argument("-o", "--output", help="write to this file instead of standard output")
+    files.add_parsers(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     env = Environment.from_env(os.environ)
     command = args.command or "rehearse"
+    try:
+        fmt = args.log_format or logs.parse_format(env.log_format)
+    except ValueError as exc:
+        print(f"upgradebot {command}: LOG_FORMAT: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(fmt, level=logging.DEBUG if args.verbose else logging.WARNING)
+    logs.redact(*env.secrets())
     if args.command is None:
         args = build_parser().parse_args(["rehearse"])
     try:
         return COMMANDS[command](args, env)
     except EXPECTED as exc:
-        print(f"upgradebot {command}: {exc}", file=sys.stderr)
+        _fail(f"upgradebot {command}: {exc}")
         return 2
     except SQLAlchemyError as exc:
         # Say which database and what failed, without the URL's password or a traceback.
-        print(f"upgradebot {command}: database error: {type(exc).__name__}: "
-              f"{str(exc).splitlines()[0]}", file=sys.stderr)
+        _fail(f"upgradebot {command}: database error: {type(exc).__name__}: "
+              f"{str(exc).splitlines()[0]}")
         return 2
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # a bug: one line for the person, the traceback in the log
-        print(f"upgradebot {command}: internal error ({type(exc).__name__}, incident "
+        _fail(f"upgradebot {command}: internal error ({type(exc).__name__}, incident "
               f"{incident(exc, where=f'upgradebot {command}', level=logging.DEBUG)}); run again "
-              "with -v for the details",
-              file=sys.stderr)
+              "with -v for the details")
         return 1
+
+
+def _fail(line: str) -> None:
+    """One line on stderr saying why the command failed (a JSON record in JSON mode)."""
+    if logs.current_format() == "json":
+        log.error("%s", line)
+    else:
+        print(logs.scrub(line), file=sys.stderr)
 
 
 def _settings(env: Environment) -> Settings:
@@ -105,65 +139,19 @@ def cmd_rehearse(args: argparse.Namespace, env: Environment) -> int:
 
     return rehearse(config=args.config, target=args.target, version=args.version,
                     strategy=args.strategy, speed=args.speed, faults=args.fault,
-                    timeout_s=args.timeout)
+                    timeout_s=args.timeout, recover=args.recover, timeline=args.timeline)
 
 
-def cmd_plan(args: argparse.Namespace, env: Environment) -> int:
-    """Print a plan computed from the live clusters."""
-    from bot.app.core import build_core, dma_clients, open_database
-    from bot.clock import SystemClock
-    from bot.messages import plan_message
+def cmd_audit(args: argparse.Namespace, env: Environment) -> int:
+    """Export a run's audit trail as JSON or CSV."""
+    from bot.app.audit import export_audit
 
-    settings = _settings(env)
-    # Read-only: the plan is computed and printed, nothing is stored.
-    _, sessions = open_database("sqlite://", migrate=False)
-    core = build_core(settings, sessions=sessions, clock=SystemClock(),
-                      clients=dma_clients(settings, env))
-    plan = core.services.plan(args.target, args.version, args.strategy)
-    slack = settings.slack
-    print(plan_message("(not submitted)", plan, window=None,
-                       approvals_required=slack.approvals_required, approvers=slack.approvers,
-                       approve_reaction=slack.approve_reaction,
-                       reject_reaction=slack.reject_reaction, requester="cli")["text"])
-    return 0
-
-
-def cmd_simulate(args: argparse.Namespace, env: Environment) -> int:
-    """Serve the config's inventory (or the bundled example) as simulated clusters."""
-    from bot.rehearsal import bundled_settings
-    from bot.sandbox import build_simulator
-    from bot.simulator import serve
-
-    settings = (load_settings(env.config_path) if os.path.exists(env.config_path)
-                else bundled_settings())
-    user = env.dma_username or "admin"
-    sim = build_simulator(settings, speed=args.speed, faults=args.fault, username=user,
-                          password=(env.dma_password.get_secret_value()
-                                    if env.dma_password else "admin"), port=args.port)
-    with sim:
-        for spec in settings.all_clusters():
-            print(f"{spec.name}: {sim.url_for(spec.name)}", flush=True)
-        print(f"admin: {sim.base_url}/_sim/state  (user {user}); Ctrl-C stops", flush=True)
-        serve(sim)
-    return 0
-
-
-def cmd_check_config(args: argparse.Namespace, env: Environment) -> int:
-    """Validate the config file."""
-    settings = load_settings(env.config_path)
-    print(f"{env.config_path}: OK — {len(settings.superclusters)} superclusters, "
-          f"{len(settings.all_clusters())} clusters, {len(settings.packages)} packages")
-    for warning in settings.tls_warnings():
-        print(f"warning: {warning}")
-    return 0
-
-
-def cmd_db(args: argparse.Namespace, env: Environment) -> int:
-    """Apply the database migrations."""
-    from storage.db import upgrade_database
-
-    upgrade_database(env.database_url)
-    print("database is at the newest schema")
+    text = export_audit(env, args.run, args.format)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+    else:
+        sys.stdout.write(text)
     return 0
 
 
@@ -173,7 +161,11 @@ def cmd_worker(args: argparse.Namespace, env: Environment) -> int:
 
     settings = _settings(env)
     dma_credentials(env)
-    _exit_after_stop(run_worker(settings, env, stop=_stop_on_signals(), worker_id=args.id))
+    if not args.verbose:  # -v keeps everything, the scheduler's lines included
+        logging.getLogger().setLevel(logging.INFO)
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per tick otherwise
+    _exit_after_stop(run_worker(settings, env, stop=_stop_on_signals(), worker_id=args.id,
+                                announce=logs.banner, host=args.host, port=args.port))
 
 
 def cmd_serve(args: argparse.Namespace, env: Environment) -> int:
@@ -182,11 +174,10 @@ def cmd_serve(args: argparse.Namespace, env: Environment) -> int:
 
     settings = _settings(env)
     dma_credentials(env)
-    if not args.verbose:
-        logging.getLogger().setLevel(logging.INFO)
+    _log_at_info(args)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per tick otherwise
     logging.getLogger("slack_bolt").setLevel(logging.INFO)  # its DEBUG logs request bodies
     logging.getLogger("upgradebot.bolt").setLevel(logging.INFO)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per tick otherwise
     for name in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"):
         if os.environ.pop(name, None) is not None:  # bolt would silently switch to OAuth
             log.warning("%s ignored: this bot is installed in one workspace with a bot token",
@@ -197,7 +188,14 @@ def cmd_serve(args: argparse.Namespace, env: Environment) -> int:
     stop = _stop_on_signals()
     _exit_after_stop(serve(settings, env, stop=stop,
                            options=ServeOptions(host=args.host, port=args.port),
-                           announce=lambda line: print(line, flush=True)))
+                           announce=logs.banner))
+
+
+def _log_at_info(args: argparse.Namespace) -> None:
+    """Long-running processes say what they do at INFO (DEBUG with -v), not every tick."""
+    if not args.verbose:
+        logging.getLogger().setLevel(logging.INFO)
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per tick otherwise
 
 
 def _stop_on_signals() -> threading.Event:
@@ -225,7 +223,10 @@ def _watch_for_signals(received: list[int], stop: threading.Event, exit_after_s:
     stop.set()
     time.sleep(exit_after_s)
     # No logging here: a stuck thread may hold the log handler's lock.
-    os.write(2, f"upgradebot: stop took over {exit_after_s:g} s; exiting anyway\n".encode())
+    line = f"upgradebot: stop took over {exit_after_s:g} s; exiting anyway"
+    if logs.current_format() == "json":
+        line = logs.json_line("WARNING", line)
+    os.write(2, f"{line}\n".encode())
     os._exit(0)
 
 
@@ -244,6 +245,7 @@ def _exit_after_stop(abandoned: Sequence[str]) -> NoReturn:
     os._exit(0)
 
 
-COMMANDS = {"rehearse": cmd_rehearse, "plan": cmd_plan, "simulate": cmd_simulate,
-            "check-config": cmd_check_config, "db": cmd_db, "worker": cmd_worker,
-            "serve": cmd_serve}
+COMMANDS = {"rehearse": cmd_rehearse, "plan": first.cmd_plan, "simulate": first.cmd_simulate,
+            "check-config": first.cmd_check_config, "db": first.cmd_db, "init": first.cmd_init,
+            "worker": cmd_worker, "serve": cmd_serve, "audit": cmd_audit,
+            "timeline": files.cmd_timeline, "evidence": files.cmd_evidence}
