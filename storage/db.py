@@ -34,6 +34,8 @@ _WRITE_STATEMENTS = ("INSERT", "UPDATE", "DELETE", "REPLACE", "SAVEPOINT", "CREA
                      "ALTER")
 # Execution option that makes a read begin the SQLite write transaction (see repo's run lock).
 SQLITE_WRITE_LOCK = "upgradebot_sqlite_write_lock"
+# Session.info flag: this unit of work changed a run or a step; a worker may have work now.
+WAKE_WORKER = "upgradebot_wake_worker"
 
 
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")

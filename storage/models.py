@@ -172,6 +172,8 @@ class Step(Base):
     __table_args__ = (
         sa.UniqueConstraint("run_id", "key"),
         sa.Index("ix_steps_run_id_seq", "run_id", "seq"),
+        # The claim's one query: claimable steps by due time (finished steps never scanned).
+        sa.Index("ix_steps_status_next_check_at", "status", "next_check_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

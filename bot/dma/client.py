@@ -7,6 +7,7 @@ cluster, the error says so (`request_sent=True`) and the caller checks the clust
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -103,6 +104,12 @@ class DmaClient:
         if verify is False:
             log.warning("TLS certificate verification is OFF for DMA cluster %s (%s): "
                         "its identity is not checked", self.name, self.base_url)
+
+    def single_attempt(self) -> DmaClient:
+        """A twin of this client that sends each request once: for polls (the next is the retry)."""
+        twin = copy.copy(self)
+        twin.retries = 0
+        return twin
 
     def __repr__(self) -> str:
         """Show the cluster, never the credentials."""

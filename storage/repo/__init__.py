@@ -11,7 +11,18 @@ One module per aggregate; everything public is re-exported here, so callers writ
 from storage.db import ping
 from storage.repo.approvals import active_approvals, set_approval, withdraw_approval
 from storage.repo.audits import audit, audit_trail
-from storage.repo.claims import LeaseLost, claim_next_step, claims_of, release_step, renew_lease
+from storage.repo.claims import (
+    PARKED,
+    LeaseLost,
+    claim_due_steps,
+    claim_next_step,
+    claims_of,
+    next_step_moment,
+    release_step,
+    renew_lease,
+    unpark_dependents,
+    unpark_ready,
+)
 from storage.repo.events import event_id_seen, purge_event_ids, record_event_id
 from storage.repo.outbox import (
     OUTBOX_LOCK_KEY,
@@ -60,6 +71,7 @@ from storage.repo.steps import add_steps, steps_of
 
 __all__ = [
     "OUTBOX_LOCK_KEY",
+    "PARKED",
     "LeaseLost",
     "active_approvals",
     "add_dma_requests",
@@ -68,6 +80,7 @@ __all__ = [
     "add_steps",
     "audit",
     "audit_trail",
+    "claim_due_steps",
     "claim_message",
     "claim_next_step",
     "claims_of",
@@ -85,6 +98,7 @@ __all__ = [
     "lock_outbox",
     "lock_run",
     "next_reverification",
+    "next_step_moment",
     "open_escalations",
     "outbox_backlog",
     "parse_run_ref",
@@ -108,6 +122,8 @@ __all__ = [
     "steps_of",
     "supersede_messages",
     "territory_snapshot",
+    "unpark_dependents",
+    "unpark_ready",
     "unsent_messages",
     "withdraw_approval",
 ]

@@ -82,6 +82,7 @@ def test_upgrade_runs_from_any_directory_and_twice(
     upgrade_database(url)
     head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
     engine = make_engine(url)
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
     with engine.connect() as conn:
         assert conn.scalar(sa.text("SELECT version_num FROM alembic_version")) == head
     engine.dispose()
