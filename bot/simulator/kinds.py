@@ -141,6 +141,14 @@ FAULT_HELP: Mapping[FaultKind, str] = MappingProxyType({
     FaultKind.LINK_DOWN: "the private link between the servers stays down after the install",
     FaultKind.HISTORY_FAILURE: "the operation history reports the install as failed",
     FaultKind.NEEDS_KEYS: "the package needs licence keys: the run pauses until resumed",
+    FaultKind.SERVER_DOWN: "the second server is down now (not after an install)",
+    FaultKind.ALERT: "the Dashboard shows an alert now",
+    FaultKind.SAYS_INCOMPATIBLE: "check-compatibility answers not compatible, whatever the "
+                                 "versions",
+    FaultKind.INSTALL_NOT_TAKEN: "the cluster restarts after an install request but both "
+                                 "servers stay on the old version",
+    FaultKind.ROLLBACK_ONE_SERVER: "after a rollback only one server comes back",
+    FaultKind.ROLLBACK_VERSION_MISMATCH: "after a rollback the servers run different versions",
 })
 
 

@@ -19,6 +19,7 @@ def story(ws: Workspace) -> None:
     ws.command("plan lab 10.1.0.1")
     ws.click("plan_approve", user=APPROVERS[0])
     ws.react(APPROVERS[1])
+    ws.acknowledge()  # the guide's manual checklist: the run starts
     ws.command("pause R1")
 
 
