@@ -136,6 +136,8 @@ def _did(line: AuditLine) -> str:
         return f"approved ({d.get('source', 'unknown source')})"
     if line.action == "approval.withdrawn":
         return "withdrew an approval"
+    if line.action == "checklist.acknowledged":
+        return f"acknowledged {d.get('words') or d.get('item', 'a checklist item')}"
     if line.action == "run.planned":
         return f"planned it ({d.get('strategy', '?')} strategy)"
     if kind == "run":

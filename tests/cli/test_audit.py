@@ -19,6 +19,7 @@ def story(ws: Workspace) -> None:
     ws.command("plan lab 10.1.0.1")
     ws.click("plan_approve", user=APPROVERS[0])
     ws.react(APPROVERS[1])
+    ws.acknowledge()  # the guide's manual checklist: the run starts
     ws.command("pause R1")
 
 
@@ -33,7 +34,8 @@ def test_audit_answers_privately_with_who_did_what_and_when(ws: Workspace) -> No
                  f"<@{APPROVERS[0]}> · approved (button)",
                  f"<@{APPROVERS[1]}> · approved (reaction)",
                  "approve: awaiting_approval → approved", "start: approved → running",
-                 f"<@{OPERATOR}> · pause: running → paused", f"<@{OPERATOR}> · asked to pause"):
+                 f"<@{OPERATOR}> · pause: running → paused", f"<@{OPERATOR}> · asked to pause",
+                 f"<@{OPERATOR}> · acknowledged "):
         assert said in text, said
     lines = text.splitlines()[1:]
     assert lines == sorted(lines, key=lambda line: line[:19])  # oldest first, with times

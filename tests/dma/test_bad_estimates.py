@@ -93,6 +93,7 @@ def test_a_bad_estimate_during_a_run_stops_it_with_the_reason_not_a_figure(
         ws.sim.set_estimate("lab", math.nan)  # shown once the package is uploaded
         ws.click("plan_approve", user=APPROVERS[0])
         ws.click("plan_approve", user=APPROVERS[1])
+        ws.acknowledge()
         status = ws.drive("R1", max_hours=2)
         assert status == "failed"
         said = "\n".join(ws.thread())

@@ -46,6 +46,7 @@ def running(ws: Workspace) -> None:
     ws.command("plan lab 10.1.0.1")
     ws.click("plan_approve", user=APPROVERS[0])
     ws.click("plan_approve", user=APPROVERS[1])
+    ws.acknowledge()  # the guide's manual checklist, before the start
     assert ws.run().status == "running"
 
 
