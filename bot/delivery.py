@@ -18,7 +18,8 @@ same kind (post, edit, ephemeral) to the same channel, not only the one that got
 
 What may go now (decided by `choose`, a pure function):
 - posts of a run (or, without a run, of a channel) in queue order: only the oldest unsent one,
-  and only when no earlier one is in flight; so thread replies keep their order;
+  and only when no earlier one is in flight; so thread replies keep their order; a file upload
+  waits for the posts before it but holds back none after it (drawing it takes a while);
 - at most one new post per channel per `min_interval_s`, counting posts in flight and those sent
   recently by any process;
 - edits of the plan message (the status board): only the newest one of a run (older ones are
@@ -50,7 +51,10 @@ from storage.enums import OutboxStatus
 from storage.models import OutboxMessage, Run
 
 log = logging.getLogger(__name__)
-POSTS = ("post", "ephemeral")
+POSTS = ("post", "ephemeral", "upload")
+# What the per-channel pace counts. File uploads are rare (two or three a run) and limited by
+# Slack per method, not per channel: a notice never waits for a picture to be drawn.
+PACED = ("post",)
 EDIT_TURN_MEMORY = timedelta(hours=1)  # how far back a board's last edit counts for its turn
 
 
@@ -93,7 +97,7 @@ def choose(queue: Sequence[Queued], *, now: datetime, recent: Recent,
     """Decide which queued messages may be sent now, keeping order and pace."""
     held = {key for key, until in (blocked or {}).items() if until > now}
     in_flight = [q for q in queue if q.status == "sending" and q.not_before > now]
-    busy_channels = {q.channel for q in in_flight if q.kind == "post"}
+    busy_channels = {q.channel for q in in_flight if q.kind in PACED}
     busy_channels |= {c for c, at in recent.posts.items() if now - at < min_interval}
     send: list[int] = []
     lanes_seen: set[object] = set()
@@ -101,12 +105,15 @@ def choose(queue: Sequence[Queued], *, now: datetime, recent: Recent,
         lane = q.run_id if q.run_id is not None else ("channel", q.channel)
         if lane in lanes_seen:
             continue  # an older message of this lane is still unsent: wait for it
-        lanes_seen.add(lane)
-        if q.not_before > now or (q.kind == "post" and q.channel in busy_channels) \
+        if q.kind != "upload":
+            # A file waits for the messages before it, but holds none back: a notice never
+            # waits for a picture to be drawn.
+            lanes_seen.add(lane)
+        if q.not_before > now or (q.kind in PACED and q.channel in busy_channels) \
                 or (q.kind, q.channel) in held:
             continue
         send.append(q.id)
-        if q.kind == "post":
+        if q.kind in PACED:
             busy_channels.add(q.channel)
     superseded: list[int] = []
     never = datetime.min.replace(tzinfo=now.tzinfo)
@@ -181,6 +188,8 @@ class Delivery:
             claims = self._claim()
             if not claims:
                 break
+            # Files last: rendering one takes a while, and the texts beside it must not wait.
+            claims.sort(key=lambda claim: claim.message.kind == "upload")
             sent += sum(self._send(claim) for claim in claims)
         return sent
 

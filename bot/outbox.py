@@ -37,7 +37,7 @@ class Outgoing:
     """One message to deliver, with where it goes."""
 
     id: int
-    kind: str  # post | update | ephemeral
+    kind: str  # post | update | ephemeral | upload
     channel: str | None
     run_name: str | None
     thread_ts: str | None  # the plan message's ts for thread replies and edits

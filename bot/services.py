@@ -7,7 +7,8 @@ stable and the settings, clock and clients in one place.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,12 +21,15 @@ from bot.engine.windows import Window
 from bot.flows.approvals import HANDLED, ApprovalResult, Approvals
 from bot.flows.base import NoSuchRun, ServiceError
 from bot.flows.checklist import Checklist
+from bot.flows.checks import Checks
 from bot.flows.controls import Controls
 from bot.flows.events import Events
 from bot.flows.planning import ClusterHealth, Planning, plan_timing
 from bot.flows.queries import Queries
 from bot.flows.recovery import Recovery
+from bot.flows.reports import Reports
 from bot.flows.staging import StagedCluster, Staging
+from bot.runs.checks import CheckResult
 from bot.runs.views import AuditLine, RunSummary, summarize
 
 __all__ = ["HANDLED", "ApprovalResult", "AuditLine", "ClusterHealth", "NoSuchRun", "RunSummary",
@@ -52,6 +56,8 @@ class Services:
         self.checklist = Checklist(*parts)
         self.staging = Staging(*parts)
         self.recovery = Recovery(*parts)
+        self.reports = Reports(*parts)
+        self.checks = Checks(*parts)
 
     # -- planning -------------------------------------------------------------------------------
 
@@ -160,3 +166,25 @@ class Services:
     def approvals(self, ref: str | int, kind: str = "approve") -> list[tuple[str, str]]:
         """The approvals that count now, as (user, source), oldest first."""
         return self.queries.approvals(ref, kind)
+
+    # -- files ----------------------------------------------------------------------------------
+
+    def timeline(self, ref: str | int) -> tuple[str, bytes]:
+        """The run's name and its timeline picture (PNG bytes)."""
+        return self.reports.timeline(ref)
+
+    def evidence(self, ref: str | int) -> tuple[str, bytes]:
+        """The run's name and its evidence bundle (zip bytes)."""
+        return self.reports.evidence(ref)
+
+    def render_file(self, spec: Mapping[str, Any]) -> bytes:
+        """The file an upload in the outbox describes (the Slack sink calls this)."""
+        return self.reports.render(spec)
+
+    def request_evidence(self, ref: str | int, user: str) -> str:
+        """Queue the run's evidence bundle for its thread; return the run's name."""
+        return self.reports.request_evidence(ref, user)
+
+    def verify(self, target: str, user: str, channel: str | None = None) -> CheckResult:
+        """Run the final checks of a target now, read-only, and post the result."""
+        return self.checks.verify(target, user, channel)

@@ -34,6 +34,7 @@ class Commands:
             grammar.StatusRequest: self.status, grammar.ControlRequest: self.control,
             grammar.HistoryRequest: self.history, grammar.RollbackRequest: self.rollback,
             grammar.RestoreRequest: self.restore, grammar.AuditRequest: self.audit,
+            grammar.VerifyRequest: self.verify, grammar.EvidenceRequest: self.evidence,
             grammar.StageRequest: self.stage}
 
     def upgrade(self, ack: Ack, command: Command, respond: Respond) -> None:
@@ -44,7 +45,7 @@ class Commands:
             return
         slow = isinstance(request, grammar.PlanRequest | grammar.InventoryRequest
                           | grammar.RollbackRequest | grammar.RestoreRequest
-                          | grammar.StageRequest)
+                          | grammar.VerifyRequest | grammar.StageRequest)
         ack(**(ephemeral("Reading the clusters…") if slow else {}))
         route = self.routes[type(request)]
         self.kit.later(lambda: route(request, command, respond), respond=respond, client=None,
@@ -107,6 +108,17 @@ class Commands:
     def audit(self, request: grammar.AuditRequest, command: Command, respond: Respond) -> None:
         """A run's audit trail, privately."""
         respond(**answers.audit_answer(*self.services.audit(request.run)))
+    def verify(self, request: grammar.VerifyRequest, command: Command, respond: Respond) -> None:
+        """The final checks now, read-only; the result is posted to the channel."""
+        result = self.services.verify(request.target, command["user_id"],
+                                      command.get("channel_id"))
+        respond(**answers.verified_answer(result.target, result.ok, result.summary))
+
+    def evidence(self, request: grammar.EvidenceRequest, command: Command,
+                 respond: Respond) -> None:
+        """Upload the run's evidence bundle to its thread."""
+        name = self.services.request_evidence(request.run, command["user_id"])
+        respond(**answers.evidence_answer(name))
 
 
 def register(app: App, services: Services, kit: Toolkit) -> None:

@@ -27,6 +27,7 @@ class OutboxKind(StrEnum):
     POST = "post"
     UPDATE = "update"  # an edit of the run's plan message
     EPHEMERAL = "ephemeral"
+    UPLOAD = "upload"  # a file (timeline picture, evidence zip) rendered when it is delivered
 
 
 class ApprovalKind(StrEnum):

@@ -89,12 +89,18 @@ class SuperclusterSpec(_Model):
 
     name: Name
     clusters: list[ClusterSpec]
+    # Cluster A of a full outage (the one the others join); by default the one ready first.
+    seed: Name | None = None
 
     @model_validator(mode="after")
     def _size(self) -> SuperclusterSpec:
         if not 1 <= len(self.clusters) <= 5:
             raise field_problem("clusters", "a supercluster has 1 to 5 clusters (the DMA's "
                                              f"limit), got {len(self.clusters)}")
+        names = [c.name for c in self.clusters]
+        if self.seed is not None and self.seed not in names:
+            raise field_problem("seed", f"must be one of this supercluster's clusters "
+                                        f"({', '.join(names)}), got {self.seed!r}")
         return self
 
 
@@ -145,6 +151,7 @@ class TimingSettings(_Model):
     # How long a process holds an outbox message it is sending: a crash delays its thread this
     # long. The outbox's Slack client times out after half of it (5 s at most).
     outbox_lease: PositiveDuration = timedelta(seconds=10)
+    reverify_after: PositiveDuration = timedelta(hours=12)
 
     @model_validator(mode="after")
     def _outbox_lease_fits_a_send(self) -> TimingSettings:
@@ -239,6 +246,13 @@ class Target:
     supercluster: SuperclusterSpec | None
 
 
+class WorkerSettings(_Model):
+    """How much one worker process does at once."""
+
+    # Visits in flight per process: a slow or silent cluster holds one, never the others.
+    concurrency: Annotated[int, Field(ge=1, le=256)] = 16
+
+
 class Settings(_Model):
     """The whole configuration file."""
 
@@ -248,6 +262,7 @@ class Settings(_Model):
     checklist: ChecklistSettings = ChecklistSettings()
     packages: dict[Version, PackageSpec] = {}
     dma: DmaSettings = DmaSettings()
+    worker: WorkerSettings = WorkerSettings()
     superclusters: list[SuperclusterSpec] = []
     clusters: list[ClusterSpec] = []
     simulation: SimulationSettings | None = None

@@ -7,6 +7,7 @@ cluster, the error says so (`request_sent=True`) and the caller checks the clust
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -22,7 +23,7 @@ from requests.auth import HTTPBasicAuth
 from urllib3.util.retry import Retry
 
 from bot import metrics
-from bot.dma import models
+from bot.dma import journal, models
 from bot.dma.errors import (
     DmaBadResponse,
     DmaConflict,
@@ -103,6 +104,12 @@ class DmaClient:
         if verify is False:
             log.warning("TLS certificate verification is OFF for DMA cluster %s (%s): "
                         "its identity is not checked", self.name, self.base_url)
+
+    def single_attempt(self) -> DmaClient:
+        """A twin of this client that sends each request once: for polls (the next is the retry)."""
+        twin = copy.copy(self)
+        twin.retries = 0
+        return twin
 
     def __repr__(self) -> str:
         """Show the cluster, never the credentials."""
@@ -265,11 +272,17 @@ class DmaClient:
             metrics.dma_request(self.name, method,
                                 error.reason if isinstance(error, DmaNotReachable) else "error",
                                 took)
+            journal.note(cluster=self.name, method=method, path=path, status=None,
+                         elapsed_s=took, request=body if raw is None else raw, response=None,
+                         error=type(exc).__name__, secrets=self._secrets)
             raise error from exc
         took = time.monotonic() - started
         log.debug("DMA %s: %s %s -> %d in %.3fs", self.name, method, path, resp.status_code,
                   took)
         metrics.dma_request(self.name, method, _outcome(resp.status_code), took)
+        journal.note(cluster=self.name, method=method, path=path, status=resp.status_code,
+                     elapsed_s=took, request=body if raw is None else raw, response=resp.text,
+                     secrets=self._secrets)
         self._check(resp, method, path, url)
         return resp
 

@@ -117,6 +117,8 @@ def make_plan(request: PlanRequest) -> Plan:
     target = parse_version(request.to_version)
     if strategy is Strategy.BASIC and request.target_kind == "supercluster":
         order = tuple(c.name for c in request.clusters if parse_version(c.version) != target)
+    elif strategy is Strategy.FULL_OUTAGE:
+        order = critical_path_order(request)
     elif strategy is Strategy.INCREMENTAL:
         order = by_load(request)
         reasons = (*reasons, _order_reason(request, order))
@@ -201,6 +203,8 @@ def request_digest(request: PlanRequest) -> str:
                               key=lambda t: t["territory_id"]),
         "timing": timing,
     }
+    if request.seed is not None:  # absent when unpinned: digests of earlier plans stay valid
+        payload["seed"] = request.seed
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -313,6 +317,26 @@ def _listing(versions: Mapping[str, Version]) -> str:
 
 def _sentence(text: str) -> str:
     return text[0].upper() + text[1:] + "."
+
+
+def critical_path_order(request: PlanRequest) -> tuple[str, ...]:
+    """The full outage's order: cluster A first, then the others, longest install first.
+
+    Removals go one at a time (membership changes of one supercluster do), and each install
+    starts once its cluster is stand-alone, so the longest installs leave first. Cluster A is
+    stand-alone only when every other cluster has left: unless the configuration pins it, it is
+    the cluster with the shortest install, which makes it ready first. Ties keep file order.
+    """
+    default = request.timing.install_estimate_s / 60.0
+    install = {c.name: (c.estimated_install_minutes if c.estimated_install_minutes is not None
+                        else default) for c in request.clusters}
+    names = [c.name for c in request.clusters]
+    if request.seed is not None and request.seed not in install:
+        raise PlanningError(f"the configured seed {request.seed} is not a cluster of "
+                            f"{request.target}: {', '.join(names)}")
+    seed = request.seed or min(names, key=lambda n: install[n])  # min keeps the first of ties
+    others = sorted((n for n in names if n != seed), key=lambda n: -install[n])
+    return (seed, *others)
 
 
 def _outage(steps: Sequence[StepSpec], times: Mapping[str, tuple[float, float]]) -> float | None:

@@ -130,6 +130,7 @@ class PlanRequest:
     emergency: bool = False  # the plan command said `emergency`: installing with calls up
     supercluster: str | None = None  # a cluster target's supercluster, when it is a member
     prechecks: tuple[PreCheck, ...] = ()  # the validation gate's rows (bot.engine.gate)
+    seed: str | None = None  # cluster A of a full outage, when the configuration pins one
 
 
 @dataclass(frozen=True)

@@ -185,11 +185,12 @@ def _full_outage(g: _Graph, order: tuple[str, ...], seed: str | None) -> None:
                            g.add(K.INSTALL, name, (removed.get(name, after),),
                                  version=g.request.to_version))
              for name in order}
-    after = ready[seed]
-    for name in others:
-        deps = tuple(dict.fromkeys((ready[seed], ready[name], after)))
-        after = g.add(K.JOIN, name, deps, safe_point=True, seed=seed)
-    restore = g.add(K.RESTORE_TERRITORIES, None, (after,), via=seed, territories=everything)
+    # Each joins as soon as it and the seed are ready; the join limit (one membership change
+    # of a supercluster at a time) orders them, so a slow install never holds a ready cluster.
+    joins = tuple(g.add(K.JOIN, name, tuple(dict.fromkeys((ready[seed], ready[name]))),
+                        safe_point=True, seed=seed) for name in others)
+    restore = g.add(K.RESTORE_TERRITORIES, None, joins or (ready[seed],), via=seed,
+                    territories=everything)
     _final_check(g, tuple(g.add(K.RETURN_TO_SERVICE, c, (restore,)) for c in order))
 
 

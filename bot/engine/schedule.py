@@ -7,11 +7,12 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from bot.engine.plans import PlanTiming, StepKind, StepSpec
+from bot.engine.slots import step_limits
 
 
 def parallel_limits(timing: PlanTiming) -> dict[StepKind, int]:
     """Return the per-kind concurrency limits that a timing implies."""
-    return {StepKind.INSTALL: timing.max_parallel_installs}
+    return step_limits(timing.max_parallel_installs)
 
 
 Timeline = dict[str, tuple[float, float]]

@@ -130,7 +130,8 @@ class Planning(Flow):
             territories=territories, to_version=version, strategy=wanted,
             timing=plan_timing(self.settings), emergency=emergency, supercluster=member_of,
             # The DMA's own check-compatibility answer wins over version arithmetic.
-            compatible_override=reading.compatible, prechecks=evaluate(reading)))
+            compatible_override=reading.compatible, prechecks=evaluate(reading),
+            seed=target.supercluster.seed if target.supercluster else None))
 
     def _gate(self, target: Target, version: str) -> GateReading:
         """The validation gate's reading of every cluster of the target (and its supercluster)."""

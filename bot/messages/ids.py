@@ -25,6 +25,7 @@ BOT_SCOPES: Final = (
     "usergroups:read",
     "channels:history",
     "groups:history",
+    "files:write",
 )
 
 

@@ -14,7 +14,7 @@ from bot.engine.durations import say_duration
 from bot.engine.plans import StepKind
 from bot.engine.states import DONE_STEP, RunEvent, RunStatus, StepEvent
 from bot.runs.outcome import Outcome
-from bot.runs.posting import post, update_board
+from bot.runs.posting import post, update_board, upload
 from bot.runs.transitions import hold, transition_run, transition_step
 from storage import repo
 from storage.models import Run, Step
@@ -36,7 +36,8 @@ def apply_outcome(session: Session, run: Run, step: Step, outcome: Outcome, *, n
         return
     progress(f"{run.name} {step.key}: {outcome.note}")
     if outcome.kind in ("done", "skip"):
-        _finish_step(session, run, step, outcome, now=now, actor=actor, progress=progress)
+        _finish_step(session, run, step, outcome, now=now, actor=actor, progress=progress,
+                     settings=settings)
         return
     if outcome.kind == "block":
         _block(session, run, step, outcome, now=now, actor=actor)
@@ -68,6 +69,13 @@ def _escalate(session: Session, run: Run, step: Step, outcome: Outcome, *, now: 
         run.name, cluster=cluster, condition=outcome.condition or "", note=outcome.note,
         details=outcome.details, contact=settings.escalation.contact,
         notify=settings.escalation.notify, step_id=step.id), now)
+    # What the vendor will ask for, attached at once: the picture and the evidence bundle.
+    count = len(repo.escalations_of(session=session, run_id=run.id))
+    upload(session, run, "timeline", now, key=f"{run.id}:timeline:escalation:{count}",
+           comment=f"{run.name} timeline when {cluster} escalated")
+    upload(session, run, "evidence", now, key=f"{run.id}:evidence:escalation:{count}",
+           comment=f"{run.name} evidence bundle for Polycom Global Services (plan, audit, "
+                   "cluster states, DMA requests, timings, escalation)")
 
 
 def _fail(session: Session, run: Run, step: Step, outcome: Outcome, *, now: datetime,
@@ -87,7 +95,7 @@ def _fail(session: Session, run: Run, step: Step, outcome: Outcome, *, now: date
 
 
 def _finish_step(session: Session, run: Run, step: Step, outcome: Outcome, *, now: datetime,
-                 actor: str, progress: Progress) -> None:
+                 actor: str, progress: Progress, settings: Settings) -> None:
     event = StepEvent.SKIP if outcome.kind == "skip" else StepEvent.FINISH
     transition_step(session, step, event, now=now, actor=actor, note=outcome.note)
     if step.started_at is not None and event is StepEvent.FINISH:
@@ -103,5 +111,9 @@ def _finish_step(session: Session, run: Run, step: Step, outcome: Outcome, *, no
                 if run.recovers else f"{run.target} is on {run.to_version}")
         post(session, run, messages.notice(
             run.name, "🎉", f"completed: {done} ({say_duration(took)})"), now)
+        repo.schedule_reverification(session=session, run_id=run.id,
+                                     due_at=now + settings.timing.reverify_after)
+        upload(session, run, "timeline", now, key=f"{run.id}:timeline:end",
+               comment=f"{run.name} timeline: planned and actual phases per cluster")
         progress(f"{run.name} completed in {say_duration(took)}")
     update_board(session, run, now)

@@ -38,7 +38,7 @@ BOARD_STATE: Mapping[StepKind, str] = {
 DONE_STATE: Mapping[StepKind, str] = {
     StepKind.VERIFY: "verified", StepKind.LICENCE_KEYS: "verified",
     StepKind.JOIN: "joined", StepKind.RETURN_TO_SERVICE: "in service",
-    StepKind.CHECK_TERRITORIES: "done", StepKind.UPLOAD: "package uploaded",
+    StepKind.CHECK_TERRITORIES: "in service", StepKind.UPLOAD: "package uploaded",
     StepKind.REMOVE: "stand-alone", StepKind.OUT_OF_SERVICE: "out of service",
     StepKind.DRAIN: "drained", StepKind.BUSY_OUT: "busied out",
     StepKind.MOVE_TERRITORIES: "in service", StepKind.INSTALL: "installing",
@@ -53,6 +53,22 @@ def post(session: Session, run: Run, payload: Mapping[str, Any], now: datetime,
     """Queue a reply in the run's thread (delivered by the outbox, never blocking a step)."""
     repo.enqueue_message(session=session, at=now, payload=dict(payload), channel=run.channel,
                          run_id=run.id, kind="post", thread=True, key=key)
+
+
+# The files a run can upload: what -> (file name suffix, title words).
+FILES: Mapping[str, tuple[str, str]] = {
+    "timeline": ("timeline.png", "timeline"), "evidence": ("evidence.zip", "evidence bundle")}
+
+
+def upload(session: Session, run: Run, what: str, now: datetime, *, comment: str,
+           key: str | None = None) -> None:
+    """Queue a file for the run's thread; the outbox renders it when it delivers it."""
+    suffix, words = FILES[what]
+    spec = {"what": what, "run": run.name, "filename": f"{run.name}-{suffix}",
+            "title": f"{run.name} {words}"}
+    repo.enqueue_message(session=session, at=now, payload={"text": comment, "file": spec},
+                         channel=run.channel, run_id=run.id, kind="upload", thread=True,
+                         key=key)
 
 
 def update_board(session: Session, run: Run, now: datetime) -> None:

@@ -14,6 +14,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.engine.durations import say_duration
 from bot.engine.plans import StepKind
+from bot.engine.slots import step_limits
 from bot.engine.states import DONE_STEP, WAITING_RUN, RunEvent, RunStatus, StepStatus
 from bot.engine.windows import StepProgress, Window, expired_unapproved, needs_overrun
 from bot.engine.windows import remaining_seconds as _remaining
@@ -45,7 +46,7 @@ def remaining_s(session: Session, run: Run, now: datetime, settings: Settings) -
     history = {s.key: repo.duration_history(session=session, kind=s.kind, cluster=s.cluster)
                for s in steps if s.status not in DONE_STEP}
     return _remaining(now=now, steps=progress, history=history,
-                      max_parallel={StepKind.INSTALL: settings.timing.max_parallel_installs})
+                      max_parallel=step_limits(settings.timing.max_parallel_installs))
 
 
 def overrun_needed(session: Session, run: Run, now: datetime, settings: Settings) -> bool:

@@ -67,6 +67,7 @@ class Reply:
     drop: bool = False
     hang: bool = False
     headers: tuple[tuple[str, str], ...] = ()
+    pretty: bool = False  # indented, for people reading the admin endpoints
 
     @property
     def answered(self) -> bool:
@@ -75,7 +76,10 @@ class Reply:
 
     def payload(self) -> bytes:
         """Return the body as sent on the wire."""
-        return json.dumps(self.body).encode() if self.body is not None else b""
+        if self.body is None:
+            return b""
+        return (json.dumps(self.body, indent=2, ensure_ascii=False) + "\n").encode() \
+            if self.pretty else json.dumps(self.body).encode()
 
     def wire_headers(self) -> list[tuple[str, str]]:
         """Return the headers every transport sends with this answer."""

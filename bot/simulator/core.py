@@ -235,9 +235,9 @@ class DmaSimulator:
         if not ipaddress.ip_address(client.removeprefix("::ffff:")).is_loopback:
             return error(403, "the simulator's admin endpoints answer on loopback only")
         if (method, path) == ("GET", "/_sim/state"):
-            return Reply(200, self.state())
+            return Reply(200, self.state(), pretty=True)
         if (method, path) == ("GET", "/_sim/requests"):
-            return Reply(200, [r.to_json() for r in self.requests])
+            return Reply(200, [r.to_json() for r in self.requests], pretty=True)
         if (method, path) == ("POST", "/_sim/faults"):
             return self._admin_set_fault(body)
         if method == "DELETE" and (path == "/_sim/faults" or path.startswith("/_sim/faults/")):
@@ -246,7 +246,7 @@ class DmaSimulator:
                 self.clear_faults(name)
             except KeyError as exc:
                 return error(404, str(exc.args[0]))
-            return Reply(200, {"cluster": name, "faults": []})
+            return Reply(200, {"cluster": name, "faults": []}, pretty=True)
         return error(404, f"no admin endpoint {method} {path}")
 
     def _admin_set_fault(self, body: bytes) -> Reply:
@@ -263,7 +263,7 @@ class DmaSimulator:
         except KeyError as exc:
             return error(404, str(exc.args[0]))
         kinds = self.state()["clusters"][cluster]["faults"]
-        return Reply(200, {"cluster": cluster, "faults": kinds})
+        return Reply(200, {"cluster": cluster, "faults": kinds}, pretty=True)
 
 
 def serve(simulator: DmaSimulator, *, stop: threading.Event | None = None,

@@ -29,6 +29,8 @@ _HELP = {
     "restore": "plan the way back to a served network after an abort or an escalation "
                "(operators; approval)",
     "audit": "who approved what and when, every state change of a run (privately)",
+    "verify": "the final checks now, read-only; the result is posted to the channel",
+    "evidence": "the run's evidence bundle (zip) uploaded to its thread",
     "stage": "upload and check the package on every cluster ahead of the window (operators)",
 }
 AUDIT_LINES_MAX = 120  # an ephemeral answer stays readable; the CLI exports the whole trail
@@ -145,6 +147,14 @@ def _did(line: AuditLine) -> str:
     if kind == "operator":
         return f"asked to {what}"
     return escape(line.action)
+def verified_answer(target: str, ok: bool, summary: str) -> Answer:
+    """What the asker sees once the checks are posted."""
+    return ephemeral(f"{'✅' if ok else '❌'} {target}: {summary} (posted to the channel)")
+
+
+def evidence_answer(run: str) -> Answer:
+    """What the asker sees once the bundle is queued."""
+    return ephemeral(f"The evidence bundle of {run} is being uploaded to its thread.")
 
 
 def approval_answer(run: RunSummary, result: ApprovalResult, verb: str) -> Answer:

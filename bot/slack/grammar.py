@@ -3,7 +3,7 @@
 ```
 help | inventory | plan TARGET VERSION [strategy=…] [window=YYYY-MM-DDTHH:MM/DURATION]
 [tz=Area/City] | status [RUN] | pause RUN | resume RUN | abort RUN | retry RUN | history [TARGET]
-| rollback RUN CLUSTER | restore RUN | audit RUN
+| rollback RUN CLUSTER | restore RUN | audit RUN | verify TARGET | evidence RUN
 ```
 Anything else raises `UsageError`, whose message says what was expected. Names are checked
 against the inventory later (by the service, which knows the nearest known name).
@@ -35,6 +35,8 @@ USAGE = {
     "rollback": "/upgrade rollback RUN CLUSTER",
     "restore": "/upgrade restore RUN",
     "audit": "/upgrade audit RUN",
+    "verify": "/upgrade verify TARGET",
+    "evidence": "/upgrade evidence RUN",
     "stage": "/upgrade stage TARGET VERSION",
 }
 CONTROLS = ("pause", "resume", "abort", "retry")
@@ -94,6 +96,20 @@ class AuditRequest:
 
 
 @dataclass(frozen=True)
+class VerifyRequest:
+    """/upgrade verify TARGET: the final checks now, read-only."""
+
+    target: str
+
+
+@dataclass(frozen=True)
+class EvidenceRequest:
+    """/upgrade evidence RUN: the evidence bundle uploaded to the run's thread."""
+
+    run: str
+
+
+@dataclass(frozen=True)
 class HistoryRequest:
     """/upgrade history [TARGET]."""
 
@@ -124,7 +140,8 @@ class StageRequest:
 
 
 Request = (HelpRequest | InventoryRequest | PlanRequest | StatusRequest | ControlRequest
-           | HistoryRequest | RollbackRequest | RestoreRequest | AuditRequest | StageRequest)
+           | HistoryRequest | RollbackRequest | RestoreRequest | AuditRequest | VerifyRequest
+           | EvidenceRequest | StageRequest)
 
 
 def subcommand(text: str) -> str:
@@ -166,6 +183,10 @@ def parse(text: str) -> Request:
         return HistoryRequest(_one(verb, args, required=False))
     if verb == "audit":
         return AuditRequest(_run(verb, _one(verb, args, required=True)))
+    if verb == "verify":
+        return VerifyRequest(str(_one(verb, args, required=True)))
+    if verb == "evidence":
+        return EvidenceRequest(_run(verb, _one(verb, args, required=True)))
     if verb in ("help", "inventory"):
         if args:
             raise UsageError(f"`{verb}` takes nothing more (got `{' '.join(args)}`): "
@@ -181,7 +202,8 @@ def _one(verb: str, args: list[str], *, required: bool) -> str | None:
     if len(args) > 1 or (required and not args):
         got = f"got `{' '.join(args)}`" if args else "got nothing"
         raise UsageError(f"`{verb}` expects {'one' if required else 'at most one'} "
-                         f"{'RUN' if verb != 'history' else 'TARGET'} ({got}): `{USAGE[verb]}`")
+                         f"{'TARGET' if verb in ('history', 'verify') else 'RUN'} ({got}): "
+                         f"`{USAGE[verb]}`")
     return args[0] if args else None
 
 

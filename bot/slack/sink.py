@@ -10,15 +10,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.error import HTTPError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web import SlackResponse
 
+from bot.engine.errors import UserError
 from bot.messages.blocks import TEXT_MAX, clip
 from bot.outbox import Outgoing, RetryLater
 
 log = logging.getLogger(__name__)
+# Renders the file an upload message describes ({"what": "timeline"|"evidence", "run": "R1"}).
+FileRenderer = Callable[[Mapping[str, Any]], bytes]
 
 # ok:false errors that a later try can cure (Slack's side, or the bot not yet in the channel).
 TRANSIENT = frozenset({"ratelimited", "service_unavailable", "internal_error", "fatal_error",
@@ -40,8 +44,9 @@ class SlackSink:
     """Posts, edits and ephemeral messages through one WebClient."""
 
     def __init__(self, client: WebClient, *, server_error_delay_s: float = 2.0,
-                 people_delay_s: float = 300.0) -> None:
+                 people_delay_s: float = 300.0, files: FileRenderer | None = None) -> None:
         self.client = client
+        self.files = files
         self.server_error_delay_s = server_error_delay_s
         self.people_delay_s = people_delay_s
 
@@ -60,6 +65,10 @@ class SlackSink:
                             message.id, error)
                 return self._retry_plain(message)
             raise self._classify(message, exc) from None
+        except HTTPError as exc:  # a file's bytes refused by the upload URL (the only urlopen
+            exc.close()  # the SDK leaves to us): close its connection, or the socket leaks
+            raise RetryLater(self.server_error_delay_s,
+                             f"Slack refused the file's bytes (HTTP {exc.code})") from None
         except (SlackRequestError, OSError) as exc:  # timeouts, refused connections, DNS
             raise RetryLater(self.server_error_delay_s,
                              f"Slack unreachable ({type(exc).__name__})",
@@ -117,6 +126,9 @@ class SlackSink:
                 return None
             self.client.chat_update(channel=channel, ts=message.thread_ts, text=text, **extra)
             return None
+        if message.kind == "upload":
+            self._upload(message, channel, text)
+            return None
         if message.kind == "ephemeral":
             self.client.chat_postEphemeral(channel=channel, user=str(payload.get("user") or ""),
                                            text=text, **extra)
@@ -127,6 +139,23 @@ class SlackSink:
             metadata={"event_type": METADATA_EVENT, "event_payload": {"outbox_id": message.id}},
             **extra)
         return str(answer["ts"])
+
+    def _upload(self, message: Outgoing, channel: str, text: str) -> None:
+        """Upload a file the Slack way of now: get an upload URL, POST the bytes, complete it."""
+        spec = message.payload.get("file")
+        if not isinstance(spec, Mapping) or self.files is None:
+            log.warning("message %s is a file upload this sink cannot render; dropped", message.id)
+            return
+        try:
+            data = self.files(spec)
+        except UserError as exc:  # e.g. the run is gone: nothing to upload, ever
+            log.warning("file of message %s not rendered (%s); dropped", message.id, exc)
+            return
+        self.client.files_upload_v2(
+            channel=channel, thread_ts=message.thread_ts if message.thread else None,
+            file=data, filename=str(spec.get("filename") or "file"),
+            title=str(spec.get("title") or spec.get("filename") or "file"),
+            initial_comment=text)
 
     def _classify(self, message: Outgoing, exc: SlackApiError) -> Exception:
         """Turn Slack's refusal into RetryLater, or drop what can never be delivered."""

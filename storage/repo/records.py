@@ -90,3 +90,9 @@ def resolve_escalations(*, session: Session, run_id: int, at: datetime, by: str)
         .values(resolved_at=at, resolved_by=by)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def escalations_of(*, session: Session, run_id: int) -> list[Escalation]:
+    """Return every escalation of a run, resolved or not, oldest first."""
+    return list(session.scalars(
+        select(Escalation).where(Escalation.run_id == run_id).order_by(Escalation.id)))

@@ -28,6 +28,9 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "conversations.history": ("channels:history", "groups:history"),
     "conversations.replies": ("channels:history", "groups:history"),
     "views.publish": (), "response_url": (),
+    "files.getUploadURLExternal": ("files:write",),
+    "files.completeUploadExternal": ("files:write",),
+    "upload": (),  # the POST of a file's bytes to the URL Slack gave: no method, no scope
 }
 
 
@@ -89,6 +92,7 @@ def test_every_web_api_method_the_bot_calls_is_covered_by_the_manifests_scopes(
         ws.click("plan_approve", user=APPROVERS[2])
         home = {"type": "app_home_opened", "user": OPERATOR, "tab": "home", "event_ts": "1.2"}
         ws.dispatch(event_body(home, event_id="EvHome", event_time=0))
+        ws.command("evidence R1")
         ws.command("abort R1")
         ws.slack.fail("chat.postMessage", status=500)  # a thread reply: outcome unknown
         ws.deliver()
@@ -103,4 +107,5 @@ def test_every_web_api_method_the_bot_calls_is_covered_by_the_manifests_scopes(
     assert needed == scopes, (needed - scopes, scopes - needed)
     assert {"chat.postMessage", "chat.update", "reactions.get", "usergroups.users.list",
             "views.publish", "chat.postEphemeral", "conversations.history",
-            "conversations.replies"} <= called
+            "conversations.replies", "files.getUploadURLExternal", "upload",
+            "files.completeUploadExternal"} <= called

@@ -19,6 +19,8 @@ from bot.engine.planner import (
     request_digest,
     schedule_estimate,
 )
+from bot.engine.plans import PlanTiming
+from bot.engine.schedule import parallel_limits
 from tests.engine.builders import (
     MINOR,
     PATCH,
@@ -95,7 +97,7 @@ def test_a_full_outage_lasts_about_the_longest_install_plus_the_joins() -> None:
 
 def test_the_outage_runs_from_the_first_busy_out_to_the_last_return() -> None:
     plan = make_plan(supercluster(MINOR))
-    _, times = schedule_estimate(plan.steps, max_parallel={StepKind.INSTALL: 3})
+    _, times = schedule_estimate(plan.steps, max_parallel=parallel_limits(PlanTiming()))
     # No new call is taken from the first busy-out on: that is where the outage starts.
     start = min(times[f"busy_out:{c}"][0] for c in plan.order)
     end = max(times[f"return_to_service:{c}"][1] for c in plan.order)

@@ -17,6 +17,7 @@ from typing import Any, Self
 
 import pytest
 
+from tests.support.slack_files import FileUploads
 from tests.support.slack_web_api import SlackError, WebApiMethods, _RequestHandler
 
 # Variables that change how slack-sdk and bolt behave behind a test's back (proxies are used even
@@ -64,7 +65,7 @@ class _Fault:
     retry_after: int | None
 
 
-class SlackDouble(WebApiMethods):
+class SlackDouble(WebApiMethods, FileUploads):
     """A fake Slack workspace served over HTTP on 127.0.0.1 with a free port."""
 
     def __init__(
@@ -95,6 +96,7 @@ class SlackDouble(WebApiMethods):
         self._outage = False
         self._next_ts = 1_700_000_000_000_100  # microseconds; one clock for every channel
         self._next_view = 1
+        self._files = {}  # file id -> name, length, bytes, share (FileUploads)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.add_user(bot_user_id, "upgradebot", is_bot=True)
@@ -114,6 +116,8 @@ class SlackDouble(WebApiMethods):
             "views.open": self._views_open,
             "views.publish": self._views_publish,
             "apps.connections.open": self._apps_connections_open,
+            "files.getUploadURLExternal": self._files_get_upload_url,
+            "files.completeUploadExternal": self._files_complete_upload,
         }
 
     # -- lifecycle ---------------------------------------------------------------------------

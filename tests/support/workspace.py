@@ -239,8 +239,8 @@ def workspace(directory: Path, *, usergroups: bool = True, faults: Iterable[str]
         app = build_app(services=services, client=client,
                         signing_secret=SECRET, kit=kit, listener_executor=InlineExecutor(),
                         signature_clock=UnixClock(unix_now) if unix_now else None)
-        delivery = Delivery(sessions, SlackSink(client), clock=clock, min_interval_s=0,
-                                 edit_interval_s=0)
+        sink = SlackSink(client, files=services.render_file)
+        delivery = Delivery(sessions, sink, clock=clock, min_interval_s=0, edit_interval_s=0)
         worker = Worker(session_factory=sessions, settings=settings, clock=clock,
                         clients=clients, worker_id="test-worker")
         yield Workspace(slack, settings, clock, sim, sessions, services, app, delivery, worker,

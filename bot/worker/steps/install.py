@@ -88,7 +88,7 @@ def install(ctx: StepContext) -> Outcome:
         return Outcome.checkpoint("applying", f"installing {ctx.to_version} on {ctx.cluster}",
                                   data={"apply_at": ctx.stamp()}, board_state="installing")
     try:
-        sw = ctx.client().installed_software()
+        sw = ctx.poll().installed_software()  # it may be restarting: polled, not retried
     except DmaNotReachable as exc:
         return _silent_after_apply(ctx, exc)
     if same_version(sw.system_version, ctx.to_version) or _failed_install(sw, ctx):
@@ -190,7 +190,7 @@ def wait_login(ctx: StepContext) -> Outcome:
     grace = ctx.seconds(ctx.timing.login_grace)
     reason, version = "", None
     try:
-        sw = ctx.client().installed_software()
+        sw = ctx.poll().installed_software()
         version = sw.system_version
         logged_in = same_version(version, ctx.to_version) or _failed_install(sw, ctx)
         reason = f"logged in, still on {version}" if not logged_in else ""

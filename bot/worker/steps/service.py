@@ -80,7 +80,7 @@ def remove(ctx: StepContext) -> Outcome:
     if member is not None:
         return _bounded_wait(ctx, f"{name} is leaving the supercluster")
     try:
-        own = ctx.client().supercluster()
+        own = ctx.poll().supercluster()
     except DmaNotReachable:
         return _bounded_wait(ctx, f"{name} restarts as a stand-alone cluster")
     if own.ids == {name}:

@@ -124,7 +124,7 @@ def _check_join(ctx: StepContext, name: str, seed: str) -> Outcome:
 
 def _watch_join(ctx: StepContext, name: str, seed: str) -> Outcome:
     try:
-        op = ctx.client().operation_status()
+        op = ctx.poll().operation_status()
     except (DmaNotReachable, DmaNotFound):
         op = None
     limit = ctx.timing.escalate_after * ctx.seconds(
