@@ -73,6 +73,7 @@ def test_a_territory_moved_into_the_new_supercluster_is_released_in_the_old_one(
             assert old[tid].active in rest
 
 
+@pytest.mark.timeout(360)  # five whole cluster upgrades: about 40 s idle, minutes on a loaded host
 def test_five_clusters_incremental_keeps_every_territory_served(sqlite_url: str) -> None:
     with harness(sqlite_url, config="five.yml") as h:
         plan = h.services.plan("global", "10.1.0.1", "incremental")
