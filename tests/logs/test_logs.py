@@ -56,6 +56,11 @@ def test_every_kind_of_line_is_one_json_object(json_log: io.StringIO) -> None:
     log.info("by someone", extra={"actor": "U0OPERATOR"})
     log.warning("token xoxb-real-bot-token-123 and password dma-admin-password, "
                 "and an unknown xapp-1-A0-123456-abcdef")
+    # pytest installs its own warning and thread-exception hooks around each test phase, over
+    # the ones configure() set in the fixture; put the process's hooks back as serve has them.
+    logging.captureWarnings(False)
+    logging.captureWarnings(True)
+    threading.excepthook = logs._log_uncaught_in_thread
     with warnings.catch_warnings():
         warnings.simplefilter("always")  # the suite turns warnings into errors
         warnings.warn("a library's deprecation", UserWarning, stacklevel=1)
