@@ -96,7 +96,8 @@ class Controls(Flow):
                     # failed join, is sent again only if the cluster still needs it.
                     step.phase = None
                 transition_step(session, step, StepEvent.RETRY, now=now, actor=user)
-                kept = {k: v for k, v in (step.data or {}).items() if k != "apply_tries"}
+                kept = {k: v for k, v in (step.data or {}).items()
+                        if k not in ("apply_tries", "overdue")}
                 step.data = {**kept, "retry_at": now.isoformat()}
                 step.next_check_at = None
                 step.last_error = None

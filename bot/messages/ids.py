@@ -35,6 +35,7 @@ class ActionId(StrEnum):
     RETRY = "run_retry"
     ABORT = "run_abort"
     RESUME = "run_resume"
+    ACKNOWLEDGE = "escalation_ack"
 
 
 # "R12" or "R12/S3": short (button values are capped at 2000 characters) and readable in logs,

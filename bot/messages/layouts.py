@@ -18,7 +18,6 @@ from bot.messages.blocks import (
     bullets,
     button,
     context,
-    divider,
     fields,
     header,
     section,
@@ -47,6 +46,7 @@ _BUTTONS: Mapping[str, tuple[str, ActionId, str | None, tuple[str, str] | None]]
         "overrun": ("Approve overrun", ActionId.APPROVE_OVERRUN, "primary", None),
         "retry": ("Retry verification", ActionId.RETRY, "primary", None),
         "resume": ("Resume", ActionId.RESUME, "primary", None),
+        "acknowledge": ("Acknowledge", ActionId.ACKNOWLEDGE, "primary", None),
         "abort": ("Abort", ActionId.ABORT, "danger", _ABORT_CONFIRM),
     })
 
@@ -152,44 +152,6 @@ def check_blocks(head: str, checks: Sequence[str], servers: Sequence[str]) -> li
         blocks += sections("\n".join(checks))
     if servers:
         blocks.append(context(*servers[:10]))
-    return blocks
-
-
-@dataclass(frozen=True)
-class EscalationLayout:
-    """The words of an escalation prompt, as `bot.messages.escalation_message` wrote them."""
-
-    run_name: str
-    cluster: str
-    call: str
-    condition_label: str
-    condition: str
-    times: str
-    last_answer: str
-    servers: Sequence[str]
-    failed_checks: Sequence[str]
-    done: str
-    next_steps: str
-
-
-def escalation_blocks(e: EscalationLayout) -> list[Block]:
-    """The escalation prompt, with Retry verification and Abort for operators."""
-    blocks: list[Block] = [header(f"🚨 {e.run_name} — escalation on {e.cluster}"),
-                           section(e.call),
-                           section(f"*{e.condition_label}*\n>{e.condition}")]
-    details = [("Cluster", e.cluster)]
-    if e.times:
-        details.append(("Times", e.times))
-    if e.last_answer:
-        details.append(("Last answer from the cluster", e.last_answer))
-    blocks.append(fields(details))
-    if e.servers:
-        blocks += sections("*Servers*\n" + "\n".join(e.servers))
-    if e.failed_checks:
-        blocks += sections("*Failed checks*\n" + "\n".join(e.failed_checks))
-    if e.done:
-        blocks.append(section(f"*Already done*\n{e.done}"))
-    blocks += [divider(), context(e.next_steps), *buttons(e.run_name, ("retry", "abort"))]
     return blocks
 
 

@@ -27,12 +27,14 @@ from bot.dma.client import DmaClient
 from bot.dma.errors import DmaBadResponse, DmaConflict, DmaError, DmaNotReachable
 from bot.engine.planner import StepKind
 from bot.engine.states import CLAIMABLE_STEP, RunStatus, StepEvent, StepStatus
+from bot.runs.escalations import renotify_due, renotify_moments
 from bot.runs.outcome import Outcome
 from bot.runs.outcomes import apply_outcome
 from bot.runs.plans import plan_of
 from bot.runs.transitions import transition_step
 from bot.runs.waiting import ask_overrun, housekeeping, overrun_needed, wake_moments
 from bot.worker.context import StepContext
+from bot.worker.packet import read_packet
 from bot.worker.steps import HANDLERS
 from storage import repo
 from storage.db import unit_of_work
@@ -84,6 +86,8 @@ class Worker:
         if self._stopping.is_set():
             return 0
         housekeeping(self.sessions, self.clock, self.actor)
+        with unit_of_work(self.sessions) as session:
+            renotify_due(session, self.clock.now(), self.settings)
         visits = 0
         while visits < max_visits and not self._stopping.is_set():
             visit = self._claim()
@@ -106,7 +110,8 @@ class Worker:
         """
         now = self.clock.now()
         with unit_of_work(self.sessions) as session:
-            moments = [*_step_moments(session), *wake_moments(session).values()]
+            moments = [*_step_moments(session), *wake_moments(session).values(),
+                       *renotify_moments(session, self.settings.escalation.renotify_every)]
         return min((m for m in moments if m > now), default=None)
 
     # -- load -------------------------------------------------------------------------------
@@ -170,6 +175,8 @@ class Worker:
             log.exception("step %s failed unexpectedly (incident %s)", ctx.key, incident)
             return Outcome.fail(f"internal error in step {ctx.key} (incident {incident}: "
                                 f"{type(exc).__name__})")
+        if outcome.kind == "escalate":  # what Polycom will ask first, read while it is fresh
+            outcome = replace(outcome, details={**outcome.details, "packet": read_packet(ctx)})
         if "unreachable_since" in ctx.data and "unreachable_since" not in outcome.data:
             # The cluster answered again: forget when it stopped answering.
             outcome = replace(outcome, data={**outcome.data, "unreachable_since": None})

@@ -28,11 +28,13 @@ from storage.repo.outbox import (
 from storage.repo.records import (
     add_escalation,
     duration_history,
+    escalations_of,
     open_escalations,
     record_step_duration,
     resolve_escalations,
     save_territory_snapshot,
     territory_snapshot,
+    unacknowledged_escalations,
 )
 from storage.repo.runs import (
     add_run,
@@ -60,6 +62,7 @@ __all__ = [
     "claims_of",
     "duration_history",
     "enqueue_message",
+    "escalations_of",
     "get_run",
     "get_run_by_message",
     "last_sent",
@@ -85,6 +88,7 @@ __all__ = [
     "steps_of",
     "supersede_messages",
     "territory_snapshot",
+    "unacknowledged_escalations",
     "unsent_messages",
     "withdraw_approval",
 ]

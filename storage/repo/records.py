@@ -90,3 +90,18 @@ def resolve_escalations(*, session: Session, run_id: int, at: datetime, by: str)
         .values(resolved_at=at, resolved_by=by)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def escalations_of(*, session: Session, run_id: int) -> list[Escalation]:
+    """Return every escalation of a run, oldest first."""
+    return list(session.scalars(
+        select(Escalation).where(Escalation.run_id == run_id).order_by(Escalation.id)))
+
+
+def unacknowledged_escalations(*, session: Session) -> list[Escalation]:
+    """Return the open escalations nobody has acknowledged yet, of every run, oldest first."""
+    return list(session.scalars(
+        select(Escalation)
+        .where(Escalation.resolved_at.is_(None), Escalation.acknowledged_at.is_(None))
+        .order_by(Escalation.id)
+    ))
