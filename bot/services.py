@@ -85,6 +85,10 @@ class Services:
         """Pause, resume, abort, retry or approve an overrun; return what happened."""
         return self.controls.control(ref, action, user, approvers=approvers)
 
+    def acknowledge(self, ref: str | int, user: str) -> str:
+        """Acknowledge a run's open escalations (on-call, operators, approvers)."""
+        return self.controls.acknowledge(ref, user)
+
     # -- queries --------------------------------------------------------------------------------
 
     def run_status(self, ref: str | int) -> tuple[RunStatus, list[tuple[str, str, str]]]:

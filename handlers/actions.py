@@ -1,4 +1,4 @@
-"""Buttons: Approve/Reject a plan, approve an overrun, retry, resume or abort a run.
+"""Buttons: Approve/Reject a plan, approve an overrun, retry, resume, abort, acknowledge.
 
 Middleware loads the run the button names (its value is a RunRef) and checks the role:
 approvers for the approval buttons, operators for the others (a refusal is answered privately).
@@ -16,7 +16,12 @@ from bot.messages.blocks import ephemeral
 from bot.messages.ids import ActionId
 from bot.services import RunSummary, Services
 from bot.slack import answers
-from bot.slack.middleware import load_button_run, require_operator, with_approvers
+from bot.slack.middleware import (
+    load_button_run,
+    require_operator,
+    require_responder,
+    with_approvers,
+)
 from bot.slack.toolkit import Toolkit
 
 CONTROLS = {ActionId.RETRY: "retry", ActionId.RESUME: "resume", ActionId.ABORT: "abort"}
@@ -60,6 +65,13 @@ class Actions:
         self._then(body, respond,
                    lambda user: ephemeral(self.services.control(run.name, verb, user)))
 
+    def acknowledge(self, ack: Ack, body: dict[str, Any], run: RunSummary,
+                    respond: Respond) -> None:
+        """Acknowledge an escalation (on-call, operators, approvers): reminders stop."""
+        ack()
+        self._then(body, respond,
+                   lambda user: ephemeral(self.services.acknowledge(run.name, user)))
+
     def _then(self, body: dict[str, Any], respond: Respond,
               work: Callable[[str], dict[str, Any]]) -> None:
         user = body["user"]["id"]
@@ -76,5 +88,8 @@ def register(app: App, services: Services, kit: Toolkit) -> None:
     app.action(ActionId.APPROVE.value, middleware=approver)(handlers.approve)
     app.action(ActionId.REJECT.value, middleware=approver)(handlers.reject)
     app.action(ActionId.APPROVE_OVERRUN.value, middleware=approver)(handlers.overrun)
+    responder = [require_responder(slack, services.settings.escalation.notify,
+                                   kit.membership), load_button_run(services)]
+    app.action(ActionId.ACKNOWLEDGE.value, middleware=responder)(handlers.acknowledge)
     for action_id in CONTROLS:
         app.action(action_id.value, middleware=operator)(handlers.control)

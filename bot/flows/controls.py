@@ -19,6 +19,7 @@ from bot.engine.states import (
     step_may,
 )
 from bot.flows.base import Flow, ServiceError
+from bot.runs.escalations import acknowledge
 from bot.runs.posting import post, update_board
 from bot.runs.transitions import transition_run, transition_step
 from storage import repo
@@ -58,6 +59,22 @@ class Controls(Flow):
                        action=f"operator.{action}")
             update_board(session, run, now)
             return text
+
+    def acknowledge(self, ref: str | int, user: str) -> str:
+        """Acknowledge a run's open escalations: the reminders stop; who and when is kept."""
+        now = self.clock.now()
+        with unit_of_work(self.sessions) as session:
+            run = self.lock(session, ref)
+            fresh = acknowledge(session, run, user, now)
+            if fresh:
+                return (f"{run.name}: escalation on {', '.join(e.cluster for e in fresh)} "
+                        "acknowledged; the on-call group is not reminded any more")
+            earlier = [e for e in repo.open_escalations(session=session, run_id=run.id)
+                       if e.acknowledged_by]
+            if earlier:
+                return (f"{run.name}: already acknowledged by "
+                        f"{messages.mention(earlier[0].acknowledged_by or '')}")
+            raise ServiceError(f"{run.name} has no open escalation to acknowledge")
 
     @staticmethod
     def _need(run: Run, event: RunEvent) -> None:

@@ -132,11 +132,12 @@ STATE_ICON: Mapping[str, str] = MappingProxyType({
 
 
 def board_blocks(run_name: str, status: RunStatus, headline: str,
-                 rows: Sequence[tuple[str, str, str]]) -> list[Block]:
-    """The status board: one line per cluster (name, state, elapsed vs estimate), buttons."""
-    lines = [f"{STATE_ICON.get(state, '🔧')} *{cluster}* — {state} ({times})"
-             for cluster, state, times in rows]
+                 rows: Sequence[tuple[str, str, str]], extra: Sequence[str] = ()) -> list[Block]:
+    """The status board: one line per cluster (state, elapsed vs estimate, end), run facts."""
+    lines = [f"{'⏰' if 'OVERDUE' in times else STATE_ICON.get(state, '🔧')} *{cluster}* — "
+             f"{state} ({times})" for cluster, state, times in rows]
     return [section(headline), *sections("\n".join(lines) or "_no clusters_"),
+            *(sections("\n".join(extra)) if extra else []),
             context("This message is the run's status board; every verification result and "
                     "escalation is in its thread."),
             *buttons(run_name, board_actions(status))]

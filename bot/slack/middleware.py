@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from slack_bolt import BoltRequest, BoltResponse
@@ -91,6 +91,20 @@ def require_operator(slack: SlackSettings, membership: Membership) -> Callable[.
         return next()
 
     return operator_only
+
+
+def require_responder(slack: SlackSettings, notify: Sequence[str],
+                      membership: Membership) -> Callable[..., Any]:
+    """Listener middleware: acknowledging an escalation is for on-call, operators, approvers."""
+
+    def responder_only(context: Any, next: Next) -> Any:
+        user = context.user_id or ""
+        if not membership.includes([*notify, *slack.operators, *slack.approvers], user):
+            raise NotPermitted("only the on-call group, operators and approvers may "
+                               "acknowledge an escalation")
+        return next()
+
+    return responder_only
 
 
 def with_approvers(slack: SlackSettings, membership: Membership) -> Callable[..., Any]:

@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from bot.dma.errors import DmaError
-from bot.dma.models import HaStatus, SuperclusterView, Territory
+from bot.dma.models import HaStatus, Member, SuperclusterView, Territory
 from bot.engine.impact import service_impact
 from bot.worker.context import StepContext
 
@@ -50,21 +50,38 @@ def read_packet(ctx: StepContext) -> dict[str, Any]:
             packet["servers"] = seen.get("servers_seen", [])
             packet["servers_as_of"] = seen.get("apply_at")
     clusters = [c for c, _ in ctx.plan.from_versions]
-    view, territories = _view(ctx, sorted(clusters, key=lambda c: (c in silent, c == name)))
+    others = [c for c in clusters if c not in silent]
+    view, territories = _view(ctx, others, silent)
+    superclustered = ctx.plan.target_kind == "supercluster" or bool(
+        view and any(m.status != "STANDALONE" for m in view.clusters))
     packet["impact"] = service_impact(
         clusters=clusters, view=view, territories=territories, silent=silent,
-        superclustered=ctx.plan.target_kind == "supercluster"
-        or len(view.clusters if view else ()) > 1).to_json()
+        superclustered=superclustered).to_json()
     return packet
 
 
-def _view(ctx: StepContext, ask: list[str]) -> tuple[SuperclusterView | None,
-                                                      tuple[Territory, ...]]:
-    """The supercluster and its territories from the first cluster that answers."""
+def _view(ctx: StepContext, ask: list[str],
+          silent: set[str]) -> tuple[SuperclusterView | None, tuple[Territory, ...]]:
+    """Merge every cluster's answer (a stand-alone one lists only itself), territories too.
+
+    Territories come from the first cluster that gives them; clusters that do not answer are
+    added to `silent`.
+    """
+    members: dict[str, Member] = {}
+    territories: tuple[Territory, ...] | None = None
     for cluster in ask:
         try:
             client = ctx.client(cluster)
-            return client.supercluster(), client.territories()
+            view = client.supercluster()
+            if territories is None:
+                territories = client.territories()
         except DmaError as exc:
             log.info("escalation packet: %s did not answer (%s)", cluster, exc)
-    return None, ()
+            silent.add(cluster)
+            continue
+        for member in view.clusters:  # a cluster's word about itself wins
+            if member.cluster_id == cluster or member.cluster_id not in members:
+                members[member.cluster_id] = member
+    if not members:
+        return None, ()
+    return SuperclusterView(tuple(members.values())), territories or ()
