@@ -226,7 +226,8 @@ class SlackDouble:
         """Return the channel's top-level messages in order (current versions)."""
         with self._lock:
             msgs = self._channel_messages(channel).values()
-            return [copy.deepcopy(m) for m in msgs if m.get("thread_ts", m["ts"]) == m["ts"]]
+            return [copy.deepcopy(m) for m in msgs if m.get("thread_ts", m["ts"]) == m["ts"]
+                    or m.get("subtype") == "thread_broadcast"]
 
     def thread(self, channel: str, ts: str) -> list[dict[str, Any]]:
         """Return the replies to one message in order."""
@@ -416,6 +417,8 @@ class SlackDouble:
         )
         if "metadata" in args:
             msg["metadata"] = args["metadata"]
+        if args.get("thread_ts") and args.get("reply_broadcast") in (True, "true", "1"):
+            msg["subtype"] = "thread_broadcast"  # shown in the channel too
         return {"channel": channel, "ts": msg["ts"], "message": self._public(msg)}
 
     def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
