@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot import messages
-from bot.engine.planner import ClusterFacts, PlanRequest, Strategy, TerritoryFacts, make_plan
 from bot.engine.impact import ServiceImpact
+from bot.engine.planner import ClusterFacts, PlanRequest, Strategy, TerritoryFacts, make_plan
 from bot.engine.states import RunStatus
 from bot.messages.blocks import SECTION_MAX, sections
 from bot.messages.escalation import EscalationPacket, PacketServer
