@@ -36,6 +36,24 @@ class ActionId(StrEnum):
     ABORT = "run_abort"
     RESUME = "run_resume"
     ACKNOWLEDGE = "escalation_ack"
+    OPEN_PLANNER = "planner_open"  # the App Home's "Plan an upgrade"
+
+
+# The planning modal: its callback id, and one block (whose input's action_id is the same) per
+# field; view_submission errors are keyed by these block ids.
+PLAN_MODAL: Final = "plan_modal"
+
+
+class PlanField(StrEnum):
+    """The planning modal's inputs."""
+
+    TARGET = "target"
+    VERSION = "version"
+    STRATEGY = "strategy"
+    WINDOW_START = "window_start"
+    WINDOW_LENGTH = "window_length"
+    TZ = "tz"
+    CHANNEL = "channel"
 
 
 # "R12" or "R12/S3": short (button values are capped at 2000 characters) and readable in logs,

@@ -54,6 +54,7 @@ def handle_error(error: Exception, body: dict[str, Any], context: Any, respond: 
     acked = ack is not None and ack.response is not None
     if body.get("command") and not acked:
         return BoltResponse(status=200, body=ephemeral(text))
-    answer(text, respond=respond, client=client, channel=context.channel_id,
-           user=context.user_id)
+    # Home-tab buttons and modals carry no response_url: bolt's respond would refuse.
+    answer(text, respond=respond if body.get("response_url") else None, client=client,
+           channel=context.channel_id, user=context.user_id)
     return None if acked else BoltResponse(status=200, body="")

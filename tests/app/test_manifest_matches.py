@@ -9,12 +9,12 @@ from typing import Any
 
 import yaml
 
-from bot.messages.ids import ActionId
+from bot.messages.ids import PLAN_MODAL, ActionId
 from bot.slack.membership import Membership
 from bot.slack.reconcile import Reconciler
 from bot.slack.toolkit import InlineExecutor, Toolkit
 from handlers import register_all
-from tests.support.signing import event_body
+from tests.support.signing import event_body, view_submission_body
 from tests.support.workspace import APPROVERS, OPERATOR, workspace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +25,7 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "reactions.get": ("reactions:read",), "users.info": ("users:read",),
     "usergroups.users.list": ("usergroups:read",),
     "conversations.info": ("channels:read", "groups:read"), "views.open": (),
-    "views.publish": (), "response_url": (),
+    "views.update": (), "views.publish": (), "response_url": (),
 }
 
 
@@ -41,6 +41,7 @@ class Recorder:
         self.commands: list[str] = []
         self.events: list[str] = []
         self.actions: list[str] = []
+        self.views: list[str] = []
 
     def _record(self, into: list[str], name: str, **_: Any) -> Callable[[Any], Any]:
         into.append(name)
@@ -55,6 +56,9 @@ class Recorder:
     def action(self, name: str, **kw: Any) -> Callable[[Any], Any]:
         return self._record(self.actions, name, **kw)
 
+    def view(self, name: str, **kw: Any) -> Callable[[Any], Any]:
+        return self._record(self.views, name, **kw)
+
 
 def test_registered_listeners_are_exactly_the_manifests(tmp_path: Path) -> None:
     recorder = Recorder()
@@ -68,7 +72,10 @@ def test_registered_listeners_are_exactly_the_manifests(tmp_path: Path) -> None:
     assert sorted(set(recorder.events)) == sorted(
         declared["settings"]["event_subscriptions"]["bot_events"])
     assert sorted(recorder.actions) == sorted(a.value for a in ActionId)
+    # Modal submissions and the Home tab's buttons arrive through interactivity.
+    assert recorder.views == [PLAN_MODAL]
     assert declared["settings"]["interactivity"]["is_enabled"] is True
+    assert declared["features"]["app_home"]["home_tab_enabled"] is True
 
 
 def test_every_web_api_method_the_bot_calls_is_covered_by_the_manifests_scopes(
@@ -85,6 +92,10 @@ def test_every_web_api_method_the_bot_calls_is_covered_by_the_manifests_scopes(
         home = {"type": "app_home_opened", "user": OPERATOR, "tab": "home", "event_ts": "1.2"}
         ws.dispatch(event_body(home, event_id="EvHome", event_time=0))
         ws.command("abort R1")
+        ws.command("")  # the planning modal, submitted
+        view = ws.slack.view(ws.slack.opened_views()[-1])
+        ws.dispatch(view_submission_body(user=OPERATOR, view=view, values={
+            "target": "lab", "version": "10.1.0.1", "strategy": "auto"}))
         ws.deliver()
         called = {c.method for c in ws.slack.calls}
 
@@ -94,4 +105,4 @@ def test_every_web_api_method_the_bot_calls_is_covered_by_the_manifests_scopes(
     # Exactly what the code uses: nothing missing, and no scope asked for "just in case".
     assert needed == scopes, (needed - scopes, scopes - needed)
     assert {"chat.postMessage", "chat.update", "reactions.get", "usergroups.users.list",
-            "views.publish", "chat.postEphemeral"} <= called
+            "views.publish", "chat.postEphemeral", "views.open", "views.update"} <= called

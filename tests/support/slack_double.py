@@ -86,6 +86,8 @@ class SlackDouble:
         self._messages: dict[str, dict[str, dict[str, Any]]] = {}  # channel -> ts -> message
         self._ephemerals: dict[str, list[dict[str, Any]]] = {}
         self._home_views: dict[str, dict[str, Any]] = {}
+        self._views: dict[str, dict[str, Any]] = {}  # modals opened, by view id (as updated)
+        self._opened: list[str] = []
         self._responses: dict[str, list[dict[str, Any]]] = {}
         self._faults: dict[str, list[_Fault]] = {}
         self._outage = False
@@ -107,6 +109,7 @@ class SlackDouble:
             "conversations.info": self._conversations_info,
             "views.open": self._views_open,
             "views.publish": self._views_publish,
+            "views.update": self._views_update,
             "apps.connections.open": self._apps_connections_open,
         }
 
@@ -249,6 +252,16 @@ class SlackDouble:
         """Return the Home tab last published for a user, if any."""
         with self._lock:
             return copy.deepcopy(self._home_views.get(user_id))
+
+    def opened_views(self) -> list[str]:
+        """Return the ids of the modals opened, in order."""
+        with self._lock:
+            return list(self._opened)
+
+    def view(self, view_id: str) -> dict[str, Any]:
+        """Return a modal as last opened or updated."""
+        with self._lock:
+            return copy.deepcopy(self._views[view_id])
 
     def responses_posted(self, response_id: str) -> list[dict[str, Any]]:
         """Return the bodies posted to response_url(response_id), in order."""
@@ -511,7 +524,19 @@ class SlackDouble:
     def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
         if not args.get("trigger_id"):
             raise SlackError("invalid_trigger_id")
-        return {"view": self._new_view(args.get("view"))}
+        view = self._new_view(args.get("view"))
+        self._views[view["id"]] = view
+        self._opened.append(view["id"])
+        return {"view": view}
+
+    def _views_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        view_id = args.get("view_id")
+        if view_id not in self._views:
+            raise SlackError("not_found")
+        view = self._new_view(args.get("view"))
+        view["id"] = view_id
+        self._views[view_id] = view
+        return {"view": view}
 
     def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
         if args.get("user_id") not in self._users:
