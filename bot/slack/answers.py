@@ -46,6 +46,7 @@ def text_of(lines: Sequence[str]) -> str:
 def help_answer() -> Answer:
     """Every subcommand with its grammar."""
     lines = [f"`{USAGE[verb]}` — {_HELP.get(verb, 'this help')}" for verb in USAGE]
+    lines.append("`/upgrade` with no words — the planning form (operators)")
     lines.append("TARGET is a supercluster or cluster name; runs are named R1, R2, …; a window "
                  "is local time in tz (default UTC), e.g. `window=2026-11-28T22:00/4h "
                  "tz=America/Chicago`.")
