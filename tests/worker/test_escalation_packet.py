@@ -57,6 +57,7 @@ def test_the_packet_has_what_polycom_asks_first(sqlite_url: str, fault: str,
         assert packet["condition"] == condition
         assert text.count(WORDS[condition]) == 1 and packet["facts"]
         assert all(WORDS[condition] not in fact for fact in packet["facts"])
+        assert (h.run(name).pause_reason or "").count(WORDS[condition]) == 1
 
         # Cluster, versions, package and its SHA-1.
         assert (packet["cluster"], packet["from_version"], packet["to_version"]) == (

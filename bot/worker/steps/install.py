@@ -220,8 +220,8 @@ def verify(ctx: StepContext) -> Outcome:
                             reports=(report,), board_state="verified")
     assert verdict.condition is not None
     details = {**result, "done": ["package uploaded", "install started", "logged back in"]}
-    note = f"{CONDITION_TEXT[verdict.condition]} ({verdict.summary})"
-    return Outcome.escalate(verdict.condition.value, note, details, reports=(report,))
+    # The summary already says the condition in the vendor's words, then the first failure.
+    return Outcome.escalate(verdict.condition.value, verdict.summary, details, reports=(report,))
 
 
 def licence_keys(ctx: StepContext) -> Outcome:
