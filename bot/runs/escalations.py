@@ -161,11 +161,13 @@ def renotify_due(session: Session, now: datetime, settings: Settings) -> int:
             continue  # aborted, or taken on some other way: nobody needs calling any more
         esc.notified_at = now
         waiting = say_duration((now - esc.created_at).total_seconds())
+        # Numbered by period: two processes reminding at once queue the same message once.
+        period = int((now - esc.created_at) / every)
         post(session, run, renotify_message(run.name, esc.cluster,
                                             notify=settings.escalation.notify,
                                             contact=settings.escalation.contact,
                                             waiting=waiting), now,
-             key=f"{run.id}:renotify:{esc.id}:{now.isoformat()}")
+             key=f"{run.id}:renotify:{esc.id}:{period}")
         repo.audit(session=session, at=now, actor="system", run_id=run.id, step_id=esc.step_id,
                    action="escalation.renotified", detail={"cluster": esc.cluster})
         sent += 1
