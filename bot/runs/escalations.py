@@ -54,7 +54,12 @@ def _facts(condition: str, note: str, details: Mapping[str, Any]) -> tuple[str, 
     except ValueError:
         words = ""
     rest = note.replace(words, "").strip(" ()") if words else note
-    return (rest,) if rest else ()
+    facts = [rest] if rest else []
+    if "operation" in details:  # a join: what the operation status said, and for how long
+        facts.append(f"join into {details.get('seed')}'s supercluster: operation status "
+                     f"{details['operation']!r} after "
+                     f"{say_duration(float(details.get('waited_min') or 0) * 60)}")
+    return tuple(facts)
 
 
 def _servers(details: Mapping[str, Any]) -> tuple[tuple[PacketServer, ...], str]:
@@ -93,6 +98,7 @@ def build_packet(session: Session, run: Run, step: Step, outcome: Outcome, *, no
     done = sorted(((s.finished_at, s.title) for s in steps
                    if s.cluster == cluster and s.status in DONE_STEP),
                   key=lambda d: (d[0] or now))
+    done.append((step.started_at, f"{step.title} (started; escalated here)"))
     return EscalationPacket(
         run_name=run.name, cluster=cluster, condition=condition,
         facts=_facts(condition, outcome.note, details),
