@@ -14,6 +14,7 @@ from typing import NoReturn
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot import logs
 from bot.app.core import dma_credentials
 from bot.config import Environment, Settings, load_settings
 from bot.errors import EXPECTED, incident
@@ -28,6 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="upgradebot", description=(
         "Upgrade Polycom RealPresence DMA clusters and superclusters the vendor's way."))
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    parser.add_argument("--log-format", choices=logs.FORMATS, default=None,
+                        help="text (default) or json: one JSON object per line (also "
+                             "LOG_FORMAT)")
+    # Also accepted after `serve` and `worker`, where people look for it.
+    log_format = argparse.ArgumentParser(add_help=False)
+    log_format.add_argument("--log-format", choices=logs.FORMATS, default=argparse.SUPPRESS,
+                            help="text or json (also LOG_FORMAT)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     reh = sub.add_parser("rehearse", help="run a whole upgrade against the built-in simulator")
     reh.add_argument("target", nargs="?", help="supercluster or cluster (default: the first)")
@@ -38,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="how many times faster than real time (default 600)")
     reh.add_argument("--fault", action="append", default=[], metavar="CLUSTER=KIND",
                      help="inject a fault, e.g. dallas=never-returns, denver=slow-install:4")
+    reh.add_argument("--recover", choices=["rollback", "restore"],
+                     help="after a stop, rehearse the way back: roll the failed cluster back, "
+                          "or restore service (then every cluster ends in service)")
     reh.add_argument("--config", help="use this config's inventory instead of the bundled one")
     reh.add_argument("--timeout", type=float, default=300.0, help="real seconds at most")
     pln = sub.add_parser("plan", help="print the plan for the real inventory (read-only)")
@@ -50,14 +61,23 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--speed", type=float, default=60.0)
     sim.add_argument("--fault", action="append", default=[], metavar="CLUSTER=KIND")
     sub.add_parser("check-config", help="validate the config file and list every problem")
-    srv = sub.add_parser("serve", help="run the bot: Slack (Socket Mode when SLACK_APP_TOKEN is "
-                                       "set, else HTTP), the worker and the outbox")
+    srv = sub.add_parser("serve", parents=[log_format],
+                         help="run the bot: Slack (Socket Mode when SLACK_APP_TOKEN is set, "
+                              "else HTTP), the worker and the outbox")
     srv.add_argument("--port", type=int, default=3000,
-                     help="HTTP mode: port for /slack/events and /healthz (default 3000; 0 picks "
-                          "a free one)")
-    srv.add_argument("--host", default="0.0.0.0", help="HTTP mode: address to listen on")
-    wrk = sub.add_parser("worker", help="run only the worker (no Slack) against DATABASE_URL")
+                     help="port for /healthz and /metrics, and in HTTP mode /slack/events "
+                          "(default 3000; 0 picks a free one)")
+    srv.add_argument("--host", default=None,
+                     help="address to listen on (default: 0.0.0.0 in HTTP mode, 127.0.0.1 in "
+                          "Socket Mode, where only health and metrics are served)")
+    wrk = sub.add_parser("worker", parents=[log_format],
+                         help="run only the worker (no Slack) against DATABASE_URL")
     wrk.add_argument("--id", help="worker id in the audit trail")
+    wrk.add_argument("--port", type=int, default=None,
+                     help="serve this worker's /healthz and /metrics on this port (0 picks a "
+                          "free one; default: none)")
+    wrk.add_argument("--host", default="127.0.0.1",
+                     help="address for --port (default 127.0.0.1)")
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"], help="apply the migrations (alembic)")
     return parser
@@ -66,30 +86,42 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     env = Environment.from_env(os.environ)
     command = args.command or "rehearse"
+    try:
+        fmt = args.log_format or logs.parse_format(env.log_format)
+    except ValueError as exc:
+        print(f"upgradebot {command}: LOG_FORMAT: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(fmt, level=logging.DEBUG if args.verbose else logging.WARNING)
+    logs.redact(*env.secrets())
     if args.command is None:
         args = build_parser().parse_args(["rehearse"])
     try:
         return COMMANDS[command](args, env)
     except EXPECTED as exc:
-        print(f"upgradebot {command}: {exc}", file=sys.stderr)
+        _fail(f"upgradebot {command}: {exc}")
         return 2
     except SQLAlchemyError as exc:
         # Say which database and what failed, without the URL's password or a traceback.
-        print(f"upgradebot {command}: database error: {type(exc).__name__}: "
-              f"{str(exc).splitlines()[0]}", file=sys.stderr)
+        _fail(f"upgradebot {command}: database error: {type(exc).__name__}: "
+              f"{str(exc).splitlines()[0]}")
         return 2
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # a bug: one line for the person, the traceback in the log
-        print(f"upgradebot {command}: internal error ({type(exc).__name__}, incident "
+        _fail(f"upgradebot {command}: internal error ({type(exc).__name__}, incident "
               f"{incident(exc, where=f'upgradebot {command}', level=logging.DEBUG)}); run again "
-              "with -v for the details",
-              file=sys.stderr)
+              "with -v for the details")
         return 1
+
+
+def _fail(line: str) -> None:
+    """One line on stderr saying why the command failed (a JSON record in JSON mode)."""
+    if logs.current_format() == "json":
+        log.error("%s", line)
+    else:
+        print(logs.scrub(line), file=sys.stderr)
 
 
 def _settings(env: Environment) -> Settings:
@@ -105,7 +137,7 @@ def cmd_rehearse(args: argparse.Namespace, env: Environment) -> int:
 
     return rehearse(config=args.config, target=args.target, version=args.version,
                     strategy=args.strategy, speed=args.speed, faults=args.fault,
-                    timeout_s=args.timeout)
+                    timeout_s=args.timeout, recover=args.recover)
 
 
 def cmd_plan(args: argparse.Namespace, env: Environment) -> int:
@@ -173,7 +205,11 @@ def cmd_worker(args: argparse.Namespace, env: Environment) -> int:
 
     settings = _settings(env)
     dma_credentials(env)
-    _exit_after_stop(run_worker(settings, env, stop=_stop_on_signals(), worker_id=args.id))
+    if not args.verbose:  # -v keeps everything, the scheduler's lines included
+        logging.getLogger().setLevel(logging.INFO)
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per tick otherwise
+    _exit_after_stop(run_worker(settings, env, stop=_stop_on_signals(), worker_id=args.id,
+                                announce=logs.banner, host=args.host, port=args.port))
 
 
 def cmd_serve(args: argparse.Namespace, env: Environment) -> int:
@@ -197,7 +233,7 @@ def cmd_serve(args: argparse.Namespace, env: Environment) -> int:
     stop = _stop_on_signals()
     _exit_after_stop(serve(settings, env, stop=stop,
                            options=ServeOptions(host=args.host, port=args.port),
-                           announce=lambda line: print(line, flush=True)))
+                           announce=logs.banner))
 
 
 def _stop_on_signals() -> threading.Event:
@@ -225,7 +261,10 @@ def _watch_for_signals(received: list[int], stop: threading.Event, exit_after_s:
     stop.set()
     time.sleep(exit_after_s)
     # No logging here: a stuck thread may hold the log handler's lock.
-    os.write(2, f"upgradebot: stop took over {exit_after_s:g} s; exiting anyway\n".encode())
+    line = f"upgradebot: stop took over {exit_after_s:g} s; exiting anyway"
+    if logs.current_format() == "json":
+        line = logs.json_line("WARNING", line)
+    os.write(2, f"{line}\n".encode())
     os._exit(0)
 
 

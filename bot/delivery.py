@@ -15,8 +15,13 @@ What may go now (decided by `choose`, a pure function):
   and only when no earlier one is in flight; so thread replies keep their order;
 - at most one new post per channel per `min_interval_s`, counting posts in flight and those sent
   recently by any process;
-- edits of the plan message: only the newest one of a run (older ones are superseded), once the
-  plan message exists, at most one per run every `edit_interval_s` (chat.update is tier 3).
+- edits of the plan message (the status board): only the newest one of a run (older ones are
+  superseded, so a board is never more than one edit behind), once the plan message exists, at
+  most one per run every `edit_interval_s` (chat.update is tier 3), and they share the
+  channel's pace: an edit goes only where no post or edit went within `min_interval_s`, none is
+  in flight, and no post takes the channel this round. Posts are chosen first and never count
+  edits, so a run's thread replies never wait behind another run's board edits; among the runs
+  of a busy channel, the board edited longest ago goes first.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from storage.models import OutboxMessage, Run
 
 log = logging.getLogger(__name__)
 POSTS = ("post", "ephemeral")
+EDIT_TURN_MEMORY = timedelta(hours=1)  # how far back a board's last edit counts for its turn
 
 
 @dataclass(frozen=True)
@@ -56,10 +62,11 @@ class Queued:
 
 @dataclass(frozen=True)
 class Recent:
-    """When the latest posts (by channel) and edits (by run) were delivered."""
+    """When the latest posts (by channel) and edits (by run, and by channel) were delivered."""
 
     posts: Mapping[str | None, datetime] = field(default_factory=dict)
     edits: Mapping[int | None, datetime] = field(default_factory=dict)
+    edit_channels: Mapping[str | None, datetime] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,11 @@ def choose(queue: Sequence[Queued], *, now: datetime, recent: Recent,
         if q.kind == "post":
             busy_channels.add(q.channel)
     superseded: list[int] = []
+    never = datetime.min.replace(tzinfo=now.tzinfo)
+    # Edits take the channel's pace only where posts leave it free (see the module docstring).
+    edit_busy = busy_channels | {q.channel for q in in_flight if q.kind == "update"}
+    edit_busy |= {c for c, at in recent.edit_channels.items() if now - at < min_interval}
+    candidates: list[tuple[datetime, int, Queued]] = []
     for run_id, edits in _edits_by_run(queue).items():
         newest = edits[-1]
         superseded += [e.id for e in edits[:-1] if e.status == "pending"]
@@ -99,11 +111,16 @@ def choose(queue: Sequence[Queued], *, now: datetime, recent: Recent,
                 or newest.not_before > now
                 or (waiting_post and not (run_id is not None
                                           and has_plan_message.get(run_id, False)))
-                or now - recent.edits.get(run_id, datetime.min.replace(tzinfo=now.tzinfo))
-                < edit_interval):
+                or now - recent.edits.get(run_id, never) < edit_interval):
             continue
-        send.append(newest.id)
-    return Choice(tuple(sorted(send)[:limit]), tuple(superseded))
+        candidates.append((recent.edits.get(run_id, never), edits[0].id, newest))
+    edits_sent: list[int] = []
+    for _, _, newest in sorted(candidates, key=lambda c: (c[0], c[1])):
+        if newest.channel not in edit_busy:
+            edits_sent.append(newest.id)
+            edit_busy.add(newest.channel)
+    # Posts first: a slow chat.update never delays a thread reply of the same round.
+    return Choice(tuple([*sorted(send), *sorted(edits_sent)][:limit]), tuple(superseded))
 
 
 def _edits_by_run(queue: Iterable[Queued]) -> dict[int | None, list[Queued]]:
@@ -154,7 +171,8 @@ class Delivery:
             if not rows:
                 return []
             runs = {r.run_id: session.get(Run, r.run_id) for r in rows if r.run_id is not None}
-            choice = choose([_queued(r) for r in rows], now=now, recent=self._recent(session, now),
+            choice = choose([_queued(r) for r in rows], now=now,
+                            recent=self._recent(session, now, rows),
                             has_plan_message={i: bool(r and r.message_ts) for i, r in runs.items()},
                             min_interval=self.min_interval, edit_interval=self.edit_interval)
             repo.supersede_messages(session=session, ids=choice.superseded)
@@ -169,15 +187,23 @@ class Delivery:
                     claims.append(_Claim(_outgoing(row, run), attempt, row.run_id, row.key))
             return claims
 
-    def _recent(self, session: Session, now: datetime) -> Recent:
+    def _recent(self, session: Session, now: datetime, rows: Sequence[OutboxMessage]
+                ) -> Recent:
         since = now - max(self.min_interval, self.edit_interval)
         posts: dict[str | None, datetime] = {}
         edits: dict[int | None, datetime] = {}
+        edit_channels: dict[str | None, datetime] = {}
         for channel, _run, at in repo.last_sent(session=session, kind="post", since=since):
             posts[channel] = max(at, posts.get(channel, at))
-        for _channel, run_id, at in repo.last_sent(session=session, kind="update", since=since):
+        for channel, run_id, at in repo.last_sent(session=session, kind="update", since=since):
             edits[run_id] = max(at, edits.get(run_id, at))
-        return Recent(posts, edits)
+            edit_channels[channel] = max(at, edit_channels.get(channel, at))
+        # Older edits too, for the runs with one waiting: the board edited longest ago goes first.
+        waiting = {r.run_id for r in rows if r.kind == "update" and r.run_id is not None}
+        for run_id, at in repo.last_edited(session=session, run_ids=waiting - set(edits),
+                                           since=now - EDIT_TURN_MEMORY).items():
+            edits[run_id] = at
+        return Recent(posts, edits, edit_channels)
 
     def _send(self, claim: _Claim) -> int:
         try:

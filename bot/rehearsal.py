@@ -12,7 +12,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,6 +28,8 @@ from bot.engine.planner import Plan
 from bot.engine.states import STOPPED_RUN, RunStatus
 from bot.engine.versions import parse_version
 from bot.outbox import Outgoing
+from bot.rehearsal_recovery import MODES, RecoverySummary, print_summary
+from bot.rehearsal_recovery import recover as recover_after
 from bot.sandbox import build_simulator
 from bot.services import Services
 from bot.simulator import DmaSimulator
@@ -102,24 +104,34 @@ class Result:
     requests: int
     clusters: dict[str, tuple[str, str, str, int]]  # before, after, state, install requests
     escalations: list[tuple[str, str]]
+    recovery: RecoverySummary | None = None  # with --recover: the way back, and the network
 
 
 def rehearse(*, config: str | None = None, target: str | None = None,
              version: str | None = None, strategy: str = "auto", speed: float = 600.0,
              faults: Sequence[str] = (), out: Callable[[str], None] = print,
-             timeout_s: float = 120.0) -> int:
-    """Run the rehearsal and print it; return 0 when the upgrade completed, 2 when it stopped."""
+             timeout_s: float = 120.0, recover: str | None = None) -> int:
+    """Run the rehearsal and print it; return 0 when the upgrade completed, 2 when it stopped.
+
+    With `recover`, 0 when the recovery ended with every cluster in service.
+    """
     result = run_rehearsal(config=config, target=target, version=version, strategy=strategy,
-                           speed=speed, faults=faults, out=out, timeout_s=timeout_s)
+                           speed=speed, faults=faults, out=out, timeout_s=timeout_s,
+                           recover=recover)
     _summary(result, out)
+    if result.recovery is not None:
+        print_summary(result.recovery, out)
+        return 0 if result.recovery.ok else 2
     return 0 if result.status == RunStatus.COMPLETED else 2
 
 
 def run_rehearsal(*, config: str | None = None, target: str | None = None,
                   version: str | None = None, strategy: str = "auto", speed: float = 600.0,
                   faults: Sequence[str] = (), out: Callable[[str], None] = print,
-                  timeout_s: float = 120.0) -> Result:
+                  timeout_s: float = 120.0, recover: str | None = None) -> Result:
     """Run a whole upgrade against the simulator in a throw-away database; return the figures."""
+    if recover is not None and recover not in MODES:
+        raise RehearsalError(f"--recover must be one of {', '.join(MODES)}, not {recover!r}")
     settings = load_settings(config) if config else bundled_settings()
     target = target or _default_target(settings)
     version = version or _default_version(settings)
@@ -135,7 +147,12 @@ def run_rehearsal(*, config: str | None = None, target: str | None = None,
         try:
             rehearsal = _Rehearsal(settings, sim, make_session_factory(engine), clock, speed,
                                    out)
-            return rehearsal.run(target, version, strategy, faults, timeout_s)
+            result = rehearsal.run(target, version, strategy, faults, timeout_s)
+            if recover is None:
+                return result
+            summary = recover_after(rehearsal, result.run, recover,
+                                    lambda: (clock.now() - rehearsal.start).total_seconds())
+            return replace(result, recovery=summary)
         finally:
             engine.dispose()
 
@@ -202,10 +219,34 @@ class _Rehearsal:
             self.say(f"{name} approved by {user} (rehearsal)")
         worker = Worker(session_factory=self.sessions, settings=self.settings, clock=self.clock,
                         clients=self.clients, worker_id="rehearsal", progress=self.say)
+        self.worker, self.timeout_s = worker, timeout_s
         status = self._drive(worker, name, timeout_s)
         self.sink.board_every_s = 0
         self.outbox.deliver()
         return self._measure(name, status, plan, before)
+
+    def deliver(self) -> None:
+        """Deliver (print) what the outbox holds."""
+        self.outbox.deliver()
+
+    def drive_run(self, name: str) -> str:
+        """Drive another run (a recovery) with the rehearsal's worker until it stops."""
+        status = self._drive(self.worker, name, self.timeout_s)
+        self.outbox.deliver()
+        return status
+
+    def settle(self, max_s: float = 3 * 3600.0) -> None:
+        """Let virtual time pass until no simulated cluster is restarting (bounded)."""
+        poll = self.settings.timing.poll_interval.total_seconds()
+        waited = 0.0
+        while waited < max_s and any(c["restarting"] or c["operation"]
+                                     for c in self.sim.state()["clusters"].values()):
+            self.clock.advance(poll)
+            waited += poll
+            self.worker.tick()
+            self.outbox.deliver()
+        if waited:
+            self.say(f"waited {say_duration(waited)} for the restarts under way to end")
 
     def _drive(self, worker: Worker, name: str, timeout_s: float) -> str:
         deadline = time.monotonic() + timeout_s

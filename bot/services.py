@@ -22,6 +22,7 @@ from bot.flows.controls import Controls
 from bot.flows.events import Events
 from bot.flows.planning import ClusterHealth, Planning, plan_timing
 from bot.flows.queries import Queries
+from bot.flows.recovery import Recovery
 from bot.runs.views import RunSummary, summarize
 
 __all__ = ["ApprovalResult", "ClusterHealth", "NoSuchRun", "RunSummary", "ServiceError",
@@ -43,6 +44,7 @@ class Services:
         self.controls = Controls(*parts)
         self.queries = Queries(*parts)
         self.events = Events(*parts)
+        self.recovery = Recovery(*parts)
 
     # -- planning -------------------------------------------------------------------------------
 
@@ -88,6 +90,22 @@ class Services:
     def acknowledge(self, ref: str | int, user: str) -> str:
         """Acknowledge a run's open escalations (on-call, operators, approvers)."""
         return self.controls.acknowledge(ref, user)
+
+    # -- recovery -------------------------------------------------------------------------------
+
+    def rollback(self, ref: str | int, cluster: str, *, requester: str,
+                 channel: str | None = None) -> tuple[str, Plan]:
+        """Plan one cluster's rollback (linked to the run it recovers) and post it."""
+        return self.recovery.rollback(ref, cluster, requester=requester, channel=channel)
+
+    def restore(self, ref: str | int, *, requester: str,
+                channel: str | None = None) -> tuple[str, Plan]:
+        """Plan the way back to a served network after a run, and post it."""
+        return self.recovery.restore(ref, requester=requester, channel=channel)
+
+    def cluster_of_step(self, ref: str | int, step_id: int) -> str:
+        """The cluster of a run's step (for the Roll back button)."""
+        return self.recovery.cluster_of_step(ref, step_id)
 
     # -- queries --------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Buttons: Approve/Reject a plan, approve an overrun, retry, resume, abort, acknowledge.
+"""Buttons: approve/reject a plan or an overrun; retry, resume, abort, acknowledge, roll back.
 
 Middleware loads the run the button names (its value is a RunRef) and checks the role:
 approvers for the approval buttons, operators for the others (a refusal is answered privately).
@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 
 from bot.engine.errors import UserError
 from bot.messages.blocks import ephemeral
-from bot.messages.ids import ActionId
+from bot.messages.ids import ActionId, RunRef
 from bot.services import RunSummary, Services
 from bot.slack import answers
 from bot.slack.middleware import (
@@ -76,6 +76,21 @@ class Actions:
         self._then(body, respond, client,
                    lambda user: ephemeral(self.services.acknowledge(run.name, user)))
 
+    def rollback(self, ack: Ack, body: dict[str, Any], action: dict[str, Any], run: RunSummary,
+                 respond: Respond, client: WebClient) -> None:
+        """Roll back CLUSTER (operators): post the rollback plan of the escalated step's cluster."""
+        ack()
+        step_id = RunRef.decode(str(action.get("value", ""))).step_id
+        channel = (self.services.settings.slack.channel
+                   or (body.get("channel") or {}).get("id"))
+
+        def work(user: str) -> dict[str, Any]:
+            cluster = self.services.cluster_of_step(run.name, step_id or 0)
+            name, plan = self.services.rollback(run.name, cluster, requester=user,
+                                                channel=channel)
+            return answers.planned_answer(name, plan, channel or "")
+        self._then(body, respond, client, work)
+
     def _then(self, body: dict[str, Any], respond: Respond, client: WebClient,
               work: Callable[[str], dict[str, Any]]) -> None:
         user = body["user"]["id"]
@@ -107,3 +122,4 @@ def register(app: App, services: Services, kit: Toolkit) -> None:
     app.action(ActionId.ACKNOWLEDGE.value, middleware=responder)(handlers.acknowledge)
     for action_id in CONTROLS:
         app.action(action_id.value, middleware=operator)(handlers.control)
+    app.action(ActionId.ROLLBACK.value, middleware=operator)(handlers.rollback)

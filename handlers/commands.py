@@ -35,7 +35,8 @@ class Commands:
         self.routes: dict[type, Callable[[Any, Command, Respond], None]] = {
             grammar.InventoryRequest: self.inventory, grammar.PlanRequest: self.plan,
             grammar.StatusRequest: self.status, grammar.ControlRequest: self.control,
-            grammar.HistoryRequest: self.history}
+            grammar.HistoryRequest: self.history, grammar.RollbackRequest: self.rollback,
+            grammar.RestoreRequest: self.restore}
 
     def upgrade(self, ack: Ack, command: Command, respond: Respond, client: WebClient) -> None:
         """Parse (a usage error becomes the ack's answer), ack, then do the work."""
@@ -47,7 +48,8 @@ class Commands:
         if isinstance(request, grammar.HelpRequest):  # answered in the ack itself
             ack(**answers.help_answer())
             return
-        slow = isinstance(request, grammar.PlanRequest | grammar.InventoryRequest)
+        slow = isinstance(request, grammar.PlanRequest | grammar.InventoryRequest
+                          | grammar.RollbackRequest | grammar.RestoreRequest)
         ack(**(ephemeral("Reading the clusters…") if slow else {}))
         route = self.routes[type(request)]
         self.kit.later(lambda: route(request, command, respond), respond=respond, client=None,
@@ -83,6 +85,22 @@ class Commands:
         """Pause, resume, abort or retry a run (operators; the thread says so too)."""
         respond(**ephemeral(self.services.control(request.run, request.action,
                                                   command["user_id"])))
+
+    def rollback(self, request: grammar.RollbackRequest, command: Command,
+                 respond: Respond) -> None:
+        """Plan the vendor's rollback of one cluster and post it for approval."""
+        channel = self.services.settings.slack.channel or command["channel_id"]
+        name, plan = self.services.rollback(request.run, request.cluster,
+                                            requester=command["user_id"], channel=channel)
+        respond(**answers.planned_answer(name, plan, channel))
+
+    def restore(self, request: grammar.RestoreRequest, command: Command,
+                respond: Respond) -> None:
+        """Plan the way back to a served network and post it for approval."""
+        channel = self.services.settings.slack.channel or command["channel_id"]
+        name, plan = self.services.restore(request.run, requester=command["user_id"],
+                                           channel=channel)
+        respond(**answers.planned_answer(name, plan, channel))
 
     def history(self, request: grammar.HistoryRequest, command: Command,
                 respond: Respond) -> None:

@@ -142,6 +142,8 @@ class Run(Base):
     window_tz: Mapped[str | None]
     overrun_approved: Mapped[bool] = mapped_column(default=False)
     pause_reason: Mapped[str | None] = mapped_column(sa.Text)
+    # A recovery run (rollback, restore) names the run it recovers; None for an upgrade.
+    recovers: Mapped[int | None] = mapped_column(sa.ForeignKey("runs.id"))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     started_at: Mapped[datetime | None]

@@ -1,8 +1,10 @@
 """`upgradebot serve`: the Slack app, the worker and the outbox in one process, until stopped.
 
 Start-up: migrate the database, check the bot token, re-read the reactions of every open plan,
-start the worker's scheduler (plus jobs for outbox delivery, membership refresh and event-id
-purge), then serve Slack by Socket Mode (SLACK_APP_TOKEN set) or HTTP. Stop (SIGTERM), within
+start the worker's scheduler (plus jobs for outbox delivery, membership refresh, event-id purge
+and watching Slack's reachability), then serve Slack by Socket Mode (SLACK_APP_TOKEN set) or
+HTTP. Both modes serve /healthz and /metrics on the HTTP port (Socket Mode: loopback by
+default, and nothing else there). Stop (SIGTERM), within
 `STOP_BUDGET_S`: the worker claims nothing more, Slack requests stop coming, running jobs and plan
 reads finish or are abandoned at the deadline, the outbox gets one last try if time is left.
 """
@@ -21,16 +23,17 @@ from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
 
+from bot import metrics
 from bot.app.core import build_core, dma_clients, make_worker, open_database
 from bot.app.slack import build_app, check_token, web_client
 from bot.clock import Clock, SystemClock
 from bot.config import Environment, Settings
 from bot.delivery import Delivery
-from bot.flows.health import Health
+from bot.flows.health import Health, SlackLink
 from bot.services import ServiceError, Services
 from bot.slack.membership import Membership
 from bot.slack.reconcile import Reconciler
-from bot.slack.server import HttpServer, wsgi_app
+from bot.slack.server import HttpServer, WsgiApp, ops_app, wsgi_app
 from bot.slack.sink import SlackSink
 from bot.slack.toolkit import Toolkit
 from bot.worker.runner import Worker
@@ -41,6 +44,8 @@ DELIVERY_JOB = "upgradebot-outbox"
 RECONCILE_JOB = "upgradebot-reconcile"
 MEMBERSHIP_JOB = "upgradebot-membership"
 PURGE_JOB = "upgradebot-purge-event-ids"
+SLACK_WATCH_JOB = "upgradebot-watch-slack"
+SLACK_WATCH_EVERY_S = 2.0  # how often the socket's state is sampled and an idle API probed
 LAST_DELIVERY_MIN_S = 0.5  # the outbox's last try at a stop needs at least this long
 SOCKET_CLOSE_WAIT_S = 0.5  # enough for the Socket Mode disconnect itself
 _deliveries: dict[str, Delivery] = {}
@@ -61,15 +66,24 @@ def reconcile_reactions(owner: str, scheduler: BackgroundScheduler) -> None:
         scheduler.remove_job(RECONCILE_JOB)
 
 
+HTTP_HOST = "0.0.0.0"  # Slack must reach it: put a TLS-terminating proxy in front
+SOCKET_HOST = "127.0.0.1"  # only health and metrics: nothing outside needs them by default
+
+
 @dataclass(frozen=True)
 class ServeOptions:
-    """How to serve: HTTP address (ignored in Socket Mode), pacing of the outbox."""
+    """How to serve: HTTP address (None: by mode), pacing of the outbox, Slack's down rule."""
 
-    host: str = "0.0.0.0"  # Slack must reach it: put a TLS-terminating proxy in front
+    host: str | None = None
     port: int = 3000
     delivery_every_s: float = 0.5
     min_interval_s: float = 1.0
     edit_interval_s: float = 3.0
+    slack_down_after_s: float = 30.0
+
+    def host_for(self, socket_mode: bool) -> str:
+        """The address to listen on: given, else loopback in Socket Mode and all in HTTP."""
+        return self.host or (SOCKET_HOST if socket_mode else HTTP_HOST)
 
 
 def serve(settings: Settings, env: Environment, *, stop: threading.Event,
@@ -81,44 +95,62 @@ def serve(settings: Settings, env: Environment, *, stop: threading.Event,
     core = build_core(settings, sessions=sessions, clock=clock or SystemClock(),
                       clients=dma_clients(settings, env))
     services, clock = core.services, core.clock
-    api = web_client(env, blocking_retries=True)
-    fast = web_client(env, blocking_retries=False, timeout_s=5)
+    link = SlackLink(clock, down_after_s=options.slack_down_after_s,
+                     socket_mode=env.socket_mode)
+    api = web_client(env, blocking_retries=True, reachable=link.api_call)
+    fast = web_client(env, blocking_retries=False, timeout_s=5, reachable=link.api_call)
     membership = Membership(fast)
     kit = Toolkit(membership, ThreadPoolExecutor(4, "upgradebot-reads"))
     app = build_app(services=services, client=api,
                     signing_secret=(env.slack_signing_secret.get_secret_value()
-                                    if env.slack_signing_secret else None), kit=kit,
+                                    if env.slack_signing_secret and not env.socket_mode
+                                    else None), kit=kit,
                     verify_token=check_token(api))
     reconciler = Reconciler(services, api, membership)
     complete = _start_up_reconcile(reconciler, membership, settings)
     scheduler, worker = start_worker(make_worker(core))
     health = Health(sessions, clock, "socket" if env.socket_mode else "http",
                     worker_id=worker.worker_id, started_at=clock.now(),
-                    stalled_after_s=max(60.0, 30 * settings.timing.tick.total_seconds()))
+                    stalled_after_s=max(60.0, 30 * settings.timing.tick.total_seconds()),
+                    slack=link)
+    metrics.watch_state(health.stored_state, link.up)
     _add_jobs(scheduler, worker.worker_id, health, options, complete, Delivery(
         sessions, SlackSink(fast), clock=clock, min_interval_s=options.min_interval_s,
         edit_interval_s=options.edit_interval_s, owner=worker.worker_id), reconciler,
         membership, settings, services)
-    close: Callable[[], None] | None = None
+    closers: list[Callable[[], None]] = []
     try:
-        close = (_serve_socket(app, env, api, announce) if env.socket_mode
-                 else _serve_http(app, health, options, announce))
+        host = options.host_for(env.socket_mode)
+        if env.socket_mode:
+            closers.append(_serve_http(ops_app(health), host, options.port, announce,
+                                       "health: /healthz, metrics: /metrics"))
+            closers.insert(0, _serve_socket(app, env, api, link, scheduler, fast, announce))
+        else:
+            closers.append(_serve_http(wsgi_app(app, health), host, options.port, announce,
+                                       "Slack: /slack/events, health: /healthz, metrics: "
+                                       "/metrics"))
+            _watch(scheduler, None, link, fast)
         stop.wait()
     finally:
-        abandoned = _shut_down(close, scheduler, worker, kit)
+        abandoned = _shut_down(closers, scheduler, worker, kit)
+        metrics.watch_state(None)
         engine.dispose()
     announce("upgradebot stopped")
     return abandoned
 
 
 def _require(env: Environment) -> None:
+    """Socket Mode needs the bot and app tokens; HTTP mode the bot token and signing secret."""
     missing = [name for name, value in (
         ("SLACK_BOT_TOKEN", env.slack_bot_token), ("DMA_USERNAME", env.dma_username),
-        ("DMA_PASSWORD", env.dma_password),
-        ("SLACK_SIGNING_SECRET", env.slack_signing_secret or env.slack_app_token)) if not value]
+        ("DMA_PASSWORD", env.dma_password)) if not value]
+    if not env.socket_mode and not env.slack_signing_secret:
+        missing.append("SLACK_SIGNING_SECRET")
     if missing:
-        raise ServiceError(f"set {', '.join(missing)} (SLACK_SIGNING_SECRET is needed in HTTP "
-                           "mode; SLACK_APP_TOKEN selects Socket Mode)")
+        mode = ("Socket Mode (SLACK_APP_TOKEN is set) needs SLACK_BOT_TOKEN" if env.socket_mode
+                else "HTTP mode needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or set "
+                     "SLACK_APP_TOKEN for Socket Mode, which needs no signing secret)")
+        raise ServiceError(f"set {', '.join(missing)}: {mode}")
 
 
 def _start_up_reconcile(reconciler: Reconciler, membership: Membership,
@@ -151,20 +183,22 @@ def _add_jobs(scheduler: BackgroundScheduler, owner: str, health: Health,
                           id=RECONCILE_JOB, seconds=30, **common)
 
 
-def _serve_http(app: App, health: Health, options: ServeOptions,
-                announce: Callable[[str], None]) -> Callable[[], None]:
-    server = HttpServer(wsgi_app(app, health), host=options.host, port=options.port)
+def _serve_http(application: WsgiApp, host: str, port: int, announce: Callable[[str], None],
+                paths: str) -> Callable[[], None]:
+    server = HttpServer(application, host=host, port=port)
     server.start()
-    announce(f"upgradebot listening on http://{options.host}:{server.port} "
-             "(Slack: /slack/events, health: /healthz)")
+    announce(f"upgradebot listening on http://{host}:{server.port} ({paths})")
     return server.close
 
 
-def _serve_socket(app: App, env: Environment, client: WebClient,
+def _serve_socket(app: App, env: Environment, client: WebClient, link: SlackLink,
+                  scheduler: BackgroundScheduler, probe: WebClient,
                   announce: Callable[[str], None]) -> Callable[[], None]:
     token = env.slack_app_token.get_secret_value() if env.slack_app_token else None
     handler = SocketModeHandler(app, app_token=token, web_client=client)
     handler.connect()
+    link.socket(handler.client.is_connected())
+    _watch(scheduler, handler.client.is_connected, link, probe)
     announce("upgradebot connected to Slack by Socket Mode")
 
     def close() -> None:
@@ -179,15 +213,39 @@ def _serve_socket(app: App, env: Environment, client: WebClient,
     return close
 
 
-def _shut_down(close_slack: Callable[[], None] | None, scheduler: BackgroundScheduler,
+def _watch(scheduler: BackgroundScheduler, connected: Callable[[], bool] | None,
+           link: SlackLink, probe: WebClient) -> None:
+    scheduler.add_job(watch_slack, "interval", args=[connected, link, probe],
+                      id=SLACK_WATCH_JOB, seconds=SLACK_WATCH_EVERY_S, replace_existing=True,
+                      max_instances=1, coalesce=True, misfire_grace_time=30)
+
+
+def watch_slack(connected: Callable[[], bool] | None, link: SlackLink, probe: WebClient) -> None:
+    """Scheduler job: sample the socket's state; probe Slack when the Web API has been quiet.
+
+    Without traffic nothing would tell a dead Slack from a quiet one: `auth.test` (cheap,
+    generously rate-limited) is called when no call has succeeded for the down period's half.
+    """
+    if connected is not None:
+        link.socket(connected())
+    quiet_since = link.last_api_ok
+    now = link.clock.now()
+    if quiet_since is None or (now - quiet_since).total_seconds() >= link.down_after_s / 2:
+        try:
+            probe.auth_test()
+        except Exception as exc:  # counted and reported by the client's observer already
+            log.debug("Slack probe failed (%s)", type(exc).__name__)
+
+
+def _shut_down(closers: list[Callable[[], None]], scheduler: BackgroundScheduler,
                worker: Worker, kit: Toolkit) -> tuple[str, ...]:
     """Stop within the budget; return what had to be abandoned."""
     deadline = Deadline.for_stop()
     worker.stop()  # first: no new visit starts while the rest closes
 
     def close_slack_then_reads() -> None:
-        if close_slack is not None:
-            close_slack()
+        for close in closers:
+            close()
         kit.background.shutdown(wait=True)  # a plan being read finishes and is answered
 
     closing = threading.Thread(target=close_slack_then_reads, daemon=True,

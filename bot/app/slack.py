@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import Executor
 
 from slack_bolt import App
@@ -20,6 +21,7 @@ from bot.config import Environment
 from bot.services import ServiceError, Services
 from bot.slack.errors import handle_error
 from bot.slack.middleware import VerifySignature, dedupe_events
+from bot.slack.observe import ObserveCalls, TimedApp, log_requests
 from bot.slack.toolkit import Toolkit
 from handlers import register_all
 
@@ -27,13 +29,16 @@ log = logging.getLogger(__name__)
 
 
 def web_client(env: Environment, *, blocking_retries: bool, timeout_s: float = 10.0,
-               token: str | None = None) -> WebClient:
+               token: str | None = None,
+               reachable: Callable[[bool], None] | None = None) -> WebClient:
     """A WebClient on SLACK_API_URL; `blocking_retries` adds the 429/5xx retry handlers.
 
     Only where waiting is acceptable (listeners after their ack, start-up): the outbox's client
-    must answer at once and let the outbox retry.
+    must answer at once and let the outbox retry. Every attempt is counted in the metrics and,
+    given `reachable`, reported to the health check.
     """
-    handlers: list[RetryHandler] = [ConnectionErrorRetryHandler(max_retry_count=1)]
+    handlers: list[RetryHandler] = [ObserveCalls(reachable),
+                                    ConnectionErrorRetryHandler(max_retry_count=1)]
     if blocking_retries:
         handlers += [RateLimitErrorRetryHandler(max_retry_count=2),
                      ServerErrorRetryHandler(max_retry_count=2)]
@@ -49,13 +54,19 @@ def build_app(*, services: Services, client: WebClient, signing_secret: str | No
               listener_executor: Executor | None = None,
               signature_clock: SignatureClock | None = None,
               verify_token: bool = True) -> App:
-    """Build the app: signature check, event de-dup, every listener, the one error handler."""
-    app = App(client=client, signing_secret=signing_secret or "",
-              name="upgradebot", request_verification_enabled=False,
-              # In the place bolt's own check would take: before authorization and the rest.
-              before_authorize=VerifySignature(signing_secret or "", signature_clock),
-              token_verification_enabled=verify_token, listener_executor=listener_executor,
-              logger=logging.getLogger("upgradebot.bolt"))
+    """Build the app: signature check, event de-dup, every listener, the one error handler.
+
+    `signing_secret` None is Socket Mode: no signatures there (the app-level token opened the
+    connection), so no check; HTTP mode always has one (`serve` refuses to start without it).
+    """
+    app = TimedApp(client=client, signing_secret=signing_secret or "",
+                   name="upgradebot", request_verification_enabled=False,
+                   # In the place bolt's own check would take: before authorization and the rest.
+                   before_authorize=(VerifySignature(signing_secret, signature_clock)
+                                     if signing_secret else None),
+                   token_verification_enabled=verify_token, listener_executor=listener_executor,
+                   logger=logging.getLogger("upgradebot.bolt"))
+    app.use(log_requests)
     app.use(dedupe_events(services))
     app.error(handle_error)
     register_all(app, services, kit)

@@ -37,6 +37,7 @@ class Environment(BaseSettings):
     config_path: str = Field("upgradebot.yml", validation_alias="UPGRADEBOT_CONFIG")
     dma_username: str | None = Field(None, validation_alias="DMA_USERNAME")
     dma_password: SecretStr | None = Field(None, validation_alias="DMA_PASSWORD")
+    log_format: str | None = Field(None, validation_alias="LOG_FORMAT")  # text | json
 
     @classmethod
     def settings_customise_sources(
@@ -51,6 +52,12 @@ class Environment(BaseSettings):
     def from_env(cls, environ: Mapping[str, str]) -> Environment:
         """Read the variables; an empty or blank variable counts as unset."""
         return cls(**_Variables(cls, environ)())
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value set, for masking in logs."""
+        values = (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token,
+                  self.dma_password)
+        return tuple(v.get_secret_value() for v in values if v is not None)
 
     @property
     def socket_mode(self) -> bool:

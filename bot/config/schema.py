@@ -105,6 +105,8 @@ class SlackSettings(_Model):
     operators: list[SlackPrincipal] = []
     approvers: list[SlackPrincipal] = []
     approvals_required: Annotated[int, Field(ge=1)] = 2
+    # Rollback and restore plans (DESIGN.md, "Recovery"): never the requester either.
+    recovery_approvals_required: Annotated[int, Field(ge=1)] = 1
     approve_reaction: Reaction = "white_check_mark"
     reject_reaction: Reaction = "x"
 

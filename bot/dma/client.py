@@ -21,6 +21,7 @@ from requests.adapters import HTTPAdapter
 from requests.auth import HTTPBasicAuth
 from urllib3.util.retry import Retry
 
+from bot import metrics
 from bot.dma import models
 from bot.dma.errors import (
     DmaBadResponse,
@@ -255,11 +256,17 @@ class DmaClient:
                 timeout=(self.timeout, self.timeout), verify=self.verify, allow_redirects=False)
         except requests.exceptions.RequestException as exc:
             error = self._transport_error(exc, method, path, url)
+            took = time.monotonic() - started
             log.debug("DMA %s: %s %s -> %s after %.3fs", self.name, method, path,
-                      type(exc).__name__, time.monotonic() - started)
+                      type(exc).__name__, took)
+            metrics.dma_request(self.name, method,
+                                error.reason if isinstance(error, DmaNotReachable) else "error",
+                                took)
             raise error from exc
+        took = time.monotonic() - started
         log.debug("DMA %s: %s %s -> %d in %.3fs", self.name, method, path, resp.status_code,
-                  time.monotonic() - started)
+                  took)
+        metrics.dma_request(self.name, method, _outcome(resp.status_code), took)
         self._check(resp, method, path, url)
         return resp
 
@@ -340,6 +347,20 @@ class DmaClient:
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
+
+
+_OUTCOMES = {401: "unauthorized", 404: "not_found", 409: "conflict", 412: "stale_tag"}
+
+
+def _outcome(code: int) -> str:
+    """The metrics' word for an HTTP status from a cluster."""
+    if 200 <= code < 300:
+        return "ok"
+    if code in UNAVAILABLE_CODES:
+        return "unavailable"
+    if code in _OUTCOMES:
+        return _OUTCOMES[code]
+    return "redirect" if code < 400 else "client_error" if code < 500 else "server_error"
 
 
 def _seg(value: str) -> str:

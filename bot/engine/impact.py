@@ -1,18 +1,20 @@
-"""The service impact now: clusters out of service, stand-alone ones, unserved territories.
+"""The service impact now: clusters out of service, stand-alone ones, unmanaged territories.
 
-Pure: it reads a supercluster view and the territories as some member reported them. Every abort
-and escalation notice states this impact (DESIGN.md, "Recovery").
+Pure: it reads the clusters as read just now (`ClusterNow`) and each supercluster's territories
+(`ScView`). Every abort notice and every escalation packet states this impact (DESIGN.md,
+"Recovery"); the escalation keeps it in its stored form (`to_json`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.dma.models import SuperclusterView, Territory
+from bot.engine.recovery import IN_SERVICE, ClusterNow, ScView
 
-IN_SERVICE = "IN_SERVICE"
+NOT_ANSWERING = "not answering"
+_PLAIN = "out of service"  # said without a reason: the heading says it already
 
 
 @dataclass(frozen=True)
@@ -21,22 +23,30 @@ class ServiceImpact:
 
     out_of_service: tuple[tuple[str, str], ...] = ()  # (cluster, why: "busied out", …)
     standalone: tuple[str, ...] = ()
-    unserved: tuple[str, ...] = ()  # territory names
+    unmanaged: tuple[str, ...] = ()  # territory names with no in-service cluster managing them
     known: bool = True
 
+    @property
+    def unreachable(self) -> tuple[str, ...]:
+        """The clusters that did not answer."""
+        return tuple(c for c, why in self.out_of_service if why == NOT_ANSWERING)
+
     def lines(self) -> list[str]:
-        """The impact as short lines people read."""
+        """The impact as short lines people read, one fact per line."""
         if not self.known:
-            return ["unknown: no cluster of the target answered"]
-        out = ", ".join(f"{c} ({why})" for c, why in self.out_of_service) or "none"
-        return [f"Clusters out of service: {out}",
-                f"Stand-alone clusters: {', '.join(self.standalone) or 'none'}",
-                f"Territories with no in-service manager: {', '.join(self.unserved) or 'none'}"]
+            if self.unreachable:
+                return [f"unknown: no cluster of the target answered "
+                        f"({', '.join(self.unreachable)})"]
+            return ["unknown: it could not be read"]
+        out = ", ".join(c if why == _PLAIN else f"{c} ({why})" for c, why in self.out_of_service)
+        return [f"Out of service: {out or 'none'}",
+                f"Stand-alone (not in a supercluster): {', '.join(self.standalone) or 'none'}",
+                f"Territories with no in-service manager: {', '.join(self.unmanaged) or 'none'}"]
 
     def to_json(self) -> dict[str, Any]:
         """The stored form."""
         return {"out_of_service": [list(p) for p in self.out_of_service],
-                "standalone": list(self.standalone), "unserved": list(self.unserved),
+                "standalone": list(self.standalone), "unmanaged": list(self.unmanaged),
                 "known": self.known}
 
     @classmethod
@@ -45,29 +55,40 @@ class ServiceImpact:
         if not data:
             return cls(known=False)
         return cls(tuple((str(c), str(w)) for c, w in data.get("out_of_service", [])),
-                   tuple(data.get("standalone", [])), tuple(data.get("unserved", [])),
+                   tuple(data.get("standalone", [])), tuple(data.get("unmanaged", [])),
                    bool(data.get("known", True)))
 
 
-def service_impact(*, clusters: Sequence[str], view: SuperclusterView | None,
-                   territories: Sequence[Territory], silent: Collection[str],
-                   superclustered: bool) -> ServiceImpact:
-    """Say what does not serve: `silent` clusters did not answer; `clusters` are the target's."""
-    if view is None:
-        return ServiceImpact(known=False)
-    out: list[tuple[str, str]] = []
-    alone: list[str] = []
-    serving: set[str] = set()
-    for name in clusters:
-        member = view.member(name)
-        if name in silent:
-            out.append((name, "not answering"))
-        elif member is not None and member.service_status != IN_SERVICE:
-            out.append((name, member.service_status.lower().replace("_", " ")))
-        elif member is not None:
-            serving.add(name)
-        if superclustered and (member is None or member.status == "STANDALONE"):
-            alone.append(name)
-    unserved = [t.name or t.territory_id for t in territories
-                if t.active is None or t.active not in serving]
-    return ServiceImpact(tuple(out), tuple(alone), tuple(unserved))
+def _why(cluster: ClusterNow) -> str:
+    if not cluster.reachable:
+        return NOT_ANSWERING
+    if cluster.service is None:
+        return "not listed in its supercluster"
+    return cluster.service.lower().replace("_", " ")
+
+
+def service_impact(clusters: Sequence[ClusterNow], views: Iterable[ScView], *,
+                   superclustered: bool = True) -> ServiceImpact:
+    """Say what is out of service, stand-alone, and which territories nobody in service manages.
+
+    A territory is managed when its primary or its backup is in service in the supercluster
+    that reports it. Stand-alone clusters are named only when the target is meant to be one
+    supercluster (`superclustered`) or some cluster is in one; a cluster that does not answer
+    is never called stand-alone.
+    """
+    if clusters and not any(c.reachable for c in clusters):
+        return ServiceImpact(tuple((c.name, NOT_ANSWERING) for c in clusters), known=False)
+    serving = {c.name for c in clusters if c.reachable and c.service == IN_SERVICE}
+    alone_matters = superclustered or any(c.reachable and not c.standalone for c in clusters)
+    names: dict[str, str] = {}
+    managed: set[str] = set()
+    for view in views:
+        for t in view.territories:
+            names.setdefault(t.territory_id, t.name or t.territory_id)
+            if {t.primary, t.backup} & serving & set(view.members):
+                managed.add(t.territory_id)
+    return ServiceImpact(
+        out_of_service=tuple((c.name, _why(c)) for c in clusters if c.name not in serving),
+        standalone=tuple(c.name for c in clusters
+                         if alone_matters and c.reachable and c.standalone),
+        unmanaged=tuple(sorted(names[tid] for tid in names if tid not in managed)))

@@ -16,6 +16,7 @@ from typing import Any
 from bot.engine.guide import INCREMENTAL_FACTORS, PREFLIGHT_CHECKLIST
 from bot.engine.plan_json import plan_from_json, plan_to_json
 from bot.engine.plans import (
+    PLANNABLE,
     ClusterFacts,
     Plan,
     PlanningError,
@@ -157,9 +158,11 @@ def _normalized(request: PlanRequest) -> PlanRequest:
     """Return the request with its target version written plainly ("v10.1.0.1 " -> "10.1.0.1")."""
     try:
         strategy = Strategy(request.strategy)
+        if strategy not in PLANNABLE:
+            raise ValueError(strategy)
     except ValueError:
         raise PlanningError(f"unknown strategy '{request.strategy}': expected "
-                            f"{', '.join(s.value for s in Strategy)}") from None
+                            f"{', '.join(s.value for s in PLANNABLE)}") from None
     try:
         return replace(request, to_version=str(parse_version(request.to_version)),
                        strategy=strategy)

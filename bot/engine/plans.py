@@ -23,6 +23,15 @@ class Strategy(StrEnum):
     BASIC = "basic"
     FULL_OUTAGE = "full-outage"
     INCREMENTAL = "incremental"
+    # Recovery plans (bot/engine/recovery.py): never asked for with `strategy=`.
+    ROLLBACK = "rollback"
+    RESTORE = "restore"
+
+
+# What `/upgrade plan … strategy=` accepts.
+PLANNABLE: tuple[Strategy, ...] = (Strategy.AUTO, Strategy.BASIC, Strategy.FULL_OUTAGE,
+                                   Strategy.INCREMENTAL)
+RECOVERY: frozenset[Strategy] = frozenset({Strategy.ROLLBACK, Strategy.RESTORE})
 
 
 class StepKind(StrEnum):
@@ -46,6 +55,11 @@ class StepKind(StrEnum):
     RETURN_TO_SERVICE = "return_to_service"
     CHECK_TERRITORIES = "check_territories"
     FINAL_CHECK = "final_check"
+    # Recovery (bot/engine/recovery_plans.py).
+    RECOVERY_CHECK = "recovery_check"
+    ROLLBACK = "rollback"
+    ASSIGN_TERRITORIES = "assign_territories"
+    SERVICE_CHECK = "service_check"
 
 
 @dataclass(frozen=True)

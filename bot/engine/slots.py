@@ -31,11 +31,17 @@ def slots_held(steps: Iterable[SlotView]) -> Counter[str]:
     """How many slots the steps of each kind hold now."""
     steps = list(steps)
     status = {s.key: s.status for s in steps}
+    # A cluster installed again (`retry RUN reinstall`, after a manual rollback) has a second
+    # install step: that one holds the cluster's slot, not the first one, long done.
+    again = {s.cluster for s in steps
+             if s.kind == StepKind.INSTALL and s.key != f"{StepKind.INSTALL.value}:{s.cluster}"}
     held: Counter[str] = Counter()
     for s in steps:
         under_way = s.status is StepStatus.ACTIVE or s.claimed
         # An install that is done still restarts its cluster until that cluster is verified.
         restarting = (s.kind == StepKind.INSTALL and s.status is StepStatus.DONE
+                      and not (s.cluster in again
+                               and s.key == f"{StepKind.INSTALL.value}:{s.cluster}")
                       and status.get(f"{StepKind.VERIFY.value}:{s.cluster}",
                                      StepStatus.DONE) not in DONE_STEP)
         if under_way or restarting:

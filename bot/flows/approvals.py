@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from bot import messages
 from bot.engine.states import APPROVABLE, RunEvent, RunStatus, run_may
 from bot.flows.base import Flow
-from bot.flows.planning import plan_payload
+from bot.flows.planning import approvals_required, plan_payload
 from bot.runs.posting import post
 from bot.runs.transitions import transition_run
 from bot.runs.waiting import advance_waiting_run
@@ -39,9 +39,9 @@ class Approvals(Flow):
                 approvers: Collection[str] | None = None) -> ApprovalResult:
         """Count one approver's approval once; start or schedule the run at quorum."""
         now = self.clock.now()
-        required = self.settings.slack.approvals_required
         with unit_of_work(self.sessions) as session:
             run = self.lock(session, ref)
+            required = approvals_required(run, self.settings.slack)
             count = len(repo.active_approvals(session=session, run_id=run.id, kind="approve"))
             reason = self._cannot_approve(run, user, self._allowed(approvers))
             if reason:
@@ -62,9 +62,9 @@ class Approvals(Flow):
                approvers: Collection[str] | None = None) -> ApprovalResult:
         """An approver's rejection ends the plan."""
         now = self.clock.now()
-        required = self.settings.slack.approvals_required
         with unit_of_work(self.sessions) as session:
             run = self.lock(session, ref)
+            required = approvals_required(run, self.settings.slack)
             if user not in self._allowed(approvers):
                 return ApprovalResult(False, run.status, 0, required,
                                       "only configured approvers can reject")
@@ -83,9 +83,9 @@ class Approvals(Flow):
     def withdraw(self, ref: str | int, user: str) -> ApprovalResult:
         """Take an approval back while the run has not started."""
         now = self.clock.now()
-        required = self.settings.slack.approvals_required
         with unit_of_work(self.sessions) as session:
             run = self.lock(session, ref)
+            required = approvals_required(run, self.settings.slack)
             if run.status not in APPROVABLE:
                 return ApprovalResult(False, run.status, 0, required, "the run has started")
             if not repo.withdraw_approval(session=session, run_id=run.id, user_id=user,

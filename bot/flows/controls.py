@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from bot import messages
+from bot.engine.impact import ServiceImpact
 from bot.engine.plans import StepKind
 from bot.engine.states import (
+    ACTIVE_RUN,
     TERMINAL_STEP,
     RunEvent,
     RunStatus,
@@ -19,17 +22,21 @@ from bot.engine.states import (
     step_may,
 )
 from bot.flows.base import Flow, ServiceError
+from bot.flows.reinstall import candidates, offer, reinstall, rolled_back_by_hand
 from bot.runs.escalations import acknowledge
 from bot.runs.posting import post, update_board
+from bot.runs.readings import clusters_of, impact_now
 from bot.runs.transitions import transition_run, transition_step
 from storage import repo
 from storage.db import unit_of_work
 from storage.models import Run
 
+log = logging.getLogger(__name__)
 Control = Callable[[Session, Run, str, datetime], str]
 # The control each word asks for, and the run event that decides whether it is allowed now.
 EVENTS = {"pause": RunEvent.PAUSE, "resume": RunEvent.RESUME, "abort": RunEvent.ABORT,
-          "retry": RunEvent.RETRY, "overrun": RunEvent.APPROVE_OVERRUN}
+          "retry": RunEvent.RETRY, "reinstall": RunEvent.RETRY,
+          "overrun": RunEvent.APPROVE_OVERRUN}
 
 
 class Controls(Flow):
@@ -45,15 +52,25 @@ class Controls(Flow):
         allowed = set(approvers if approvers is not None else self.settings.slack.approvers)
         controls: dict[str, Control] = {
             "pause": self._pause, "resume": self._resume, "abort": self._abort,
-            "retry": self._retry,
+            "retry": self._retry, "reinstall": self._retry,
             "overrun": lambda s, r, u, n: self._overrun(s, r, u, n, allowed=allowed)}
         if action not in controls:
             raise ServiceError(f"unknown action {action!r}; expected one of: "
                                + ", ".join(controls))
+        if action == "abort":  # read before the lock: the notice states the service impact
+            impact = self._impact(ref)
+            controls["abort"] = lambda s, r, u, n: self._abort(s, r, u, n, impact=impact)
+        if action in ("retry", "reinstall"):  # a cluster rolled back by hand is not re-verified
+            found = self._rolled_back_by_hand(ref)
+            controls["retry"] = (lambda s, r, u, n: offer(s, r, u, n, found)) if found \
+                else self._retry
+            controls["reinstall"] = lambda s, r, u, n: self._reinstall(s, r, u, n, found)
         now = self.clock.now()
         with unit_of_work(self.sessions) as session:
             run = self.lock(session, ref)
             self._need(run, EVENTS[action])
+            if action in ("resume", "retry", "reinstall"):
+                _refuse_while_recovering(session, run)
             text = controls[action](session, run, user, now)
             repo.audit(session=session, at=now, actor=user, run_id=run.id,
                        action=f"operator.{action}")
@@ -125,15 +142,53 @@ class Controls(Flow):
             run.name, "🔁", f"{messages.mention(user)} asked to verify again"), now)
         return f"{run.name}: verifying again"
 
-    def _abort(self, session: Session, run: Run, user: str, now: datetime) -> str:
+    def _abort(self, session: Session, run: Run, user: str, now: datetime, *,
+               impact: ServiceImpact | None = None) -> str:
         for step in repo.steps_of(session=session, run_id=run.id):
             if step.status not in TERMINAL_STEP:
                 transition_step(session, step, StepEvent.CANCEL, now=now, actor=user)
         transition_run(session, run, RunEvent.ABORT, now=now, actor=user)
+        service = ("\nService now:\n" + "\n".join(f"  {line}" for line in impact.lines())
+                   if impact else "")
         post(session, run, messages.notice(
             run.name, "⏹️", f"aborted by {messages.mention(user)}. Clusters stay as they are "
-            "now; an install already under way finishes on its cluster."), now)
+            f"now; an install already under way finishes on its cluster.{service}\n"
+            "Ways on: " + "; ".join(messages.ways_on(run.name, aborted=True)) + "."), now)
         return f"{run.name} aborted"
+
+    def _rolled_back_by_hand(self, ref: str | int) -> dict[str, str]:
+        with unit_of_work(self.sessions) as session:
+            run = repo.get_run(session=session, ref=ref)
+            if run is None:
+                return {}
+            target, before = candidates(session, run)
+        return rolled_back_by_hand(target, before, self.clients)
+
+    def _reinstall(self, session: Session, run: Run, user: str, now: datetime,
+                   found: dict[str, str]) -> str:
+        if not found:
+            raise ServiceError(f"no cluster of {run.name} is back on the version it was "
+                               f"upgraded from: `/upgrade retry {run.name}` verifies again")
+        text = reinstall(session, run, user, now, found)
+        transition_run(session, run, RunEvent.RETRY, now=now, actor=user)
+        run.pause_reason = None
+        return text
+
+    def _impact(self, ref: str | int) -> ServiceImpact | None:
+        """The service impact of the run's clusters now (None for an unknown run)."""
+        with unit_of_work(self.sessions) as session:
+            run = repo.get_run(session=session, ref=ref)
+            if run is None:
+                return None
+            names = clusters_of(run, [c.name for c in self.settings.all_clusters()])
+            superclustered = run.target_kind == "supercluster"
+        known = {c.name: c.servers for c in self.settings.all_clusters()}
+        try:
+            return impact_now(self.clients, {n: known.get(n, 2) for n in names},
+                              superclustered=superclustered)
+        except Exception:  # an abort must never fail because the impact could not be read
+            log.exception("could not read the service impact of %s", names)
+            return None
 
     def _overrun(self, session: Session, run: Run, user: str, now: datetime, *,
                  allowed: set[str]) -> str:
@@ -146,3 +201,12 @@ class Controls(Flow):
         post(session, run, messages.notice(
             run.name, "⏱️", f"overrun approved by {messages.mention(user)}; going on"), now)
         return f"{run.name}: overrun approved"
+
+
+def _refuse_while_recovering(session: Session, run: Run) -> None:
+    """A run whose clusters a recovery run is working on may not move them too."""
+    for other in repo.list_runs(session=session, statuses=ACTIVE_RUN, limit=500):
+        if other.recovers == run.id:
+            raise ServiceError(f"{other.name} ({other.strategy} of {other.target}) recovers "
+                               f"{run.name} and is {RunStatus(other.status).words}: let it "
+                               f"finish, or `/upgrade abort {other.name}` first")

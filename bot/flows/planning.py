@@ -21,6 +21,7 @@ from bot.engine.planner import (
     make_plan,
     plan_to_json,
 )
+from bot.engine.plans import PLANNABLE
 from bot.engine.states import ACTIVE_RUN, RunEvent, RunStatus
 from bot.engine.versions import parse_version
 from bot.engine.windows import Window
@@ -64,9 +65,15 @@ def plan_payload(session: Session, run: Run, slack: SlackSettings) -> dict[str, 
                                                           kind="approve")]
     return messages.plan_message(
         run.name, plan_of(run), window=window.describe() if window else None,
-        approvals_required=slack.approvals_required, approvers=slack.approvers,
+        approvals_required=approvals_required(run, slack), approvers=slack.approvers,
         approve_reaction=slack.approve_reaction, reject_reaction=slack.reject_reaction,
-        requester=run.requester, approvals=approvals, status=RunStatus(run.status))
+        requester=run.requester, approvals=approvals, status=RunStatus(run.status),
+        recovers=f"R{run.recovers}" if run.recovers else None)
+
+
+def approvals_required(run: Run, slack: SlackSettings) -> int:
+    """How many approvals a run needs: a recovery run (rollback, restore) has its own quorum."""
+    return slack.recovery_approvals_required if run.recovers else slack.approvals_required
 
 
 class Planning(Flow):
@@ -97,9 +104,11 @@ class Planning(Flow):
         parse_version(version)  # InvalidVersion says what a version looks like
         try:
             wanted = Strategy(strategy)
+            if wanted not in PLANNABLE:
+                raise ValueError(strategy)
         except ValueError:
             raise ServiceError(f"unknown strategy {strategy!r}; expected one of: "
-                               + ", ".join(s.value for s in Strategy)) from None
+                               + ", ".join(s.value for s in PLANNABLE)) from None
         clusters, territories = self._facts(target)
         if version not in self.settings.packages and not all(
                 c.upgrade_version == version or c.version == version for c in clusters):
@@ -180,4 +189,5 @@ class Planning(Flow):
                     f"or `/upgrade abort {other.name}` first")
 
 
-__all__ = ["ClusterHealth", "Planning", "PlanningError", "plan_payload", "plan_timing"]
+__all__ = ["ClusterHealth", "Planning", "PlanningError", "approvals_required", "plan_payload",
+           "plan_timing"]

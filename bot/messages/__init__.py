@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bot.messages.board import ClusterLine, board_message
 from bot.messages.common import Payload, mention
-from bot.messages.escalation import EscalationPacket, escalation_message
+from bot.messages.escalation import EscalationPacket, escalation_message, ways_on
 from bot.messages.plan import STRATEGY_TITLE, plan_message
 from bot.messages.thread import (
     final_check_message,
@@ -20,4 +20,4 @@ from bot.messages.thread import (
 
 __all__ = ["STRATEGY_TITLE", "ClusterLine", "EscalationPacket", "Payload", "board_message",
            "escalation_message", "final_check_message", "mention", "notice", "plan_message",
-           "report_message", "verification_message"]
+           "report_message", "verification_message", "ways_on"]

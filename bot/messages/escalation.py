@@ -67,6 +67,7 @@ class EscalationPacket:
     impact: ServiceImpact
     contact: str
     notify: tuple[str, ...]
+    step_id: int | None = None  # the escalated step: its Roll back button names it
 
     @property
     def vendor(self) -> bool:
@@ -93,7 +94,7 @@ class EscalationPacket:
                 "waited_min": self.waited_min, "package_file": self.package_file,
                 "sha1": self.sha1, "done": [[iso(at), what] for at, what in self.done],
                 "impact": self.impact.to_json(), "contact": self.contact,
-                "notify": list(self.notify)}
+                "notify": list(self.notify), "step_id": self.step_id}
 
 
 # How the DMA client's reasons for "not reachable yet" read in a packet.
@@ -115,13 +116,18 @@ def condition_text(condition: str) -> str:
         return condition
 
 
-def ways_on(run_name: str, cluster: str) -> list[str]:
-    """The commands that take an escalated run on."""
-    return [f"`/upgrade retry {run_name}` once the cause is dealt with (verifies again)",
-            f"`/upgrade rollback {run_name} {cluster}` (the vendor's rollback of {cluster}; "
-            "approval needed)",
-            f"`/upgrade restore {run_name}` (plan the way back to a served network)",
-            f"`/upgrade abort {run_name}` (clusters stay as they are now)"]
+def ways_on(run_name: str, cluster: str | None = None, *, aborted: bool = False) -> list[str]:
+    """The commands that take a stopped run on (an aborted run: rollback and restore only)."""
+    which = cluster or "CLUSTER"
+    ways = [] if aborted else [
+        f"`/upgrade retry {run_name}` once the cause is dealt with (verifies again)"]
+    ways += [f"`/upgrade rollback {run_name} {which}` (the vendor's rollback of "
+             f"{cluster or 'one cluster'}: only the last upgrade can be undone, out of the "
+             "supercluster first; approval needed)",
+             f"`/upgrade restore {run_name}` (plan the way back to a served network)"]
+    if not aborted:
+        ways.append(f"`/upgrade abort {run_name}` (clusters stay as they are now)")
+    return ways
 
 
 def _times(p: EscalationPacket) -> list[str]:
@@ -169,7 +175,8 @@ def escalation_message(p: EscalationPacket) -> Payload:
                              + "\n".join(f"• {w}" for w in ways)),
         context("Acknowledge tells the channel someone has it (on-call, operators, approvers); "
                 "until then the on-call group is mentioned again in this thread."),
-        *layouts.buttons(p.run_name, ("acknowledge", "retry", "abort"))]
+        *layouts.buttons(p.run_name, ("acknowledge", "retry", "abort")),
+        *layouts.rollback_button(p.run_name, p.step_id, p.cluster)]
     return {"text": "\n".join(rows), "blocks": blocks, "reply_broadcast": True}
 
 

@@ -36,6 +36,7 @@ class ActionId(StrEnum):
     ABORT = "run_abort"
     RESUME = "run_resume"
     ACKNOWLEDGE = "escalation_ack"
+    ROLLBACK = "run_rollback"  # value R<run>/S<escalated step>: that cluster's rollback plan
     OPEN_PLANNER = "planner_open"  # the App Home's "Plan an upgrade"
 
 

@@ -156,6 +156,17 @@ def check_blocks(head: str, checks: Sequence[str], servers: Sequence[str]) -> li
     return blocks
 
 
+def rollback_button(run_name: str, step_id: int | None, cluster: str) -> list[Block]:
+    """A "Roll back CLUSTER" button naming the escalated step (whose cluster is rolled back)."""
+    ref = run_ref(run_name)
+    if ref is None or step_id is None:
+        return []
+    return [actions(f"rollback:{ref.encode()}", [button(
+        f"Roll back {cluster}", ActionId.ROLLBACK, RunRef(ref.run_id, step_id),
+        confirm=(f"Plan the rollback of {cluster}?", f"The bot posts the vendor's rollback "
+                 f"procedure for {cluster} as a plan; nothing changes until it is approved."))])]
+
+
 def notice_blocks(run_name: str, text: str, names: Sequence[str]) -> list[Block]:
     """A one-line thread reply, with buttons when a person has to act."""
     return [section(text), *buttons(run_name, names)]

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from bot.engine.durations import say_duration
 from bot.engine.planner import Plan, Strategy
+from bot.engine.plans import RECOVERY
 from bot.engine.states import APPROVABLE, RunStatus
 from bot.messages import layouts
 from bot.messages.common import Payload, mention
@@ -14,20 +15,27 @@ STRATEGY_TITLE = {
     Strategy.BASIC: "basic (cluster by cluster)",
     Strategy.FULL_OUTAGE: "system-wide maintenance window (complete service outage)",
     Strategy.INCREMENTAL: "incremental (some service maintained)",
+    Strategy.ROLLBACK: "rollback of one cluster (the guide's rollback procedure)",
+    Strategy.RESTORE: "restore service (superclusters re-formed per version family)",
 }
 
 
 def plan_message(run_name: str, plan: Plan, *, window: str | None, approvals_required: int,
                  approvers: Sequence[str], approve_reaction: str, reject_reaction: str,
                  requester: str, approvals: Sequence[str] = (),
-                 status: RunStatus | None = None) -> Payload:
-    """The plan as posted to the channel for approval."""
+                 status: RunStatus | None = None, recovers: str | None = None) -> Payload:
+    """The plan as posted to the channel for approval (a recovery plan names what it recovers)."""
     froms = sorted({v for _, v in plan.from_versions})
-    head = (f"*{run_name}* — upgrade plan for {plan.target_kind} *{plan.target}*: "
-            f"{', '.join(froms)} → *{plan.to_version}*")
+    kind = plan.strategy.value if plan.strategy in RECOVERY else "upgrade"
+    head = (f"*{run_name}* — {kind} plan for {plan.target_kind} *{plan.target}*: "
+            f"{', '.join(froms)} → *{plan.to_version}*"
+            + (f" (recovers {recovers})" if recovers else ""))
     strategy = STRATEGY_TITLE.get(plan.strategy, plan.strategy.value)
     estimates = dict(plan.cluster_estimates)
-    order = [f"{name} (cluster A, seeds the new supercluster)" if name == plan.seed
+    seeds = {Strategy.ROLLBACK: "the rolled-back cluster joins it",
+             Strategy.RESTORE: "cluster A or primary of most territories, seeds its family"}
+    seeded = seeds.get(plan.strategy, "cluster A, seeds the new supercluster")
+    order = [f"{name} ({seeded})" if name == plan.seed
              and plan.strategy != Strategy.BASIC else name for name in plan.order]
     total = (f"about {say_duration(plan.total_estimate_s)}"
              + (f"; full outage about {say_duration(plan.outage_estimate_s)}"
@@ -57,7 +65,7 @@ def plan_message(run_name: str, plan: Plan, *, window: str | None, approvals_req
     if status is not None:
         lines.append(f"Status: {status.words}")
     layout = layouts.PlanLayout(
-        run_name=run_name, title=f"{run_name} — upgrade {plan.target} to {plan.to_version}",
+        run_name=run_name, title=f"{run_name} — {kind} {plan.target} to {plan.to_version}",
         head=head, versions=f"{', '.join(froms)} → {plan.to_version}", strategy=strategy,
         reasons=plan.reasons,
         order=[f"{label} — {say_duration(estimates.get(name, 0.0))}"

@@ -39,6 +39,7 @@ BOARD_STATE: Mapping[StepKind, str] = {
     StepKind.UPLOAD: "uploading package", StepKind.CHECK_TERRITORIES: "checking territories",
     StepKind.REASSIGN_TERRITORIES: "reassigning territories",
     StepKind.MOVE_TERRITORIES: "moving territories",
+    StepKind.ROLLBACK: "rolling back", StepKind.ASSIGN_TERRITORIES: "assigning territories",
 }
 # ...and once it is done.
 DONE_STATE: Mapping[StepKind, str] = {
@@ -48,7 +49,7 @@ DONE_STATE: Mapping[StepKind, str] = {
     StepKind.REMOVE: "stand-alone", StepKind.OUT_OF_SERVICE: "out of service",
     StepKind.DRAIN: "drained", StepKind.BUSY_OUT: "busied out",
     StepKind.MOVE_TERRITORIES: "in service", StepKind.INSTALL: "installing",
-    StepKind.WAIT_LOGIN: "logged back in",
+    StepKind.WAIT_LOGIN: "logged back in", StepKind.ROLLBACK: "rolling back",
 }
 STOPPED_STATE: Mapping[StepStatus, str] = {
     StepStatus.ESCALATED: "ESCALATED", StepStatus.FAILED: "FAILED", StepStatus.BLOCKED: "blocked"}

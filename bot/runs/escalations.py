@@ -109,7 +109,8 @@ def build_packet(session: Session, run: Run, step: Step, outcome: Outcome, *, no
         package_file=urlsplit(package.url).path.rsplit("/", 1)[-1] if package else None,
         sha1=(package.sha1 if package else None) or packet.get("cluster_sha1"),
         done=tuple(done), impact=ServiceImpact.from_json(packet.get("impact")),
-        contact=settings.escalation.contact, notify=tuple(settings.escalation.notify))
+        contact=settings.escalation.contact, notify=tuple(settings.escalation.notify),
+        step_id=step.id)
 
 
 def escalate(session: Session, run: Run, step: Step, outcome: Outcome, *, now: datetime,

@@ -91,8 +91,9 @@ def _finish_step(session: Session, run: Run, step: Step, outcome: Outcome, *, no
     if all(s.status in DONE_STEP for s in steps) and run.status == RunStatus.RUNNING:
         transition_run(session, run, RunEvent.COMPLETE, now=now, actor=actor)
         took = (now - run.started_at).total_seconds() if run.started_at else 0.0
+        done = (f"{run.strategy} of {run.target} done (recovers R{run.recovers})"
+                if run.recovers else f"{run.target} is on {run.to_version}")
         post(session, run, messages.notice(
-            run.name, "🎉", f"completed: {run.target} is on {run.to_version} "
-            f"({say_duration(took)})"), now)
+            run.name, "🎉", f"completed: {done} ({say_duration(took)})"), now)
         progress(f"{run.name} completed in {say_duration(took)}")
     update_board(session, run, now)

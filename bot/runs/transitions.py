@@ -24,8 +24,12 @@ from bot.engine.states import (
     next_step_status,
     run_may,
 )
+from bot.runs import journal
 from storage import repo
 from storage.models import Run, Step
+
+# Whoever moves runs and steps tells the log and the metrics, after each commit.
+journal.install()
 
 
 def transition_run(session: Session, run: Run, event: RunEvent, *, now: datetime, actor: str,

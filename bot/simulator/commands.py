@@ -161,6 +161,10 @@ def _check_join(world: World, c: ClusterState, target: ClusterState, fqdn: str,
         raise Refused(409, f"{target.name} ({fqdn}) is restarting: wait until it is up")
     if world.joiners(sc):
         raise Refused(409, "another cluster is joining that supercluster: join one at a time")
+    if target.rolled_back and len(sc.members) == 1 and not c.rolled_back:
+        raise Refused(409, f"{target.name} was rolled back: its data is the backup restored by "
+                      f"the rollback, and a joining cluster's data is replaced by the target's. "
+                      f"Join {target.name} to {c.name}, never {c.name} to {target.name}")
     if len(sc.members) >= MAX_MEMBERS:
         raise Refused(409, f"a supercluster has at most {MAX_MEMBERS} clusters")
     if not compatible(c.version, target.version):

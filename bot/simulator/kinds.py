@@ -84,6 +84,10 @@ class FaultKind(StrEnum):
     # Not a failure: the installed package needs new licence activation keys (guide, basic
     # step 6) until the fault is cleared, as an operator installing the keys would.
     NEEDS_KEYS = "needs-keys"
+    # What goes wrong when a rollback (not an install) finishes: the vendor's conditions 2 and 3
+    # apply to a rollback exactly as to an install. never-returns hangs a rollback as well.
+    ROLLBACK_ONE_SERVER = "rollback-one-server"
+    ROLLBACK_VERSION_MISMATCH = "rollback-version-mismatch"
 
 
 # "both" is 503 or drop; "hang" leaves the request without an answer until the client times out.

@@ -77,6 +77,9 @@ class ClusterState:
     rng: random.Random
     nodes: list[ServerNode]
     rollback_version: str | None = None
+    # Restored from the backup of its last upgrade and not joined since: its shared data is old,
+    # so another cluster may not join it (the guide: join the rolled-back cluster to the other).
+    rolled_back: bool = False
     package: Package | None = None
     history: list[UpgradeRecord] = field(default_factory=list)
     ha_connected: bool = True

@@ -136,8 +136,8 @@ class World:
     # --- time ---------------------------------------------------------------------------------
 
     def hung(self, c: ClusterState) -> bool:
-        """True when an install never ends because of the never-returns fault."""
-        return (c.op is not None and c.op.kind == UPGRADE
+        """True when an install or a rollback never ends because of the never-returns fault."""
+        return (c.op is not None and c.op.kind in (UPGRADE, ROLLBACK)
                 and c.fault(FaultKind.NEVER_RETURNS) is not None)
 
     def advance(self, now: datetime) -> None:
@@ -170,6 +170,7 @@ class World:
             c.history.append(UpgradeRecord(i, before.version, after.version, op.user, status,
                                            op.end))
         c.version, c.rollback_version, c.package, c.nodes = new, old, None, nodes
+        c.rolled_back = False
         c.ha_connected = c.fault(FaultKind.LINK_DOWN) is None
 
     def _finish_rollback(self, c: ClusterState, op: Operation) -> None:
@@ -177,8 +178,13 @@ class World:
         for i, before in enumerate(c.nodes, start=1):
             c.history.append(UpgradeRecord(i, before.version, restored, op.user,
                                            "ROLLBACK_SUCCESSFUL", op.end))
-        c.version, c.rollback_version = restored, None
+        c.version, c.rollback_version, c.rolled_back = restored, None, True
+        old = [n.version for n in c.nodes]
         c.nodes = [ServerNode("UP", restored) for _ in range(c.servers)]
+        if c.servers == 2 and c.fault(FaultKind.ROLLBACK_ONE_SERVER):
+            c.nodes[1].state = "DOWN"
+        if c.servers == 2 and c.fault(FaultKind.ROLLBACK_VERSION_MISMATCH):
+            c.nodes[1].version = old[1]
         c.ha_connected = True
 
     def _finish_join(self, c: ClusterState, op: Operation) -> None:
@@ -190,6 +196,7 @@ class World:
         del self.scs[c.sc]  # its own data is discarded: the target's shared data wins
         target.members.append(c.name)
         c.sc = target.key
+        c.rolled_back = False  # it now holds the supercluster's shared data
         c.sc_result = ScResult(JOIN, "COMPLETE", f"{c.name} joined supercluster {target.name}")
 
     def _finish_leave(self, c: ClusterState, op: Operation) -> None:

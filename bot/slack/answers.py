@@ -35,6 +35,9 @@ _HELP = {
     "pause": "operators", "resume": "operators", "abort": "operators",
     "retry": "after an escalation has been dealt with (operators)",
     "history": "the latest runs",
+    "rollback": "plan the vendor's rollback of one cluster of a run (operators; approval)",
+    "restore": "plan the way back to a served network after an abort or an escalation "
+               "(operators; approval)",
 }
 
 

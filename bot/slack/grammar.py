@@ -3,6 +3,7 @@
 ```
 help | inventory | plan TARGET VERSION [strategy=…] [window=YYYY-MM-DDTHH:MM/DURATION]
 [tz=Area/City] | status [RUN] | pause RUN | resume RUN | abort RUN | retry RUN | history [TARGET]
+| rollback RUN CLUSTER | restore RUN
 ```
 Anything else raises `UsageError`, whose message says what was expected. Names are checked
 against the inventory later (by the service, which knows the nearest known name).
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.engine.errors import UserError
-from bot.engine.planner import Strategy
+from bot.engine.plans import PLANNABLE, Strategy
 from bot.engine.versions import parse_version
 from bot.engine.windows import Window, parse_window, zone
 
@@ -29,16 +30,18 @@ USAGE = {
     "pause": "/upgrade pause RUN",
     "resume": "/upgrade resume RUN",
     "abort": "/upgrade abort RUN",
-    "retry": "/upgrade retry RUN",
+    "retry": "/upgrade retry RUN [reinstall]",
     "history": "/upgrade history [TARGET]",
+    "rollback": "/upgrade rollback RUN CLUSTER",
+    "restore": "/upgrade restore RUN",
 }
 CONTROLS = ("pause", "resume", "abort", "retry")
 # Subcommands that change state: only operators may use them.
-MUTATING = frozenset({"plan", *CONTROLS})
+MUTATING = frozenset({"plan", "rollback", "restore", *CONTROLS})
 PLAN_OPTIONS = ("strategy", "window", "tz")
 _RUN = re.compile(r"[Rr]?([1-9][0-9]*)")
 
-ControlAction = Literal["pause", "resume", "abort", "retry"]
+ControlAction = Literal["pause", "resume", "abort", "retry", "reinstall"]
 
 
 class UsageError(UserError, ValueError):
@@ -87,8 +90,23 @@ class HistoryRequest:
     target: str | None = None
 
 
+@dataclass(frozen=True)
+class RollbackRequest:
+    """/upgrade rollback RUN CLUSTER."""
+
+    run: str
+    cluster: str
+
+
+@dataclass(frozen=True)
+class RestoreRequest:
+    """/upgrade restore RUN."""
+
+    run: str
+
+
 Request = (HelpRequest | InventoryRequest | PlanRequest | StatusRequest | ControlRequest
-           | HistoryRequest)
+           | HistoryRequest | RollbackRequest | RestoreRequest)
 
 
 def subcommand(text: str) -> str:
@@ -105,11 +123,21 @@ def parse(text: str) -> Request:
     verb, args = words[0].lower(), words[1:]
     if verb == "plan":
         return _plan(args)
+    if verb == "retry" and len(args) == 2 and args[1].lower() == "reinstall":
+        # After a manual rollback: upgrade that cluster again instead of verifying it again.
+        return ControlRequest("reinstall", _run(verb, args[0]))
     if verb in CONTROLS:
         return ControlRequest(verb, _run(verb, _one(verb, args, required=True)))  # type: ignore[arg-type]
     if verb == "status":
         run = _one(verb, args, required=False)
         return StatusRequest(_run(verb, run) if run else None)
+    if verb == "rollback":
+        if len(args) != 2:
+            raise UsageError(f"`rollback` expects a RUN and a CLUSTER (got "
+                             f"`{' '.join(args) or 'nothing'}`): `{USAGE['rollback']}`")
+        return RollbackRequest(_run(verb, args[0]), args[1])
+    if verb == "restore":
+        return RestoreRequest(_run(verb, _one(verb, args, required=True)))
     if verb == "history":
         return HistoryRequest(_one(verb, args, required=False))
     if verb in ("help", "inventory"):
@@ -172,10 +200,13 @@ def _version(text: str) -> None:
 def _strategy(options: dict[str, str]) -> Strategy:
     value = options.get("strategy", "auto").lower()
     try:
-        return Strategy(value)
+        strategy = Strategy(value)
+        if strategy not in PLANNABLE:
+            raise ValueError(value)
+        return strategy
     except ValueError:
         raise UsageError(f"unknown strategy `{value}`; expected one of: "
-                         + ", ".join(s.value for s in Strategy)) from None
+                         + ", ".join(s.value for s in PLANNABLE)) from None
 
 
 def _window(options: dict[str, str]) -> Window | None:

@@ -1,7 +1,9 @@
-"""HTTP mode: a small WSGI app (Slack at /slack/events, /healthz) served by waitress.
+"""The bot's HTTP server (waitress): Slack at /slack/events (HTTP mode), /healthz and /metrics.
 
-The health check answers JSON with the database's state, the worker's last tick and the outbox
-backlog; 503 when the database cannot be reached or the worker has stopped ticking.
+The health check answers JSON with the database's state, the worker's last tick, the outbox
+backlog and Slack's reachability; 503 when any is down (`bot.flows.health`). /metrics is the
+process's Prometheus registry in text format. In Socket Mode the same server answers only those
+two (`ops_app`), on loopback by default.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from waitress import wasyncore
 from waitress.server import create_server
 
+from bot import metrics
 from bot.flows.health import Health
 
 if TYPE_CHECKING:
@@ -25,26 +28,51 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+METRICS_PATH = "/metrics"
+OPS_PATHS = (HEALTH_PATH, METRICS_PATH)
 
 
 WsgiApp = Callable[["WSGIEnvironment", "StartResponse"], Iterable[bytes]]
 
 
 def wsgi_app(app: App, health: Health) -> WsgiApp:
-    """Route GET /healthz to the health check and everything else to bolt."""
+    """Route GET /healthz and /metrics to the operations app and everything else to bolt."""
     slack = SlackRequestHandler(app, path=EVENTS_PATH)
+    ops = ops_app(health)
 
     def application(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == HEALTH_PATH and environ.get("REQUEST_METHOD") == "GET":
-            status, body = health.report()
-            data = json.dumps(body).encode()
-            start_response(f"{status} {'OK' if status == 200 else 'Service Unavailable'}",
-                           [("Content-Type", "application/json"),
-                            ("Content-Length", str(len(data)))])
-            return [data]
+        if environ.get("PATH_INFO") in OPS_PATHS and environ.get("REQUEST_METHOD") == "GET":
+            return ops(environ, start_response)
         return slack(environ, start_response)
 
     return application
+
+
+def ops_app(health: Health) -> WsgiApp:
+    """GET /healthz (JSON, 200 or 503) and GET /metrics (Prometheus text); 404 otherwise."""
+
+    def application(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
+        if path == HEALTH_PATH and method == "GET":
+            status, body = health.report()
+            return _answer(start_response, status, json.dumps(body).encode(), "application/json")
+        if path == METRICS_PATH and method == "GET":
+            return _answer(start_response, 200, metrics.current().exposition(),
+                           metrics.CONTENT_TYPE)
+        return _answer(start_response, 404, b"not found: GET /healthz or /metrics\n",
+                       "text/plain; charset=utf-8")
+
+    return application
+
+
+_REASONS = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}
+
+
+def _answer(start_response: StartResponse, status: int, data: bytes,
+            content_type: str) -> list[bytes]:
+    start_response(f"{status} {_REASONS.get(status, '')}".strip(),
+                   [("Content-Type", content_type), ("Content-Length", str(len(data)))])
+    return [data]
 
 
 class HttpServer:

@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -21,6 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import logs, metrics
 from bot.clock import Clock
 from bot.config import Settings
 from bot.dma.client import DmaClient
@@ -34,7 +36,7 @@ from bot.runs.plans import plan_of
 from bot.runs.transitions import transition_step
 from bot.runs.waiting import ask_overrun, housekeeping, overrun_needed, wake_moments
 from bot.worker.context import StepContext
-from bot.worker.packet import read_packet
+from bot.worker.packet import with_packet
 from bot.worker.steps import HANDLERS
 from storage import repo
 from storage.db import unit_of_work
@@ -90,12 +92,16 @@ class Worker:
             renotify_due(session, self.clock.now(), self.settings)
         visits = 0
         while visits < max_visits and not self._stopping.is_set():
+            started = time.perf_counter()
             visit = self._claim()
+            metrics.claim_latency(time.perf_counter() - started)
             if visit is None:
                 break
             self._visiting = f"{visit.ctx.run_name} {visit.ctx.key}"
             try:
-                self._record(visit, self._act(visit))
+                with logs.context(run=visit.ctx.run_name, step=visit.ctx.key,
+                                  cluster=visit.ctx.cluster, actor=self.actor):
+                    self._record(visit, self._act(visit))
             finally:
                 self._visiting = None
             visits += 1
@@ -176,7 +182,7 @@ class Worker:
             return Outcome.fail(f"internal error in step {ctx.key} (incident {incident}: "
                                 f"{type(exc).__name__})")
         if outcome.kind == "escalate":  # what Polycom will ask first, read while it is fresh
-            outcome = replace(outcome, details={**outcome.details, "packet": read_packet(ctx)})
+            outcome = with_packet(ctx, outcome)
         if "unreachable_since" in ctx.data and "unreachable_since" not in outcome.data:
             # The cluster answered again: forget when it stopped answering.
             outcome = replace(outcome, data={**outcome.data, "unreachable_since": None})

@@ -18,14 +18,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
+from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.executors.base import BaseExecutor, run_job
 from apscheduler.job import Job
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import metrics
 from bot.runs.waiting import wake_moments
 from bot.worker.runner import Worker
 from storage.db import unit_of_work
@@ -65,11 +67,19 @@ def start_worker(worker: Worker, *, extra: Callable[[], None] | None = None
                       replace_existing=True, seconds=30, max_instances=1, coalesce=True,
                       misfire_grace_time=30, next_run_time=clock.now())
     _schedulers[worker.worker_id] = scheduler
+    scheduler.add_listener(_tick_started, EVENT_JOB_SUBMITTED)
     if extra is not None:
         scheduler.add_job(extra, "interval", id=f"{TICK_JOB}-extra", replace_existing=True,
                           seconds=1, max_instances=1, coalesce=True, misfire_grace_time=30)
     scheduler.start()
     return scheduler, worker
+
+
+def _tick_started(event: JobSubmissionEvent) -> None:
+    """Record how late a tick starts after its scheduled time (the scheduler's own clock)."""
+    if event.job_id == TICK_JOB and event.scheduled_run_times:
+        late = datetime.now(UTC) - max(event.scheduled_run_times)
+        metrics.tick_lag(late.total_seconds())
 
 
 def wake_at(scheduler: BaseScheduler, worker_id: str, when: datetime, job_id: str) -> None:

@@ -146,3 +146,18 @@ def outbox_backlog(*, session: Session, now: datetime) -> tuple[int, float | Non
     elif isinstance(oldest, str):
         oldest = datetime.fromisoformat(oldest).replace(tzinfo=now.tzinfo)
     return int(count), (now - oldest).total_seconds() if oldest is not None else None
+
+
+def last_edited(*, session: Session, run_ids: Iterable[int],
+                since: datetime) -> dict[int, datetime]:
+    """When each run's plan message was last edited (since `since`), for fair edit turns."""
+    ids = list(run_ids)
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(OutboxMessage.run_id, func.max(OutboxMessage.sent_at))
+        .where(OutboxMessage.kind == OutboxKind.UPDATE, OutboxMessage.status == OutboxStatus.SENT,
+               OutboxMessage.run_id.in_(ids), OutboxMessage.sent_at >= since)
+        .group_by(OutboxMessage.run_id)
+    )
+    return {run_id: at for run_id, at in rows if run_id is not None and at is not None}

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from bot.engine.states import APPROVABLE, RunStatus
@@ -90,3 +90,9 @@ def set_message_ts(*, session: Session, run_id: int, ts: str) -> None:
     """
     session.execute(update(Run).where(Run.id == run_id).values(message_ts=ts)
                     .execution_options(synchronize_session=False))
+
+
+def runs_by_status(*, session: Session) -> dict[str, int]:
+    """Count the runs of each status that has any."""
+    rows = session.execute(select(Run.status, func.count()).group_by(Run.status))
+    return {RunStatus(status).value: int(count) for status, count in rows}

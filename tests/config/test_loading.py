@@ -58,6 +58,7 @@ def test_a_dumped_configuration_loads_back_unchanged():
 def test_an_empty_file_means_all_defaults_and_no_inventory():
     settings = load_settings_text("")
     assert settings.slack.approvals_required == 2
+    assert settings.slack.recovery_approvals_required == 1
     assert settings.timing.login_grace == timedelta(minutes=5)
     assert settings.dma.backoff == timedelta(milliseconds=200)
     assert settings.all_clusters() == [] and settings.names() == []

@@ -53,6 +53,8 @@ BAD_INPUTS = [
      "packages[10.1.0.1].sha1", "expected 40 hexadecimal digits, got 'abc'"),
     ("slack: {approvals_required: 0}", "slack.approvals_required",
      "expected a number of at least 1, got 0"),
+    ("slack: {recovery_approvals_required: 0}", "slack.recovery_approvals_required",
+     "expected a number of at least 1, got 0"),
     ("slack: {approvers: [U0AAA, U0BBB], approvals_required: 3}", "slack.approvals_required",
      "3 approvals are required but only 2 approver(s) are listed"),
     ("slack: {operators: [U0OK, alice]}", "slack.operators[1]",

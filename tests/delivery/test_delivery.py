@@ -68,10 +68,36 @@ def test_only_the_newest_edit_goes_and_only_once_the_plan_message_exists() -> No
     edits = [q(1, 1, key="1:plan"), q(2, 1, "update"), q(3, 1, "update")]
     assert pick(edits, plan_posted=False) == ((1,), (2,))
     assert pick(edits[1:], plan_posted=True) == ((3,), (2,))
-    # An edit does not wait behind the run's thread replies, but it is paced per message.
-    assert pick([q(4, 1), q(5, 1, "update")]) == ((4, 5), ())
+    # An edit is paced per message, and takes the channel's turn only when no post does.
+    assert pick([q(4, 1), q(5, 1, "update")]) == ((4,), ())
     assert pick([q(5, 1, "update")], recent=Recent(edits={1: T0 - SECOND}),
                 edit_every=3 * SECOND) == ((), ())
+
+
+def test_board_edits_share_the_channel_pace_and_posts_go_first() -> None:
+    # Run 1's board edit and run 2's thread reply are due in one channel: the reply goes.
+    assert pick([q(1, 1, "update"), q(2, 2)]) == ((2,), ())
+    # A post within the pace keeps edits out of the channel; after it, the edit goes.
+    assert pick([q(1, 1, "update")], recent=Recent(posts={"C1": T0 - SECOND / 2})) == ((), ())
+    assert pick([q(1, 1, "update")], recent=Recent(posts={"C1": T0 - SECOND})) == ((1,), ())
+    # An edit just sent in the channel holds back other boards, never a thread reply.
+    just_edited = Recent(edit_channels={"C1": T0 - SECOND / 2})
+    assert pick([q(1, 1, "update"), q(2, 2)], recent=just_edited) == ((2,), ())
+    assert pick([q(1, 1, "update")], recent=just_edited) == ((), ())
+    # One edit per channel per turn; another channel has its own.
+    assert pick([q(1, 1, "update"), q(2, 2, "update"), q(3, 3, "update", channel="C2")]) \
+        == ((1, 3), ())
+
+
+def test_the_board_edited_longest_ago_takes_the_channel_turn() -> None:
+    # Run 1 keeps changing (its waiting edit is always the newest row); run 2's board was
+    # edited longer ago, so it goes first, and no board starves.
+    recent = Recent(edits={1: T0 - 10 * SECOND, 2: T0 - 60 * SECOND})
+    assert pick([q(7, 1, "update"), q(9, 2, "update")], recent=recent,
+                edit_every=3 * SECOND) == ((9,), ())
+    assert pick([q(8, 2, "update"), q(9, 1, "update")],
+                recent=Recent(edits={1: T0 - 60 * SECOND, 2: T0 - 10 * SECOND}),
+                edit_every=3 * SECOND) == ((9,), ())
 
 
 # -- against the database ------------------------------------------------------------------

@@ -107,18 +107,22 @@ class BotProcess:
     """`python -m bot serve` in a subprocess, its output collected."""
 
     def __init__(self, tmp: Path, *, slack_api_url: str, config: Path,
-                 app_token: str | None = None) -> None:
+                 app_token: str | None = None, signing_secret: str | None = SECRET,
+                 host: str | None = "127.0.0.1", args: tuple[str, ...] = ()) -> None:
         self.database_url = f"sqlite:///{tmp / 'bot.db'}"
         self.log = tmp / "bot.log"
         env = {k: v for k, v in os.environ.items()
                if not k.upper().startswith(("SLACK_", "DMA_", "HTTP_PROXY", "HTTPS_PROXY"))}
-        env.update(SLACK_BOT_TOKEN="xoxb-e2e", SLACK_SIGNING_SECRET=SECRET,
+        env.update(SLACK_BOT_TOKEN="xoxb-e2e",
                    SLACK_API_URL=slack_api_url, DATABASE_URL=self.database_url,
                    UPGRADEBOT_CONFIG=str(config), DMA_USERNAME=SIM_USER,
                    DMA_PASSWORD=SIM_PASSWORD, PYTHONUNBUFFERED="1")
         if app_token:
             env["SLACK_APP_TOKEN"] = app_token
+        if signing_secret:
+            env["SLACK_SIGNING_SECRET"] = signing_secret
         self.env = env
+        self.args = (*(("--host", host) if host else ()), "--port", "0", *args)
         self.lines: list[str] = []
         self.port: int | None = None
         self.proc: subprocess.Popen[str] | None = None
@@ -128,7 +132,7 @@ class BotProcess:
         """Start serving and wait until it says it is ready."""
         self.lines.clear()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", "0"],
+            [sys.executable, "-m", "bot", "serve", *self.args],
             cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self._reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
         self._reader.start()

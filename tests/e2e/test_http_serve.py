@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.bot_process import (
     BotProcess,
@@ -165,6 +166,20 @@ def _story(s: Slack) -> None:
     assert "*R1* global → 10.0.0.4" in s.answers(rid)[0]
     wait_until(lambda: json.loads(bot.get("/healthz")[1])["outbox"]["backlog"] == 0, 10,
                "the outbox to drain")
+
+    # The process's own metrics, in Prometheus' text format, tell the same story.
+    status, text = bot.get("/metrics")
+    found = {(m.name, tuple(sorted(m.labels.items()))): m.value
+             for f in text_string_to_metric_families(text) for m in f.samples}
+    assert status == 200 and found[("upgradebot_runs", (("status", "completed"),))] == 1
+    assert found[("upgradebot_slash_command_ack_seconds_count", ())] == len(s.latencies.seconds)
+    assert found[("upgradebot_steps_started_total", (("kind", "install"),))] == 2
+    assert found[("upgradebot_slack_api_calls_total",
+                  (("method", "chat.postMessage"), ("outcome", "ok")))] >= len(thread) + 1
+    assert found[("upgradebot_dma_requests_total",
+                  (("cluster", "dallas"), ("method", "POST"), ("outcome", "ok")))] >= 1
+    assert found[("upgradebot_worker_tick_lag_seconds_count", ())] >= 10
+    assert found[("upgradebot_worker_claim_seconds_count", ())] >= 10
 
     s.latencies.report("HTTP mode")
     assert max(s.latencies.seconds) < 3.0

@@ -3,11 +3,13 @@ local Socket Mode double; commands and reactions arrive as envelopes, answers go
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.bot_process import BotProcess, Latencies, simulator, wait_until, write_config
 from tests.support.signing import event_payload, reaction_event, slash_command_payload
@@ -72,3 +74,63 @@ def test_a_whole_upgrade_over_socket_mode(tmp_path: Path, slack: SlackDouble) ->
             bot.kill()
     latencies.report("Socket Mode")
     assert max(latencies.seconds) < 3.0
+
+
+def test_socket_mode_starts_with_two_tokens_and_serves_health_and_metrics(
+        tmp_path: Path, slack: SlackDouble) -> None:
+    # No signing secret, no --host: Socket Mode needs neither; health and metrics listen on
+    # loopback, and every line the process writes is one JSON object.
+    with SocketModeDouble() as socket, simulator() as sim:
+        socket.attach(slack)
+        bot = BotProcess(tmp_path, slack_api_url=slack.base_url, app_token="xapp-e2e",
+                         signing_secret=None, host=None, args=("--log-format", "json"),
+                         config=write_config(tmp_path / "upgradebot.yml", sim))
+        try:
+            bot.start()
+            socket.wait_for_connections(1, timeout=15)
+            assert any("listening on http://127.0.0.1:" in line for line in bot.lines)
+
+            # Health: database, worker, outbox, and Slack (the socket is connected).
+            wait_until(lambda: json.loads(bot.get("/healthz")[1])["slack"]["socket_connected"],
+                       10, "the socket in /healthz", bot)
+            status, text = bot.get("/healthz")
+            health = json.loads(text)
+            assert status == 200 and health["status"] == "ok" and health["mode"] == "socket"
+            assert health["database"]["ok"] and not health["worker"]["stalled"]
+            assert health["outbox"]["backlog"] == 0 and health["slack"]["ok"]
+
+            # A command over the socket is acked; the metrics show it, and the Slack calls.
+            payload = slash_command_payload("status", user_id=OPERATOR, channel_id=CHANNEL,
+                                            response_url=slack.response_url("s"))
+            socket.wait_for_ack(socket.send("slash_commands", payload,
+                                            accepts_response_payload=True), 10)
+            status, text = bot.get("/metrics")
+            assert status == 200
+            found = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                     for f in text_string_to_metric_families(text) for s in f.samples}
+            assert found[("upgradebot_slash_command_ack_seconds_count", ())] == 1
+            assert found[("upgradebot_slack_api_calls_total",
+                          (("method", "auth.test"), ("outcome", "ok")))] >= 1
+            assert found[("upgradebot_slack_api_calls_total",
+                          (("method", "apps.connections.open"), ("outcome", "ok")))] >= 1
+            assert found[("upgradebot_runs", (("status", "completed"),))] == 0
+            assert found[("upgradebot_slack_up", ())] == 1
+
+            # Slack's end of the socket goes away: health sees it at once, and counts the
+            # seconds (503 only after 30 s; tests/flows/test_health.py checks that rule).
+            socket.stop()
+            wait_until(lambda: not json.loads(bot.get("/healthz")[1])["slack"]
+                       ["socket_connected"], 10, "the closed socket in /healthz", bot)
+            status, text = bot.get("/healthz")
+            assert status == 200 and json.loads(text)["slack"]["socket_down_s"] < 30
+            assert bot.stop() == 0
+        finally:
+            bot.kill()
+    records = [json.loads(line) for line in bot.lines]  # each line is JSON, or this fails
+    assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
+    said = [r["message"] for r in records]
+    assert any(m.startswith("upgradebot connected to Slack by Socket Mode") for m in said)
+    assert said[-1] == "upgradebot stopped"
+    command = next(r for r in records if r["message"].startswith("command /upgrade status"))
+    assert command["actor"] == OPERATOR
+    assert not any("xapp-e2e" in line or "xoxb-e2e" in line for line in bot.lines)

@@ -4,39 +4,62 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.dma.models import Member, SuperclusterView, Territory
 from bot.engine.impact import ServiceImpact, service_impact
+from bot.engine.plans import TerritoryFacts
+from bot.engine.recovery import ClusterNow, ScView
 from bot.engine.verification import overdue
 from bot.engine.windows import covered_seconds
 
 T0 = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 
 
-def member(name: str, status: str = "SUPERCLUSTERED", service: str = "IN_SERVICE") -> Member:
-    return Member(name, f"dma-{name}.example.com", status, service, "10.0.0.3")
+def cluster(name: str, service: str | None = "IN_SERVICE", *, members: tuple[str, ...] = (),
+            reachable: bool = True) -> ClusterNow:
+    return ClusterNow(name=name, servers=2, reachable=reachable, version="10.0.0.3",
+                      servers_up=2 if reachable else 0, members=members or (name,),
+                      service=service if reachable else None)
 
 
-def test_impact_names_clusters_out_of_service_alone_and_unserved_territories() -> None:
-    view = SuperclusterView((member("dallas"), member("denver", service="BUSIED_OUT"),
-                             member("austin", "STANDALONE", "OUT_OF_SERVICE")))
-    territories = (Territory("t1", "Americas", "dallas", "denver", active="dallas"),
-                   Territory("t2", "West", "denver", "austin", active="denver"),
-                   Territory("t3", "South", "austin", None, active=None))
-    impact = service_impact(clusters=["dallas", "denver", "austin", "lab"], view=view,
-                            territories=territories, silent={"lab"}, superclustered=True)
+PAIR = ("dallas", "denver")
+
+
+def test_impact_names_clusters_out_of_service_alone_and_unmanaged_territories() -> None:
+    clusters = [cluster("dallas", members=PAIR), cluster("denver", "BUSIED_OUT", members=PAIR),
+                cluster("austin", "OUT_OF_SERVICE"), cluster("lab", reachable=False)]
+    views = [ScView(PAIR, (TerritoryFacts("t1", "Americas", "dallas", "denver"),
+                           TerritoryFacts("t2", "West", "denver", "austin"))),
+             ScView(("austin",), (TerritoryFacts("t3", "South", "austin", None),))]
+    impact = service_impact(clusters, views)
     assert impact.out_of_service == (("denver", "busied out"), ("austin", "out of service"),
                                      ("lab", "not answering"))
-    assert impact.standalone == ("austin", "lab")
-    assert impact.unserved == ("West", "South")
+    assert impact.unreachable == ("lab",)
+    # A cluster that does not answer is not called stand-alone: nobody knows.
+    assert impact.standalone == ("austin",)
+    # West: its primary is busied out and its backup is in another supercluster.
+    assert impact.unmanaged == ("South", "West")
     assert ServiceImpact.from_json(impact.to_json()) == impact
-    assert impact.lines()[2] == "Territories with no in-service manager: West, South"
+    assert impact.lines() == [
+        "Out of service: denver (busied out), austin, lab (not answering)",
+        "Stand-alone (not in a supercluster): austin",
+        "Territories with no in-service manager: South, West"]
+
+
+def test_stand_alone_is_no_impact_for_a_stand_alone_target() -> None:
+    alone = [cluster("lab", "BUSIED_OUT")]
+    assert service_impact(alone, [], superclustered=False).standalone == ()
+    assert service_impact(alone, [], superclustered=True).standalone == ("lab",)
+    # ...unless some cluster of the run is in a supercluster.
+    mixed = [*alone, cluster("dallas", members=PAIR)]
+    assert service_impact(mixed, [], superclustered=False).standalone == ("lab",)
 
 
 def test_impact_is_unknown_when_no_cluster_answered() -> None:
-    impact = service_impact(clusters=["dallas"], view=None, territories=(), silent={"dallas"},
-                            superclustered=True)
-    assert not impact.known and impact.lines() == ["unknown: no cluster of the target answered"]
+    impact = service_impact([cluster("dallas", reachable=False)], [])
+    assert not impact.known
+    assert impact.lines() == ["unknown: no cluster of the target answered (dallas)"]
+    assert ServiceImpact.from_json(impact.to_json()) == impact
     assert ServiceImpact.from_json(None) == ServiceImpact(known=False)
+    assert ServiceImpact(known=False).lines() == ["unknown: it could not be read"]
 
 
 def test_overdue_starts_after_estimate_plus_grace_and_says_when_escalation_comes() -> None:

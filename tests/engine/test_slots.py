@@ -41,3 +41,15 @@ def test_only_a_new_step_takes_a_slot_and_unlimited_kinds_always_go() -> None:
     assert may_start(active, held, LIMITS)  # polled again while over the limit: fine
     assert may_start(view("verify:paris", S.PENDING), held, LIMITS)
     assert may_start(view("install:austin", S.PENDING), held, {"install": 3})
+
+
+def test_a_cluster_installed_again_holds_one_slot_through_its_second_install() -> None:
+    # After a manual rollback, `retry RUN reinstall` adds install-again:dallas before the
+    # retried verify: the first install, long done, must not hold the slot the second needs.
+    again = SlotView("install-again:dallas", "install", "dallas", S.PENDING, False)
+    steps = [view("install:dallas", S.DONE), view("verify:dallas", S.ACTIVE), again]
+    assert slots_held(steps)["install"] == 0
+    assert may_start(again, slots_held(steps), LIMITS)
+    steps = [view("install:dallas", S.DONE), view("verify:dallas", S.ACTIVE),
+             SlotView("install-again:dallas", "install", "dallas", S.DONE, False)]
+    assert slots_held(steps)["install"] == 1  # restarting again until verified

@@ -69,9 +69,28 @@ def test_an_escalation_reaches_the_thread_pauses_the_run_and_only_operators_retr
                       "server 1 denver-a", "server 2 denver-b", "DOWN", "install estimate",
                       "waited", "Already done", "Install 10.0.0.4 on denver"):
             assert words in blocks, words
+        escalated = next(s for s in ws.services.run_status("R1")[1] if s[1] == "escalated")
+        assert escalated[0] == "verify:denver"
+        rollback_ref = buttons_of(prompt).pop("run_rollback")
         assert buttons_of(prompt) == {"escalation_ack": "R1", "run_retry": "R1",
-                                      "run_abort": "R1"}
+                                      "run_abort": "R1", "run_rollback": rollback_ref}
+        assert rollback_ref.startswith("R1/S") and "Roll back denver" in blocks
         assert "Retry verification" in blocks
+        # The service impact at this moment, and the ways on.
+        for words in ("Out of service: denver", "/upgrade rollback R1 denver",
+                      "/upgrade restore R1"):
+            assert words in prompt["text"], words
+        # Broadcast: the channel shows the packet too, beside the board.
+        assert [m["ts"] for m in ws.slack.messages("C0UPGRADES")] == [ws.plan_ts(),
+                                                                        prompt["ts"]]
+        acknowledge_and_reminders(ws, escalated_at=ws.clock.now())
+
+        # Roll back denver: an operator's click posts the rollback plan, linked to R1.
+        assert "only operators" in ws.click("run_rollback", user=VISITOR,
+                                            value=rollback_ref).responses[0]["text"]
+        posted = ws.click("run_rollback", user=OPERATOR, value=rollback_ref).responses[0]
+        assert posted["text"].startswith("R2 posted in <#C0UPGRADES>: denver → 10.0.0.3")
+        assert ws.services.summary("R2").status == "awaiting_approval"
         assert ws.run().status == "escalated" and ws.run().pause_reason
         # The status board shows the escalation too, with the same choices.
         board = ws.plan_message()
@@ -85,10 +104,10 @@ def test_an_escalation_reaches_the_thread_pauses_the_run_and_only_operators_retr
         assert refused.responses[0]["response_type"] == "ephemeral"
         assert ws.run().status == "escalated"
 
-        # Broadcast: the channel shows the packet too, beside the board.
-        assert [m["ts"] for m in ws.slack.messages("C0UPGRADES")] == [ws.plan_ts(),
-                                                                        prompt["ts"]]
-        acknowledge_and_reminders(ws, escalated_at=ws.clock.now())
+        # While the rollback plan R2 (recovering R1) is open, R1 may not move denver too.
+        busy = ws.click("run_retry", user=OPERATOR).responses[0]["text"]
+        assert "R2 (rollback of denver) recovers R1 and is awaiting approval" in busy
+        ws.services.control("R2", "abort", OPERATOR)
 
         # The second server is back; an operator retries and the run completes.
         ws.sim.clear_faults("denver")

@@ -9,6 +9,7 @@ import pytest
 
 from bot.engine.planner import Strategy
 from bot.engine.windows import WindowError
+from bot.slack import grammar
 from bot.slack.grammar import (
     ControlRequest,
     HelpRequest,
@@ -101,3 +102,16 @@ def test_bad_windows_and_zones_say_what_was_expected(text: str, says: str) -> No
 def test_subcommand_is_the_first_word_lowercased() -> None:
     assert subcommand("  PLAN global 10.1.0.1") == "plan"
     assert subcommand("") == ""
+
+
+def test_recovery_subcommands_parse_and_say_what_is_expected() -> None:
+    assert grammar.parse("rollback r3 denver") == grammar.RollbackRequest("R3", "denver")
+    assert grammar.parse("restore R3") == grammar.RestoreRequest("R3")
+    assert grammar.parse("retry R3 reinstall") == grammar.ControlRequest("reinstall", "R3")
+    with pytest.raises(grammar.UsageError, match="expects a RUN and a CLUSTER"):
+        grammar.parse("rollback R3")
+    with pytest.raises(grammar.UsageError, match="not a run"):
+        grammar.parse("restore denver")
+    with pytest.raises(grammar.UsageError, match="unknown strategy `rollback`"):
+        grammar.parse("plan global 10.1.0.1 strategy=rollback")
+    assert {"rollback", "restore"} <= grammar.MUTATING

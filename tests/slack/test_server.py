@@ -55,7 +55,7 @@ def test_healthz_reports_database_worker_and_outbox(tmp_path: Path) -> None:
         status, body = call(application, "GET", "/healthz")
         assert status == "200 OK"
         assert body == {"mode": "http", "database": {"ok": True},
-                        "outbox": {"backlog": 1, "oldest_s": 90.0}, "status": "ok",
+                        "outbox": {"backlog": 1, "oldest_s": 90.0, "ok": True}, "status": "ok",
                         "worker": {"id": "w1", "last_tick": clock.now().isoformat(),
                                    "seconds_since_tick": 0.0, "stalled": False}}
 

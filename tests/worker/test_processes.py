@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from bot.clients import ClientFactory
@@ -70,16 +73,35 @@ def setting_up(tmp_path: Path, database_url: str) -> Iterator[tuple[DmaSimulator
             engine.dispose()
 
 
-def start_worker(worker_id: str, config: Path, database_url: str) -> subprocess.Popen[bytes]:
+def start_worker(worker_id: str, config: Path, database_url: str,
+                 *extra: str) -> subprocess.Popen[bytes]:
     """Start `python -m bot worker`; its log goes to a file beside the config."""
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     env.update(DATABASE_URL=database_url, UPGRADEBOT_CONFIG=str(config), DMA_USERNAME=USER,
                DMA_PASSWORD=PASSWORD, PYTHONPATH=str(ROOT))
     with open(config.parent / f"{worker_id}.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "bot", "worker", "--id", worker_id],
+        proc = subprocess.Popen([sys.executable, "-m", "bot", "worker", "--id", worker_id,
+                                 *extra],
                                 env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     proc.log_path = config.parent / f"{worker_id}.log"  # type: ignore[attr-defined]
     return proc
+
+
+def metrics_of(proc: subprocess.Popen[bytes]) -> dict[str, float]:
+    """The worker's own /metrics (it was started with --port 0), summed by metric name."""
+    found: list[re.Match[str]] = []
+    wait_until(lambda: bool(found.extend(re.finditer(
+        r"listening on http://127\.0\.0\.1:(\d+) ",
+        Path(proc.log_path).read_text(errors="replace"))) or found),  # type: ignore[attr-defined]
+        15, "the worker's metrics port")
+    url = f"http://127.0.0.1:{found[0].group(1)}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        text = answer.read().decode()
+    totals: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+    return totals
 
 
 def status_of(services: Services, name: str) -> str:
@@ -137,10 +159,12 @@ def test_two_workers_on_postgres_never_run_the_same_step(tmp_path: Path,
                                                          postgres_url: str) -> None:
     with setting_up(tmp_path, postgres_url) as (sim, config, services):
         name = submit(services)
-        workers = [start_worker(w, config, postgres_url) for w in ("alpha", "beta")]
+        workers = [start_worker(w, config, postgres_url, "--port", "0")
+                   for w in ("alpha", "beta")]
         try:
             wait_until(lambda: status_of(services, name) in ("completed", "failed", "escalated"),
                        90, f"{name} to finish")
+            seen = [metrics_of(w) for w in workers]
         finally:
             logs = [stop(w) for w in workers]
         assert status_of(services, name) == "completed", logs
@@ -155,6 +179,11 @@ def test_two_workers_on_postgres_never_run_the_same_step(tmp_path: Path,
             run = repo.get_run(session=session, ref=name)
             assert run is not None
         assert {c.worker_id for c in claims} == {"alpha", "beta"}
+        # Each process exposes its own metrics: together they count every step start once.
+        starts = session_count_starts(services, run.id)
+        assert all(m["upgradebot_steps_started_total"] > 0 for m in seen)
+        assert sum(m["upgradebot_steps_started_total"] for m in seen) == starts
+        assert all(m["upgradebot_runs"] >= 1 for m in seen)
         by_step: dict[int, list[StepClaim]] = {}
         for claim in claims:
             by_step.setdefault(claim.step_id, []).append(claim)
@@ -162,3 +191,10 @@ def test_two_workers_on_postgres_never_run_the_same_step(tmp_path: Path,
             for earlier, later in itertools.pairwise(step_claims):
                 ended = earlier.released_at or earlier.lease_until
                 assert later.claimed_at >= ended, (earlier.worker_id, later.worker_id)
+
+
+def session_count_starts(services: Services, run_id: int) -> int:
+    """How many step starts the audit trail of a run holds."""
+    with unit_of_work(services.sessions) as session:
+        return sum(1 for e in repo.audit_trail(session=session, run_id=run_id)
+                   if e.action == "step.start")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from bot.engine.planner import StepKind
 from bot.runs.outcome import Outcome
 from bot.worker.context import StepContext
-from bot.worker.steps import install, service, supercluster, territories
+from bot.worker.steps import install, rollback, service, supercluster, territories
 
 Handler = Callable[[StepContext], Outcome]
 
@@ -30,4 +30,8 @@ HANDLERS: dict[StepKind, Handler] = {
     StepKind.RETURN_TO_SERVICE: service.return_to_service,
     StepKind.CHECK_TERRITORIES: territories.check_territories,
     StepKind.FINAL_CHECK: supercluster.final_check,
+    StepKind.RECOVERY_CHECK: rollback.recovery_check,
+    StepKind.ROLLBACK: rollback.rollback,
+    StepKind.ASSIGN_TERRITORIES: rollback.assign_territories,
+    StepKind.SERVICE_CHECK: rollback.service_check,
 }

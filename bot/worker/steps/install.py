@@ -53,7 +53,14 @@ def upload(ctx: StepContext) -> Outcome:
 
 
 def install_estimate_s(ctx: StepContext, cluster: str) -> float:
-    """The estimate the cluster showed once the package was uploaded, else the plan's."""
+    """The estimate the cluster showed once the package was uploaded, else the plan's.
+
+    After a rollback (`applied_by` "rollback"), the rollback step's estimate (a restart).
+    """
+    applied_by = str(ctx.params.get("applied_by") or "install")
+    if applied_by == "rollback":
+        step = next((s for s in ctx.plan.steps if s.key == f"{applied_by}:{cluster}"), None)
+        return step.estimate_s if step else ctx.seconds(ctx.timing.login_grace)
     minutes = ctx.step_data.get(f"upload:{cluster}", {}).get("estimate_min")
     if minutes:
         return float(minutes) * 60.0
@@ -167,7 +174,8 @@ def _overdue(ctx: StepContext, applied_at: datetime, estimate_s: float) -> dict[
 def wait_login(ctx: StepContext) -> Outcome:
     """Wait for the cluster to come back; escalate when it stays away far too long (condition 1)."""
     name = ctx.cluster or ""
-    applied = ctx.step_data.get(f"install:{name}", {}).get("applied_at")
+    applied_by = str(ctx.params.get("applied_by") or "install")  # or "rollback"
+    applied = ctx.step_data.get(f"{applied_by}:{name}", {}).get("applied_at")
     applied_at = datetime.fromisoformat(applied) if applied else (ctx.started_at or ctx.now)
     if ctx.data.get("retry_at"):  # an operator asked to re-verify: allow one more grace period
         applied_at = max(applied_at, datetime.fromisoformat(ctx.data["retry_at"]))
@@ -199,9 +207,16 @@ def wait_login(ctx: StepContext) -> Outcome:
                             board_state="installing")
     deadline = login_deadline(applied_at, estimate, grace, ctx.timing.escalate_after)
     details: dict[str, Any] = {**times, "last_answer": reason, "deadline": deadline.isoformat(),
-                               "done": ["package uploaded", "install started"]}
+                               "done": _done(ctx, "started")}
     return Outcome.escalate(Condition.CANNOT_LOG_IN.value,
                             CONDITION_TEXT[Condition.CANNOT_LOG_IN], details)
+
+
+def _done(ctx: StepContext, *more: str) -> list[str]:
+    """What was already done before this step, for the escalation message."""
+    if ctx.plan.strategy.value == "rollback":
+        return [f"rollback to {ctx.to_version} {more[0]}", *more[1:]]
+    return ["package uploaded", f"install {more[0]}", *more[1:]]
 
 
 def verify(ctx: StepContext) -> Outcome:
@@ -219,7 +234,7 @@ def verify(ctx: StepContext) -> Outcome:
         return Outcome.done(f"{name} verified: {verdict.summary}", data=result,
                             reports=(report,), board_state="verified")
     assert verdict.condition is not None
-    details = {**result, "done": ["package uploaded", "install started", "logged back in"]}
+    details = {**result, "done": _done(ctx, "started", "logged back in")}
     # The summary already says the condition in the vendor's words, then the first failure.
     return Outcome.escalate(verdict.condition.value, verdict.summary, details, reports=(report,))
 

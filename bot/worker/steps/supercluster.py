@@ -60,7 +60,9 @@ def join(ctx: StepContext) -> Outcome:
         return Outcome.checkpoint("requesting", f"joining {name} to {seed}")
     if member is None and ctx.phase == "requesting" and not _join_under_way(ctx):
         host, port = _seed_address(ctx, seed)
-        ctx.client().join_supercluster(fqdn=host, port=port, version=ctx.to_version)
+        # A restore joins each version family at its own version, not the run's.
+        version = str(ctx.params.get("version") or ctx.to_version)
+        ctx.client().join_supercluster(fqdn=host, port=port, version=version)
         return Outcome.wait(ctx.poll_s, f"joining {name} to {seed} ({host})", phase="requested",
                             data={"requested_at": ctx.stamp()}, board_state="joining")
     return _watch_join(ctx, name, seed)
