@@ -68,6 +68,7 @@ class EscalationPacket:
     contact: str
     notify: tuple[str, ...]
     step_id: int | None = None  # the escalated step: its Roll back button names it
+    sent_what: str = "install"  # or "rollback", for an escalated rollback run
 
     @property
     def vendor(self) -> bool:
@@ -94,7 +95,8 @@ class EscalationPacket:
                 "waited_min": self.waited_min, "package_file": self.package_file,
                 "sha1": self.sha1, "done": [[iso(at), what] for at, what in self.done],
                 "impact": self.impact.to_json(), "contact": self.contact,
-                "notify": list(self.notify), "step_id": self.step_id}
+                "notify": list(self.notify), "step_id": self.step_id,
+                "sent_what": self.sent_what}
 
 
 # How the DMA client's reasons for "not reachable yet" read in a packet.
@@ -131,7 +133,7 @@ def ways_on(run_name: str, cluster: str | None = None, *, aborted: bool = False)
 
 
 def _times(p: EscalationPacket) -> list[str]:
-    rows = [f"install sent {p.clock(p.install_sent)}",
+    rows = [f"{p.sent_what} sent {p.clock(p.install_sent)}",
             f"last answer {p.clock(p.last_answer_at)}"
             + (f" ({p.last_answer})" if p.last_answer else ""),
             f"now {p.clock(p.now)}"]

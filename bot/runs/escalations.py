@@ -83,7 +83,8 @@ def build_packet(session: Session, run: Run, step: Step, outcome: Outcome, *, no
     details = outcome.details
     steps = repo.steps_of(session=session, run_id=run.id)
     data = {s.key: dict(s.data or {}) for s in steps}
-    install = data.get(f"install:{cluster}", {})
+    sent_what = "rollback" if f"rollback:{cluster}" in data else "install"  # a recovery run
+    install = data.get(f"{sent_what}:{cluster}", {})
     sent = _at(install.get("applied_at") or install.get("apply_tried_at")
                or install.get("apply_at"))
     condition = outcome.condition or ""
@@ -110,7 +111,7 @@ def build_packet(session: Session, run: Run, step: Step, outcome: Outcome, *, no
         sha1=(package.sha1 if package else None) or packet.get("cluster_sha1"),
         done=tuple(done), impact=ServiceImpact.from_json(packet.get("impact")),
         contact=settings.escalation.contact, notify=tuple(settings.escalation.notify),
-        step_id=step.id)
+        step_id=step.id, sent_what=sent_what)
 
 
 def escalate(session: Session, run: Run, step: Step, outcome: Outcome, *, now: datetime,
