@@ -48,4 +48,5 @@ class ClientFactory:
                          retries=dma.retries if self._retries is None else self._retries,
                          backoff=(dma.backoff.total_seconds() if self._backoff is None
                                   else self._backoff), name=cluster,
+                         max_estimate_minutes=dma.max_install_estimate.total_seconds() / 60,
                          session=self._session_factory() if self._session_factory else None)

@@ -24,12 +24,16 @@ from bot.config import REHEARSAL_EXAMPLE, Settings, load_settings
 from bot.delivery import Delivery
 from bot.engine.durations import say_duration
 from bot.engine.errors import UserError
-from bot.engine.planner import Plan
+from bot.engine.guide import CHECKLIST_ACKS
+from bot.engine.planner import Plan, Strategy
 from bot.engine.states import STOPPED_RUN, RunStatus
 from bot.engine.versions import parse_version
+from bot.messages.plain import plain
 from bot.outbox import Outgoing
 from bot.rehearsal_recovery import MODES, RecoverySummary, print_summary
 from bot.rehearsal_recovery import recover as recover_after
+from bot.runs.board import cluster_line
+from bot.runs.pictures import timeline_png
 from bot.sandbox import build_simulator
 from bot.services import Services
 from bot.simulator import DmaSimulator
@@ -38,6 +42,7 @@ from storage import repo
 from storage.db import make_engine, make_session_factory, unit_of_work, upgrade_database
 
 REQUESTER = "U0REHEARSAL"
+OPERATOR = "U0OPERATOR"  # acknowledges the checklist, as an operator would with the buttons
 SIM_USER, SIM_PASSWORD = "rehearsal", "rehearsal-only-password"
 APPLY = "/installed-software/upgrade-package/apply"
 
@@ -76,6 +81,8 @@ class ConsoleSink:
                 return None
             self._last_board = now
             where = "status board (edit of the plan message)"
+        elif message.kind == "upload":
+            where = f"file upload to the thread: {message.payload['file']['filename']}"
         else:
             where = "thread reply" if message.thread else f"message to {message.channel}"
         self.out(f"\n{stamp(now, self.start)} ── {where} ──\n{text}\n")
@@ -104,20 +111,24 @@ class Result:
     requests: int
     clusters: dict[str, tuple[str, str, str, int]]  # before, after, state, install requests
     escalations: list[tuple[str, str]]
+    breaches: list[str] = field(default_factory=list)
     recovery: RecoverySummary | None = None  # with --recover: the way back, and the network
+    dma: dict[str, str] = field(default_factory=dict)  # each cluster as the simulator has it
+    board: str = ""  # the status board's last text
 
 
 def rehearse(*, config: str | None = None, target: str | None = None,
              version: str | None = None, strategy: str = "auto", speed: float = 600.0,
              faults: Sequence[str] = (), out: Callable[[str], None] = print,
-             timeout_s: float = 120.0, recover: str | None = None) -> int:
+             timeout_s: float = 120.0, recover: str | None = None,
+             timeline: str | None = None) -> int:
     """Run the rehearsal and print it; return 0 when the upgrade completed, 2 when it stopped.
 
     With `recover`, 0 when the recovery ended with every cluster in service.
     """
     result = run_rehearsal(config=config, target=target, version=version, strategy=strategy,
                            speed=speed, faults=faults, out=out, timeout_s=timeout_s,
-                           recover=recover)
+                           recover=recover, timeline=timeline)
     _summary(result, out)
     if result.recovery is not None:
         print_summary(result.recovery, out)
@@ -128,10 +139,13 @@ def rehearse(*, config: str | None = None, target: str | None = None,
 def run_rehearsal(*, config: str | None = None, target: str | None = None,
                   version: str | None = None, strategy: str = "auto", speed: float = 600.0,
                   faults: Sequence[str] = (), out: Callable[[str], None] = print,
-                  timeout_s: float = 120.0, recover: str | None = None) -> Result:
+                  timeout_s: float = 120.0, recover: str | None = None,
+                  timeline: str | None = None) -> Result:
     """Run a whole upgrade against the simulator in a throw-away database; return the figures."""
     if recover is not None and recover not in MODES:
         raise RehearsalError(f"--recover must be one of {', '.join(MODES)}, not {recover!r}")
+    if timeline is not None and not Path(timeline).resolve().parent.is_dir():
+        raise RehearsalError(f"--timeline {timeline}: the folder does not exist")
     settings = load_settings(config) if config else bundled_settings()
     target = target or _default_target(settings)
     version = version or _default_version(settings)
@@ -148,6 +162,9 @@ def run_rehearsal(*, config: str | None = None, target: str | None = None,
             rehearsal = _Rehearsal(settings, sim, make_session_factory(engine), clock, speed,
                                    out)
             result = rehearsal.run(target, version, strategy, faults, timeout_s)
+            if timeline is not None:
+                Path(timeline).write_bytes(rehearsal.timeline(result.run))
+                out(f"timeline picture written to {timeline}")
             if recover is None:
                 return result
             summary = recover_after(rehearsal, result.run, recover,
@@ -168,6 +185,11 @@ def _default_version(settings: Settings) -> str:
     if not settings.packages:
         raise RehearsalError("give a TARGET VERSION, or list a package under packages:")
     return str(max(settings.packages, key=parse_version))
+
+
+def plan_of_run_needs_acks(settings: Settings) -> bool:
+    """True when runs wait for the checklist's acknowledgements (the config's choice)."""
+    return settings.checklist.require_acknowledgement
 
 
 def speed_text(speed: float) -> str:
@@ -208,15 +230,21 @@ class _Rehearsal:
                  + (f", faults: {', '.join(faults)}" if faults else "")
                  + f"; simulator at {self.sim.base_url}")
         before = {c.name: self.sim.version_of(c.name) for c in self.settings.all_clusters()}
+        self._stage(target, version)
         plan = self.services.plan(target, version, strategy)
         name = self.services.submit(plan, requester=REQUESTER, channel="#dma-upgrades",
                                     require_window=False)
         self.outbox.deliver()
+        for item in CHECKLIST_ACKS if plan_of_run_needs_acks(self.settings) else ():
+            self.services.acknowledge(name, item, OPERATOR)
+            self.say(f"{name}: checklist item {item} acknowledged by {OPERATOR} (rehearsal)")
         approvers = [f"U0APPROVER{i}"
                      for i in range(1, self.settings.slack.approvals_required + 1)]
         for user in approvers:
             self.services.approve(name, user, source="rehearsal", approvers=approvers)
             self.say(f"{name} approved by {user} (rehearsal)")
+        if plan.strategy is Strategy.INCREMENTAL:
+            self.sim.watch_service()  # no territory may go unserved (the plan says none does)
         worker = Worker(session_factory=self.sessions, settings=self.settings, clock=self.clock,
                         clients=self.clients, worker_id="rehearsal", progress=self.say)
         self.worker, self.timeout_s = worker, timeout_s
@@ -224,6 +252,28 @@ class _Rehearsal:
         self.sink.board_every_s = 0
         self.outbox.deliver()
         return self._measure(name, status, plan, before)
+
+    def timeline(self, name: str) -> bytes:
+        """The run's timeline picture (PNG)."""
+        with unit_of_work(self.sessions) as session:
+            run = repo.get_run(session=session, ref=name)
+            assert run is not None
+            return timeline_png(session, run, self.clock.now(),
+                                max_parallel_installs=self.settings.timing.max_parallel_installs)
+
+    def _stage(self, target: str, version: str) -> None:
+        """The guide's time-saver first: the package is uploaded and checked ahead of the plan."""
+        def pause(seconds: float) -> None:
+            self.clock.advance(seconds)
+            time.sleep(seconds / self.speed)
+
+        try:
+            rows = self.services.stage(target, version, OPERATOR, pause=pause)
+        except UserError as exc:  # no package in the config: the run uploads nothing either
+            self.say(f"not staged: {exc}")
+            return
+        for row in rows:
+            self.say(f"staged {row.cluster}: {row.detail}")
 
     def deliver(self) -> None:
         """Deliver (print) what the outbox holds."""
@@ -255,7 +305,14 @@ class _Rehearsal:
             began = time.monotonic()
             worker.tick()
             self.outbox.deliver()
-            status = self.services.run_status(name)[0]
+            status, steps = self.services.run_status(name)
+            if status is RunStatus.PAUSED and any(
+                    key.startswith("people_work:") and state == "blocked"
+                    for key, state, _ in steps):
+                # The people's work of an incremental upgrade: an operator says it is done.
+                self.services.control(name, "resume", OPERATOR)
+                self.say(f"{name}: people's work done, continue ({OPERATOR}, rehearsal)")
+                continue
             if status in STOPPED_RUN or time.monotonic() > deadline:
                 return status
             self.clock.advance(poll)
@@ -269,23 +326,39 @@ class _Rehearsal:
             steps = repo.steps_of(session=session, run_id=run.id)
             end = run.finished_at or self.clock.now()
             took = (end - (run.started_at or self.start)).total_seconds()
-            offs = [s.started_at for s in steps if s.kind == "out_of_service" and s.started_at]
+            # The outage starts with the first busy-out: no new call is taken from then on.
+            offs = [s.started_at for s in steps
+                    if s.kind in ("busy_out", "out_of_service") and s.started_at]
             backs = [s.finished_at for s in steps
                      if s.kind == "return_to_service" and s.finished_at]
             escalations = [(e.cluster, e.condition)
                            for e in repo.open_escalations(session=session, run_id=run.id)]
-            states = {c: next((s.status for s in steps if s.cluster == c
-                               and s.status not in ("done", "skipped")), "verified")
+            # The phase the board shows for each cluster, whatever happened elsewhere.
+            states = {c: cluster_line(c, [s for s in steps if s.cluster == c], end, 0.0).state
                       for c in plan.order}
         real = time.monotonic() - self.real_start
         return Result(
             run=name, status=status, target=plan.target, to_version=plan.to_version,
             strategy=plan.strategy.value, virtual_s=took, estimate_s=plan.total_estimate_s,
-            outage_s=(max(backs) - min(offs)).total_seconds() if offs and backs else None,
+            outage_s=(max(backs) - min(offs)).total_seconds()
+            if offs and backs and plan.strategy is Strategy.FULL_OUTAGE else None,
             real_s=real, requests=len(self.sim.requests),
             clusters={c: (before[c], self.sim.version_of(c), states[c],
                           self.sim.count("POST", APPLY, c)) for c in plan.order},
-            escalations=escalations)
+            escalations=escalations, breaches=self.sim.breaches,
+            dma={c: self._true_state(c) for c in plan.order},
+            board=self.sink.boards[-1] if self.sink.boards else "")
+
+    def _true_state(self, cluster: str) -> str:
+        """The cluster as it is (the simulator's truth): service, membership, servers up."""
+        state = self.sim.state()["clusters"][cluster]
+        nodes = state["highAvailability"]["nodeStateList"]
+        up = sum(1 for n in nodes if n["state"] == "UP")
+        where = (f"in {state['supercluster']}" if state["membership"] == "SUPERCLUSTERED"
+                 else "stand-alone")
+        return (f"{state['serviceStatus'].lower().replace('_', ' ')}, {where}, "
+                + ("restarting (not answering)" if state["restarting"]
+                   else f"{up} of {state['servers']} servers up"))
 
 
 def _summary(result: Result, out: Callable[[str], None]) -> None:
@@ -296,7 +369,15 @@ def _summary(result: Result, out: Callable[[str], None]) -> None:
         + (f"; full outage {say_duration(result.outage_s)}" if result.outage_s is not None
            else ""))
     for cluster, (old, new, state, installs) in result.clusters.items():
-        out(f"  {cluster}: {old} → {new}; {state}; install requests {installs}")
+        truth = f"; now {result.dma[cluster]}" if cluster in result.dma else ""
+        out(f"  {cluster}: {old} → {new}; {state}; install requests {installs}{truth}")
     for cluster, condition in result.escalations:
         out(f"  escalation: {cluster}: {condition}")
+    out(f"  guide breaches (installs with calls up, territories unserved): "
+        f"{len(result.breaches) or 'none'}")
+    for breach in result.breaches:
+        out(f"    {breach}")
     out(f"  {result.requests} API requests to the simulator; {result.real_s:.1f} s of real time")
+    if result.board:
+        out("final status board:")
+        out("\n".join(f"  {line}" for line in plain(result.board).splitlines()))

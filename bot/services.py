@@ -6,7 +6,9 @@ stable and the settings, clock and clients in one place.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+import time
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -16,25 +18,32 @@ from bot.dma.client import DmaClient
 from bot.engine.planner import Plan
 from bot.engine.states import RunStatus
 from bot.engine.windows import Window
-from bot.flows.approvals import ApprovalResult, Approvals
+from bot.flows.approvals import HANDLED, ApprovalResult, Approvals
 from bot.flows.base import NoSuchRun, ServiceError
+from bot.flows.checklist import Checklist
+from bot.flows.checks import Checks
 from bot.flows.controls import Controls
 from bot.flows.events import Events
 from bot.flows.planning import ClusterHealth, Planning, plan_timing
 from bot.flows.queries import Queries
 from bot.flows.recovery import Recovery
-from bot.runs.views import RunSummary, summarize
+from bot.flows.reports import Reports
+from bot.flows.staging import StagedCluster, Staging
+from bot.runs.checks import CheckResult
+from bot.runs.views import AuditLine, RunSummary, summarize
 
-__all__ = ["ApprovalResult", "ClusterHealth", "NoSuchRun", "RunSummary", "ServiceError",
-           "Services", "plan_timing", "summarize"]
+__all__ = ["HANDLED", "ApprovalResult", "AuditLine", "ClusterHealth", "NoSuchRun", "RunSummary",
+           "ServiceError", "Services", "StagedCluster", "plan_timing", "summarize"]
 
 
 class Services:
     """The operations people ask for, whatever the surface."""
 
     def __init__(self, *, settings: Settings, sessions: sessionmaker[Session], clock: Clock,
-                 clients: Callable[[str], DmaClient]) -> None:
+                 clients: Callable[[str], DmaClient],
+                 pause: Callable[[float], None] = time.sleep) -> None:
         self.settings = settings
+        self.pause = pause  # how staging waits between looks (the clock's advance in tests)
         self.sessions = sessions
         self.clock = clock
         self.clients = clients
@@ -44,7 +53,11 @@ class Services:
         self.controls = Controls(*parts)
         self.queries = Queries(*parts)
         self.events = Events(*parts)
+        self.checklist = Checklist(*parts)
+        self.staging = Staging(*parts)
         self.recovery = Recovery(*parts)
+        self.reports = Reports(*parts)
+        self.checks = Checks(*parts)
 
     # -- planning -------------------------------------------------------------------------------
 
@@ -52,15 +65,21 @@ class Services:
         """Read every cluster of the inventory live."""
         return self.planning.inventory()
 
-    def plan(self, target_name: str, version: str, strategy: str = "auto") -> Plan:
+    def plan(self, target_name: str, version: str, strategy: str = "auto", *,
+             emergency: bool = False) -> Plan:
         """Compute the plan for a target from the clusters as they are now (read-only)."""
-        return self.planning.plan(target_name, version, strategy)
+        return self.planning.plan(target_name, version, strategy, emergency=emergency)
 
     def submit(self, plan: Plan, *, requester: str, channel: str | None = None,
                window: Window | None = None, require_window: bool = True) -> str:
         """Store the plan as a run awaiting approval and post it; return the run's name."""
         return self.planning.submit(plan, requester=requester, channel=channel, window=window,
                                     require_window=require_window)
+
+    def stage(self, target_name: str, version: str, user: str, *,
+              pause: Callable[[float], None] | None = None) -> list[StagedCluster]:
+        """Upload and check the package on every cluster of a target, ahead of the window."""
+        return self.staging.stage(target_name, version, user, pause=pause or self.pause)
 
     # -- approvals ------------------------------------------------------------------------------
 
@@ -72,13 +91,20 @@ class Services:
                                            approvers=approvers)
 
     def reject(self, ref: str | int, user: str, *, source: str = "cli",
-               approvers: Collection[str] | None = None) -> ApprovalResult:
+               approvers: Collection[str] | None = None,
+               event_id: str | None = None) -> ApprovalResult:
         """An approver's rejection ends the plan."""
-        return self.approvals_flow.reject(ref, user, source=source, approvers=approvers)
+        return self.approvals_flow.reject(ref, user, source=source, approvers=approvers,
+                                          event_id=event_id)
 
-    def withdraw(self, ref: str | int, user: str) -> ApprovalResult:
+    def withdraw(self, ref: str | int, user: str, *,
+                 event_id: str | None = None) -> ApprovalResult:
         """Take an approval back while the run has not started."""
-        return self.approvals_flow.withdraw(ref, user)
+        return self.approvals_flow.withdraw(ref, user, event_id=event_id)
+
+    def acknowledge(self, ref: str | int, item: str, user: str) -> str:
+        """An operator acknowledges one manual checklist item (who and when are audited)."""
+        return self.checklist.acknowledge(ref, item, user)
 
     # -- controls -------------------------------------------------------------------------------
 
@@ -87,7 +113,7 @@ class Services:
         """Pause, resume, abort, retry or approve an overrun; return what happened."""
         return self.controls.control(ref, action, user, approvers=approvers)
 
-    def acknowledge(self, ref: str | int, user: str) -> str:
+    def acknowledge_escalation(self, ref: str | int, user: str) -> str:
         """Acknowledge a run's open escalations (on-call, operators, approvers)."""
         return self.controls.acknowledge(ref, user)
 
@@ -121,6 +147,10 @@ class Services:
         """The run whose plan message is `ts` in `channel`, if any."""
         return self.queries.run_for_message(channel, ts)
 
+    def is_message_of(self, run: RunSummary, channel: str, ts: str) -> bool:
+        """Tell whether `ts` in `channel` is the run's plan message or one posted for it."""
+        return self.queries.is_message_of(run, channel, ts)
+
     def active_runs(self) -> list[RunSummary]:
         """Runs that are not over yet, newest first."""
         return self.queries.active_runs()
@@ -133,6 +163,32 @@ class Services:
         """Posted plans that may still gain or lose approvals (re-read at start-up)."""
         return self.queries.awaiting_reactions()
 
+    def audit(self, ref: str | int) -> tuple[RunSummary, list[AuditLine]]:
+        """A run and its audit trail, oldest first (who approved what and when, every change)."""
+        return self.queries.audit(ref)
+
     def approvals(self, ref: str | int, kind: str = "approve") -> list[tuple[str, str]]:
         """The approvals that count now, as (user, source), oldest first."""
         return self.queries.approvals(ref, kind)
+
+    # -- files ----------------------------------------------------------------------------------
+
+    def timeline(self, ref: str | int) -> tuple[str, bytes]:
+        """The run's name and its timeline picture (PNG bytes)."""
+        return self.reports.timeline(ref)
+
+    def evidence(self, ref: str | int) -> tuple[str, bytes]:
+        """The run's name and its evidence bundle (zip bytes)."""
+        return self.reports.evidence(ref)
+
+    def render_file(self, spec: Mapping[str, Any]) -> bytes:
+        """The file an upload in the outbox describes (the Slack sink calls this)."""
+        return self.reports.render(spec)
+
+    def request_evidence(self, ref: str | int, user: str) -> str:
+        """Queue the run's evidence bundle for its thread; return the run's name."""
+        return self.reports.request_evidence(ref, user)
+
+    def verify(self, target: str, user: str, channel: str | None = None) -> CheckResult:
+        """Run the final checks of a target now, read-only, and post the result."""
+        return self.checks.verify(target, user, channel)

@@ -15,11 +15,12 @@ from slack_sdk import WebClient
 
 from bot.engine.errors import UserError
 from bot.messages.blocks import ephemeral
-from bot.messages.ids import ActionId, RunRef
+from bot.messages.ids import ACK_ITEMS, ActionId, RunRef
 from bot.services import RunSummary, Services
 from bot.slack import answers
 from bot.slack.middleware import (
     load_button_run,
+    once_per_request,
     require_operator,
     require_responder,
     with_approvers,
@@ -69,12 +70,12 @@ class Actions:
         self._then(body, respond, client,
                    lambda user: ephemeral(self.services.control(run.name, verb, user)))
 
-    def acknowledge(self, ack: Ack, body: dict[str, Any], run: RunSummary,
-                    respond: Respond, client: WebClient) -> None:
+    def acknowledge_escalation(self, ack: Ack, body: dict[str, Any], run: RunSummary,
+                               respond: Respond, client: WebClient) -> None:
         """Acknowledge an escalation (on-call, operators, approvers): reminders stop."""
         ack()
         self._then(body, respond, client,
-                   lambda user: ephemeral(self.services.acknowledge(run.name, user)))
+                   lambda user: ephemeral(self.services.acknowledge_escalation(run.name, user)))
 
     def rollback(self, ack: Ack, body: dict[str, Any], action: dict[str, Any], run: RunSummary,
                  respond: Respond, client: WebClient) -> None:
@@ -90,6 +91,14 @@ class Actions:
                                                 channel=channel)
             return answers.planned_answer(name, plan, channel or "")
         self._then(body, respond, client, work)
+
+    def acknowledge(self, ack: Ack, body: dict[str, Any], action: dict[str, Any],
+                    run: RunSummary, respond: Respond, client: WebClient) -> None:
+        """Acknowledge one manual checklist item (operators)."""
+        ack()
+        item = ACK_ITEMS[ActionId(action["action_id"])]
+        self._then(body, respond, client,
+                   lambda user: ephemeral(self.services.acknowledge(run.name, item, user)))
 
     def _then(self, body: dict[str, Any], respond: Respond, client: WebClient,
               work: Callable[[str], dict[str, Any]]) -> None:
@@ -112,14 +121,20 @@ def register(app: App, services: Services, kit: Toolkit) -> None:
     """Register every button behind its guards."""
     handlers = Actions(services, kit)
     slack = services.settings.slack
-    approver = [load_button_run(services), with_approvers(slack, kit.membership)]
-    operator = [require_operator(slack, kit.membership), load_button_run(services)]
+    approver = [load_button_run(services), with_approvers(slack, kit.membership),
+                once_per_request(services)]
+    operator = [require_operator(slack, kit.membership), load_button_run(services),
+                once_per_request(services)]
     app.action(ActionId.APPROVE.value, middleware=approver)(handlers.approve)
     app.action(ActionId.REJECT.value, middleware=approver)(handlers.reject)
     app.action(ActionId.APPROVE_OVERRUN.value, middleware=approver)(handlers.overrun)
     responder = [require_responder(slack, services.settings.escalation.notify,
-                                   kit.membership), load_button_run(services)]
-    app.action(ActionId.ACKNOWLEDGE.value, middleware=responder)(handlers.acknowledge)
+                                   kit.membership), load_button_run(services),
+                 once_per_request(services)]
+    app.action(ActionId.ACKNOWLEDGE.value, middleware=responder)(
+        handlers.acknowledge_escalation)
     for action_id in CONTROLS:
         app.action(action_id.value, middleware=operator)(handlers.control)
     app.action(ActionId.ROLLBACK.value, middleware=operator)(handlers.rollback)
+    for action_id in ACK_ITEMS:
+        app.action(action_id.value, middleware=operator)(handlers.acknowledge)

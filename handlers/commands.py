@@ -18,7 +18,7 @@ from bot.messages.blocks import ephemeral
 from bot.messages.ids import SLASH_COMMAND
 from bot.services import Services
 from bot.slack import answers, grammar
-from bot.slack.middleware import require_operator
+from bot.slack.middleware import once_per_request, require_operator
 from bot.slack.toolkit import Toolkit
 from handlers.planner import Planner
 
@@ -36,20 +36,24 @@ class Commands:
             grammar.InventoryRequest: self.inventory, grammar.PlanRequest: self.plan,
             grammar.StatusRequest: self.status, grammar.ControlRequest: self.control,
             grammar.HistoryRequest: self.history, grammar.RollbackRequest: self.rollback,
-            grammar.RestoreRequest: self.restore}
+            grammar.RestoreRequest: self.restore, grammar.AuditRequest: self.audit,
+            grammar.VerifyRequest: self.verify, grammar.EvidenceRequest: self.evidence,
+            grammar.StageRequest: self.stage}
 
     def upgrade(self, ack: Ack, command: Command, respond: Respond, client: WebClient) -> None:
         """Parse (a usage error becomes the ack's answer), ack, then do the work."""
-        if not command.get("text", "").strip() and self._operator(command):
+        text = command.get("text") or ""
+        if not text.strip() and self._operator(command):
             ack()  # no words: the planning modal (others get the help below)
             self.planner.open(client, command["trigger_id"], command.get("channel_id"))
             return
-        request = grammar.parse(command.get("text", ""))
+        request = grammar.parse(text)
         if isinstance(request, grammar.HelpRequest):  # answered in the ack itself
             ack(**answers.help_answer())
             return
         slow = isinstance(request, grammar.PlanRequest | grammar.InventoryRequest
-                          | grammar.RollbackRequest | grammar.RestoreRequest)
+                          | grammar.RollbackRequest | grammar.RestoreRequest
+                          | grammar.VerifyRequest | grammar.StageRequest)
         ack(**(ephemeral("Reading the clusters…") if slow else {}))
         route = self.routes[type(request)]
         self.kit.later(lambda: route(request, command, respond), respond=respond, client=None,
@@ -67,7 +71,8 @@ class Commands:
     def plan(self, request: grammar.PlanRequest, command: Command, respond: Respond) -> None:
         """Plan from the live clusters and post it for approval."""
         channel = self.services.settings.slack.channel or command["channel_id"]
-        plan = self.services.plan(request.target, request.version, request.strategy.value)
+        plan = self.services.plan(request.target, request.version, request.strategy.value,
+                                  emergency=request.emergency)
         name = self.services.submit(plan, requester=command["user_id"], channel=channel,
                                     window=request.window)
         respond(**answers.planned_answer(name, plan, channel))
@@ -86,6 +91,10 @@ class Commands:
         respond(**ephemeral(self.services.control(request.run, request.action,
                                                   command["user_id"])))
 
+    def stage(self, request: grammar.StageRequest, command: Command, respond: Respond) -> None:
+        """Upload and check the package on every cluster, ahead of the window (operators)."""
+        rows = self.services.stage(request.target, request.version, command["user_id"])
+        respond(**answers.staged_answer(request.target, request.version, rows))
     def rollback(self, request: grammar.RollbackRequest, command: Command,
                  respond: Respond) -> None:
         """Plan the vendor's rollback of one cluster and post it for approval."""
@@ -108,8 +117,24 @@ class Commands:
         respond(**answers.history_answer(self.services.history(request.target), request.target))
 
 
+    def audit(self, request: grammar.AuditRequest, command: Command, respond: Respond) -> None:
+        """A run's audit trail, privately."""
+        respond(**answers.audit_answer(*self.services.audit(request.run)))
+    def verify(self, request: grammar.VerifyRequest, command: Command, respond: Respond) -> None:
+        """The final checks now, read-only; the result is posted to the channel."""
+        result = self.services.verify(request.target, command["user_id"],
+                                      command.get("channel_id"))
+        respond(**answers.verified_answer(result.target, result.ok, result.summary))
+
+    def evidence(self, request: grammar.EvidenceRequest, command: Command,
+                 respond: Respond) -> None:
+        """Upload the run's evidence bundle to its thread."""
+        name = self.services.request_evidence(request.run, command["user_id"])
+        respond(**answers.evidence_answer(name))
+
+
 def register(app: App, services: Services, kit: Toolkit) -> None:
     """Register `/upgrade` behind the operators guard."""
     commands = Commands(services, kit)
     guard = require_operator(services.settings.slack, kit.membership)
-    app.command(SLASH_COMMAND, middleware=[guard])(commands.upgrade)
+    app.command(SLASH_COMMAND, middleware=[guard, once_per_request(services)])(commands.upgrade)

@@ -12,13 +12,13 @@ from typing import Any
 from slack_bolt import App
 from slack_sdk import WebClient
 
-from bot.services import ApprovalResult, RunSummary, Services
+from bot.services import HANDLED, ApprovalResult, RunSummary, Services
 from bot.slack import answers
 from bot.slack.middleware import load_reacted_run, with_approvers
 from bot.slack.toolkit import Toolkit
 
 # Reasons not worth a message: the person sees their reaction did what they meant.
-QUIET = ("already counted", "no approval to withdraw")
+QUIET = ("already counted", "no approval to withdraw", HANDLED)
 
 
 class Reactions:
@@ -36,13 +36,16 @@ class Reactions:
                                            event_id=body.get("event_id"), approvers=approvers)
             self._tell(client, event, run, result, "approval")
         else:
-            result = self.services.reject(run.name, user, source="reaction", approvers=approvers)
+            result = self.services.reject(run.name, user, source="reaction", approvers=approvers,
+                                          event_id=body.get("event_id"))
             self._tell(client, event, run, result, "reject")
 
-    def removed(self, event: dict[str, Any], run: RunSummary, client: WebClient) -> None:
+    def removed(self, body: dict[str, Any], event: dict[str, Any], run: RunSummary,
+                client: WebClient) -> None:
         """Withdraw an approval while the run has not started."""
         if event["reaction"] == self.services.settings.slack.approve_reaction:
-            result = self.services.withdraw(run.name, event["user"])
+            result = self.services.withdraw(run.name, event["user"],
+                                            event_id=body.get("event_id"))
             self._tell(client, event, run, result, "withdrawal")
 
     @staticmethod

@@ -19,8 +19,11 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, literal, make_url, select
 from sqlalchemy.engine.interfaces import DBAPIConnection, ExecutionContext
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from bot.engine.errors import UserError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 30.0
@@ -31,14 +34,44 @@ _WRITE_STATEMENTS = ("INSERT", "UPDATE", "DELETE", "REPLACE", "SAVEPOINT", "CREA
                      "ALTER")
 # Execution option that makes a read begin the SQLite write transaction (see repo's run lock).
 SQLITE_WRITE_LOCK = "upgradebot_sqlite_write_lock"
+# Session.info flag: this unit of work changed a run or a step; a worker may have work now.
+WAKE_WORKER = "upgradebot_wake_worker"
+
+
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+URL_FORMS = "sqlite:///FILE.db or postgresql+psycopg://USER:PASSWORD@HOST:5432/NAME"
+
+
+class UnsupportedDatabase(UserError, ValueError):
+    """A DATABASE_URL this bot cannot use; the message says what it takes."""
 
 
 def normalize_url(url: str) -> str:
-    """Return the URL with PostgreSQL URLs pointed at the psycopg 3 driver."""
-    parsed = make_url(url.strip())
+    """Return the URL with PostgreSQL URLs pointed at the psycopg 3 driver.
+
+    A URL that does not parse, or names a database other than SQLite or PostgreSQL, raises
+    UnsupportedDatabase (one line, without the URL's password).
+    """
+    try:
+        parsed = make_url(url.strip())
+    except ArgumentError:
+        raise UnsupportedDatabase(f"DATABASE_URL is not a database URL; expected {URL_FORMS}"
+                                  ) from None
+    if parsed.get_backend_name() not in SUPPORTED_BACKENDS and parsed.drivername != "postgres":
+        raise UnsupportedDatabase(
+            f"DATABASE_URL names a {parsed.get_backend_name()} database "
+            f"({describe_url(url)}); this bot runs on SQLite or PostgreSQL: {URL_FORMS}")
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed.render_as_string(hide_password=False)
+
+
+def describe_url(url: str) -> str:
+    """The database URL as people may see it: the password masked."""
+    try:
+        return make_url(url.strip()).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(not a URL)"
 
 
 def is_postgres(bind: Engine | Connection | Session) -> bool:

@@ -27,6 +27,7 @@ class OutboxKind(StrEnum):
     POST = "post"
     UPDATE = "update"  # an edit of the run's plan message
     EPHEMERAL = "ephemeral"
+    UPLOAD = "upload"  # a file (timeline picture, evidence zip) rendered when it is delivered
 
 
 class ApprovalKind(StrEnum):
@@ -35,6 +36,10 @@ class ApprovalKind(StrEnum):
     APPROVE = "approve"
     REJECT = "reject"
     OVERRUN = "overrun"  # let the run go on past its window
+    # An operator's acknowledgement of one manual checklist item (bot.engine.guide.CHECKLIST_ACKS).
+    ACK_RELEASE_NOTES = "ack:release-notes"
+    ACK_BACKUP = "ack:backup"
+    ACK_LICENCE_KEYS = "ack:licence-keys"
 
 
 # Messages not delivered yet: due, or being sent.

@@ -172,6 +172,8 @@ class Step(Base):
     __table_args__ = (
         sa.UniqueConstraint("run_id", "key"),
         sa.Index("ix_steps_run_id_seq", "run_id", "seq"),
+        # The claim's one query: claimable steps by due time (finished steps never scanned).
+        sa.Index("ix_steps_status_next_check_at", "status", "next_check_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -341,3 +343,35 @@ class Escalation(Base):
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str | None]
     notified_at: Mapped[datetime | None]
+
+
+class DmaRequest(Base):
+    """One request a step sent to a cluster, redacted, kept for the evidence bundle."""
+
+    __tablename__ = "dma_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(sa.ForeignKey("runs.id"), index=True)
+    step_id: Mapped[int | None] = mapped_column(sa.ForeignKey("steps.id"))
+    at: Mapped[datetime]
+    cluster: Mapped[str]
+    method: Mapped[str]
+    path: Mapped[str]
+    status: Mapped[int | None]
+    elapsed_ms: Mapped[int]
+    request: Mapped[str | None] = mapped_column(sa.Text)
+    response: Mapped[str | None] = mapped_column(sa.Text)
+    error: Mapped[str | None]
+
+
+class Reverification(Base):
+    """The final checks run again some hours after a completed run, once."""
+
+    __tablename__ = "reverifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(sa.ForeignKey("runs.id"), unique=True)
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    done_at: Mapped[datetime | None]
+    ok: Mapped[bool | None]
+    summary: Mapped[str | None] = mapped_column(sa.Text)

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.schedulers.background import BackgroundScheduler
 from slack_bolt import App
-from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 
 from bot import metrics
 from bot.app.core import build_core, dma_clients, make_worker, open_database
@@ -31,6 +31,7 @@ from bot.config import Environment, Settings
 from bot.delivery import Delivery
 from bot.flows.health import Health, SlackLink
 from bot.services import ServiceError, Services
+from bot.slack.edge import GuardedSocketModeHandler
 from bot.slack.membership import Membership
 from bot.slack.reconcile import Reconciler
 from bot.slack.server import HttpServer, WsgiApp, ops_app, wsgi_app
@@ -99,6 +100,14 @@ def serve(settings: Settings, env: Environment, *, stop: threading.Event,
                      socket_mode=env.socket_mode)
     api = web_client(env, blocking_retries=True, reachable=link.api_call)
     fast = web_client(env, blocking_retries=False, timeout_s=5, reachable=link.api_call)
+    # The outbox's own client answers within half the outbox lease (no process takes a message
+    # over while another may still be sending it) and never resends by itself (the SDK's resend
+    # after a dropped connection could post twice: the outbox looks the post up first).
+    lease_s = settings.timing.outbox_lease.total_seconds()
+    send_s = min(5.0, lease_s / 2)
+    outbox = web_client(env, blocking_retries=False, timeout_s=send_s, reachable=link.api_call)
+    outbox.retry_handlers = [h for h in outbox.retry_handlers
+                             if not isinstance(h, ConnectionErrorRetryHandler)]
     membership = Membership(fast)
     kit = Toolkit(membership, ThreadPoolExecutor(4, "upgradebot-reads"))
     app = build_app(services=services, client=api,
@@ -115,8 +124,10 @@ def serve(settings: Settings, env: Environment, *, stop: threading.Event,
                     slack=link)
     metrics.watch_state(health.stored_state, link.up)
     _add_jobs(scheduler, worker.worker_id, health, options, complete, Delivery(
-        sessions, SlackSink(fast), clock=clock, min_interval_s=options.min_interval_s,
-        edit_interval_s=options.edit_interval_s, owner=worker.worker_id), reconciler,
+        sessions, SlackSink(outbox, files=services.render_file), clock=clock,
+        min_interval_s=options.min_interval_s,
+        edit_interval_s=options.edit_interval_s, owner=worker.worker_id,
+        lease_s=lease_s, send_budget_s=send_s), reconciler,
         membership, settings, services)
     closers: list[Callable[[], None]] = []
     try:
@@ -126,7 +137,10 @@ def serve(settings: Settings, env: Environment, *, stop: threading.Event,
                                        "health: /healthz, metrics: /metrics"))
             closers.insert(0, _serve_socket(app, env, api, link, scheduler, fast, announce))
         else:
-            closers.append(_serve_http(wsgi_app(app, health), host, options.port, announce,
+            secret = (env.slack_signing_secret.get_secret_value()
+                      if env.slack_signing_secret else "")
+            closers.append(_serve_http(wsgi_app(app, health, signing_secret=secret), host,
+                                       options.port, announce,
                                        "Slack: /slack/events, health: /healthz, metrics: "
                                        "/metrics"))
             _watch(scheduler, None, link, fast)
@@ -195,7 +209,7 @@ def _serve_socket(app: App, env: Environment, client: WebClient, link: SlackLink
                   scheduler: BackgroundScheduler, probe: WebClient,
                   announce: Callable[[str], None]) -> Callable[[], None]:
     token = env.slack_app_token.get_secret_value() if env.slack_app_token else None
-    handler = SocketModeHandler(app, app_token=token, web_client=client)
+    handler = GuardedSocketModeHandler(app, app_token=token, web_client=client)
     handler.connect()
     link.socket(handler.client.is_connected())
     _watch(scheduler, handler.client.is_connected, link, probe)

@@ -20,7 +20,7 @@ from slack_sdk.signature import Clock as SignatureClock
 from bot.config import Environment
 from bot.services import ServiceError, Services
 from bot.slack.errors import handle_error
-from bot.slack.middleware import VerifySignature, dedupe_events
+from bot.slack.middleware import Gate, VerifySignature, dedupe_events
 from bot.slack.observe import ObserveCalls, TimedApp, log_requests
 from bot.slack.toolkit import Toolkit
 from handlers import register_all
@@ -54,16 +54,17 @@ def build_app(*, services: Services, client: WebClient, signing_secret: str | No
               listener_executor: Executor | None = None,
               signature_clock: SignatureClock | None = None,
               verify_token: bool = True) -> App:
-    """Build the app: signature check, event de-dup, every listener, the one error handler.
+    """Build the app: signature, payload shapes, event de-dup, listeners, the error handler.
 
     `signing_secret` None is Socket Mode: no signatures there (the app-level token opened the
     connection), so no check; HTTP mode always has one (`serve` refuses to start without it).
+    The payload-shape guard runs in both modes.
     """
     app = TimedApp(client=client, signing_secret=signing_secret or "",
                    name="upgradebot", request_verification_enabled=False,
                    # In the place bolt's own check would take: before authorization and the rest.
-                   before_authorize=(VerifySignature(signing_secret, signature_clock)
-                                     if signing_secret else None),
+                   before_authorize=Gate(VerifySignature(signing_secret, signature_clock)
+                                         if signing_secret else None),
                    token_verification_enabled=verify_token, listener_executor=listener_executor,
                    logger=logging.getLogger("upgradebot.bolt"))
     app.use(log_requests)

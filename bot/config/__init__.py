@@ -8,9 +8,17 @@ consistency: checks across sections · loading: YAML in, `Settings` out · envir
 """
 
 from bot.config.environment import Environment
-from bot.config.loading import EXAMPLES_DIR, REHEARSAL_EXAMPLE, load_settings, load_settings_text
+from bot.config.loading import (
+    EXAMPLES_DIR,
+    NO_CONFIG_HINT,
+    REHEARSAL_EXAMPLE,
+    STARTER_EXAMPLE,
+    load_settings,
+    load_settings_text,
+)
 from bot.config.problems import ConfigError, Problem, UnknownTarget
 from bot.config.schema import (
+    ChecklistSettings,
     ClusterSpec,
     DmaSettings,
     EscalationSettings,
@@ -29,7 +37,10 @@ from bot.engine.durations import spell_duration as format_duration  # its name b
 
 __all__ = [
     "EXAMPLES_DIR",
+    "NO_CONFIG_HINT",
     "REHEARSAL_EXAMPLE",
+    "STARTER_EXAMPLE",
+    "ChecklistSettings",
     "ClusterSpec",
     "ConfigError",
     "DmaSettings",

@@ -19,6 +19,10 @@ from bot.config.schema import Settings
 
 EXAMPLES_DIR = Path(__file__).parents[1] / "examples"
 REHEARSAL_EXAMPLE = EXAMPLES_DIR / "rehearsal.yml"
+STARTER_EXAMPLE = EXAMPLES_DIR / "upgradebot.example.yml"
+# What every "no configuration file" message says: how to get one.
+NO_CONFIG_HINT = ("write a commented starter one with `upgradebot init`, or copy the bundled "
+                  f"example {STARTER_EXAMPLE}; UPGRADEBOT_CONFIG names another path")
 
 
 class _Loader(yaml.SafeLoader):
@@ -46,8 +50,7 @@ def load_settings(path: str | Path) -> Settings:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(source, [Problem("", "no such file (set UPGRADEBOT_CONFIG to the "
-                                               "configuration file's path)")]) from None
+        raise ConfigError(source, [Problem("", f"no such file: {NO_CONFIG_HINT}")]) from None
     except IsADirectoryError:
         raise ConfigError(source, [Problem("", "is a directory, expected a YAML file")]) from None
     except UnicodeDecodeError as exc:

@@ -89,12 +89,18 @@ class SuperclusterSpec(_Model):
 
     name: Name
     clusters: list[ClusterSpec]
+    # Cluster A of a full outage (the one the others join); by default the one ready first.
+    seed: Name | None = None
 
     @model_validator(mode="after")
     def _size(self) -> SuperclusterSpec:
         if not 1 <= len(self.clusters) <= 5:
             raise field_problem("clusters", "a supercluster has 1 to 5 clusters (the DMA's "
                                              f"limit), got {len(self.clusters)}")
+        names = [c.name for c in self.clusters]
+        if self.seed is not None and self.seed not in names:
+            raise field_problem("seed", f"must be one of this supercluster's clusters "
+                                        f"({', '.join(names)}), got {self.seed!r}")
         return self
 
 
@@ -136,9 +142,23 @@ class TimingSettings(_Model):
     leave_estimate: PositiveDuration = timedelta(minutes=5)
     upload_timeout: PositiveDuration = timedelta(minutes=30)
     drain_estimate: PositiveDuration = timedelta(minutes=5)
+    # Incremental: the people's work after each cluster joins the new supercluster
+    # (re-provisioning endpoints, DNS, Conference Manager, bandwidth); the run pauses for it.
+    incremental_people_time: PositiveDuration = timedelta(hours=1, minutes=30)
     max_parallel_installs: Annotated[int, Field(ge=1)] = 3
     lease: PositiveDuration = timedelta(minutes=2)
     tick: PositiveDuration = timedelta(seconds=2)
+    # How long a process holds an outbox message it is sending: a crash delays its thread this
+    # long. The outbox's Slack client times out after half of it (5 s at most).
+    outbox_lease: PositiveDuration = timedelta(seconds=10)
+    reverify_after: PositiveDuration = timedelta(hours=12)
+
+    @model_validator(mode="after")
+    def _outbox_lease_fits_a_send(self) -> TimingSettings:
+        if self.outbox_lease < timedelta(seconds=2):
+            raise field_problem("outbox_lease", "must be at least 2s: a Slack call must be able "
+                                                "to end within half the lease")
+        return self
 
     @model_validator(mode="after")
     def _lease_outlives_tick(self) -> TimingSettings:
@@ -146,6 +166,13 @@ class TimingSettings(_Model):
             raise field_problem("lease", f"must be longer than tick ({spell_duration(self.tick)})"
                                           ", or a live worker loses its claim between two ticks")
         return self
+
+
+class ChecklistSettings(_Model):
+    """The guide's manual checklist items: acknowledged with buttons before a run starts."""
+
+    # False for a team that keeps its checklist elsewhere (the items are then only shown).
+    require_acknowledgement: bool = True
 
 
 class EscalationSettings(_Model):
@@ -171,6 +198,8 @@ class DmaSettings(_Model):
     timeout: PositiveDuration = timedelta(seconds=10)
     retries: Annotated[int, Field(ge=0)] = 2
     backoff: Duration = timedelta(seconds=0.2)
+    # An install estimate a cluster reports above this is a bad answer, never shown as fact.
+    max_install_estimate: PositiveDuration = timedelta(hours=24)
 
     @model_validator(mode="after")
     def _backoff_not_negative(self) -> DmaSettings:
@@ -218,14 +247,23 @@ class Target:
     supercluster: SuperclusterSpec | None
 
 
+class WorkerSettings(_Model):
+    """How much one worker process does at once."""
+
+    # Visits in flight per process: a slow or silent cluster holds one, never the others.
+    concurrency: Annotated[int, Field(ge=1, le=256)] = 16
+
+
 class Settings(_Model):
     """The whole configuration file."""
 
     slack: SlackSettings = SlackSettings()
     timing: TimingSettings = TimingSettings()
     escalation: EscalationSettings = EscalationSettings()
+    checklist: ChecklistSettings = ChecklistSettings()
     packages: dict[Version, PackageSpec] = {}
     dma: DmaSettings = DmaSettings()
+    worker: WorkerSettings = WorkerSettings()
     superclusters: list[SuperclusterSpec] = []
     clusters: list[ClusterSpec] = []
     simulation: SimulationSettings | None = None

@@ -7,6 +7,7 @@ cluster, the error says so (`request_sent=True`) and the caller checks the clust
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -22,7 +23,7 @@ from requests.auth import HTTPBasicAuth
 from urllib3.util.retry import Retry
 
 from bot import metrics
-from bot.dma import models
+from bot.dma import journal, models
 from bot.dma.errors import (
     DmaBadResponse,
     DmaConflict,
@@ -71,7 +72,8 @@ class DmaClient:
     def __init__(self, base_url: str, *, username: str, password: str, verify: bool | str = True,
                  timeout: float = 10.0, retries: int = 2, backoff: float = 0.2,
                  sleep: Callable[[float], None] = time.sleep,
-                 session: requests.Session | None = None, name: str | None = None) -> None:
+                 session: requests.Session | None = None, name: str | None = None,
+                 max_estimate_minutes: float = models.MAX_ESTIMATE_MINUTES) -> None:
         """Configure the client; nothing is sent until a method is called."""
         parts = urlsplit(base_url)
         # Messages here never echo base_url: it might carry credentials.
@@ -90,6 +92,7 @@ class DmaClient:
         self.retries = retries
         self.backoff = backoff
         self._sleep = sleep
+        self.max_estimate_minutes = max_estimate_minutes
         self._auth = HTTPBasicAuth(username, password)
         self._secrets = tuple(s for s in (password, basic_token(username, password)) if s)
         self._session = session or requests.Session()
@@ -102,6 +105,12 @@ class DmaClient:
             log.warning("TLS certificate verification is OFF for DMA cluster %s (%s): "
                         "its identity is not checked", self.name, self.base_url)
 
+    def single_attempt(self) -> DmaClient:
+        """A twin of this client that sends each request once: for polls (the next is the retry)."""
+        twin = copy.copy(self)
+        twin.retries = 0
+        return twin
+
     def __repr__(self) -> str:
         """Show the cluster, never the credentials."""
         return f"DmaClient(name={self.name!r}, base_url={self.base_url!r})"
@@ -111,7 +120,8 @@ class DmaClient:
     def installed_software(self) -> InstalledSoftware:
         """Return what runs, what is uploaded, the estimate and the history."""
         resp = self._request("GET", "/installed-software", media="installed-software")
-        return self._parse(resp, "GET", "/installed-software", InstalledSoftware.from_json)
+        return self._parse(resp, "GET", "/installed-software", lambda data: (
+            InstalledSoftware.from_json(data, max_estimate_minutes=self.max_estimate_minutes)))
 
     def upload_package_url(self, url: str, sha1: str | None) -> None:
         """Ask the cluster to fetch an upgrade package from a URL (it answers 202)."""
@@ -262,11 +272,17 @@ class DmaClient:
             metrics.dma_request(self.name, method,
                                 error.reason if isinstance(error, DmaNotReachable) else "error",
                                 took)
+            journal.note(cluster=self.name, method=method, path=path, status=None,
+                         elapsed_s=took, request=body if raw is None else raw, response=None,
+                         error=type(exc).__name__, secrets=self._secrets)
             raise error from exc
         took = time.monotonic() - started
         log.debug("DMA %s: %s %s -> %d in %.3fs", self.name, method, path, resp.status_code,
                   took)
         metrics.dma_request(self.name, method, _outcome(resp.status_code), took)
+        journal.note(cluster=self.name, method=method, path=path, status=resp.status_code,
+                     elapsed_s=took, request=body if raw is None else raw, response=resp.text,
+                     secrets=self._secrets)
         self._check(resp, method, path, url)
         return resp
 

@@ -7,6 +7,7 @@ The simulator renders its answers with the `to_json` methods, so both sides shar
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,6 +35,9 @@ PATH_OPERATION_STATUS = "/dma-supercluster/operation-status"
 PATH_COMPATIBILITY = "/dma-supercluster/check-compatibility"
 PATH_STATUS = "/status"
 
+# An install estimate above this is not believed (a day: the vendor speaks of about an hour).
+MAX_ESTIMATE_MINUTES = 24 * 60.0
+
 SUCCESS_STATUSES = frozenset({"SUCCESSFUL", "UPGRADE_SUCCESSFUL", "ROLLBACK_SUCCESSFUL"})
 FAILURE_STATUSES = frozenset({"GENERAL_FAILURE", "UPGRADE_FAILURE", "ROLLBACK_FAILURE"})
 
@@ -54,6 +58,21 @@ def _get(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], what:
     if not isinstance(value, kind):
         raise DmaBadResponse(f"{what}: field '{key}' should be {_name(kind)}, got {value!r}")
     return value
+
+
+def _number(data: Mapping[str, Any], key: str, what: str, *,
+            minutes_up_to: float | None = None) -> float | None:
+    """Read an optional finite number; an estimate also above zero and at most the limit."""
+    # JSON parsers accept NaN and Infinity: a cluster's answer must never bring one in.
+    value = _get(data, key, (int, float), what, optional=True)
+    if value is None or (math.isfinite(value) and (minutes_up_to is None
+                                                   or 0 < value <= minutes_up_to)):
+        return None if value is None else float(value)
+    if minutes_up_to is None:
+        raise DmaBadResponse(f"{what}: field '{key}' should be a finite number, got {value!r}")
+    raise DmaBadResponse(f"{what}: '{key}' should be a number of minutes above 0 and at most "
+                         f"{minutes_up_to:g} (dma.max_install_estimate), got {value!r}: the "
+                         "cluster's estimate cannot be trusted, check the cluster")
 
 
 def _name(kind: type | tuple[type, ...]) -> str:
@@ -134,10 +153,11 @@ class InstalledSoftware:
         return max(rows, key=lambda t: (t[0], t[1]))[2] if rows else None
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> InstalledSoftware:
-        """Parse the representation."""
+    def from_json(cls, data: Mapping[str, Any], *,
+                  max_estimate_minutes: float = MAX_ESTIMATE_MINUTES) -> InstalledSoftware:
+        """Parse the representation; an implausible install estimate is a bad answer."""
         what = "installed-software"
-        estimate = _get(data, F_ESTIMATE, (int, float), what, optional=True)
+        estimate = _number(data, F_ESTIMATE, what, minutes_up_to=max_estimate_minutes)
         return cls(
             system_version=_get(data, "systemVersion", str, what),
             rollback_version=_get(data, "rollBackVersion", str, what, optional=True),
@@ -146,7 +166,7 @@ class InstalledSoftware:
             restart_required=bool(_get(data, "restartRequired", bool, what, optional=True)),
             activation_key_required=bool(
                 _get(data, "activationKeyRequired", bool, what, optional=True)),
-            estimated_install_minutes=float(estimate) if estimate is not None else None,
+            estimated_install_minutes=estimate,
             history=tuple(UpgradeRecord.from_json(r) for r in _list(data, "upgradeHistory", what)),
             entity_tag=_get(data, "entityTag", str, what, optional=True),
         )
@@ -310,8 +330,7 @@ class OperationStatus:
         """Parse the representation."""
         what = "operation status"
         return cls(operation_type=_get(data, "operationType", str, what),
-                   percentage_complete=int(_get(data, "percentageComplete", (int, float), what,
-                                                optional=True) or 0),
+                   percentage_complete=int(_number(data, "percentageComplete", what) or 0),
                    state=_get(data, "state", str, what, optional=True),
                    message=_get(data, "message", str, what, optional=True) or "")
 

@@ -38,3 +38,17 @@ INCREMENTAL_FACTORS: tuple[str, ...] = (
     "Site-topology bandwidth limits exist in both superclusters, which can overload links unless "
     "they are reconfigured.",
 )
+
+# The manual checklist items an operator acknowledges before a run starts (a button each), by key:
+# release notes read, recent backup downloaded (or snapshot taken), licence keys obtained.
+CHECKLIST_ACKS: dict[str, str] = {
+    "release-notes": PREFLIGHT_CHECKLIST[0],
+    "backup": PREFLIGHT_CHECKLIST[1],
+    "licence-keys": PREFLIGHT_CHECKLIST[3],
+}
+# How the acknowledgement reads in short (buttons, the board, the audit).
+CHECKLIST_SHORT: dict[str, str] = {
+    "release-notes": "release notes read",
+    "backup": "recent backup downloaded or snapshot taken",
+    "licence-keys": "licence keys obtained (if needed)",
+}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bot.engine.plans import Plan, PlanningError, StepKind, StepSpec, Strategy
+from bot.engine.plans import Plan, PlanningError, PreCheck, StepKind, StepSpec, Strategy
 
 SCHEMA = 1
 
@@ -22,6 +22,8 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "total_estimate_s": plan.total_estimate_s, "outage_estimate_s": plan.outage_estimate_s,
         "needs_window": plan.needs_window, "factors": list(plan.factors),
         "checklist": list(plan.checklist), "digest": plan.digest,
+        "emergency": plan.emergency, "acknowledge": list(plan.acknowledge),
+        "prechecks": [[c.cluster, c.check, c.ok, c.detail, c.fact] for c in plan.prechecks],
     }
 
 
@@ -44,6 +46,11 @@ def plan_from_json(data: Mapping[str, Any]) -> Plan:
             outage_estimate_s=None if outage is None else float(outage),
             needs_window=bool(data["needs_window"]), factors=tuple(data["factors"]),
             checklist=tuple(data["checklist"]), digest=str(data["digest"]),
+            # Optional: plans stored before the validation gate and the acknowledgements.
+            emergency=bool(data.get("emergency", False)),
+            acknowledge=tuple(str(i) for i in data.get("acknowledge", ())),
+            prechecks=tuple(PreCheck(str(c), str(k), bool(ok), str(d), str(f))
+                            for c, k, ok, d, f in data.get("prechecks", ())),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise PlanningError(f"stored plan is damaged ({type(exc).__name__}: {exc}); "

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, replace
 from typing import Any
 
+from bot.engine.gate import gate_digest
 from bot.engine.guide import INCREMENTAL_FACTORS, PREFLIGHT_CHECKLIST
 from bot.engine.plan_json import plan_from_json, plan_to_json
 from bot.engine.plans import (
@@ -110,14 +111,24 @@ def make_plan(request: PlanRequest) -> Plan:
     """Make the whole plan: strategy, ordered steps, estimates, texts and the request digest."""
     request = _normalized(request)
     strategy, reasons = choose_strategy(request)
+    if request.emergency:
+        reasons = (*reasons, "EMERGENCY: the plan was made with `emergency`, so a cluster may be "
+                   "installed with calls still up (the guide allows it only in an emergency).")
     target = parse_version(request.to_version)
     if strategy is Strategy.BASIC and request.target_kind == "supercluster":
         order = tuple(c.name for c in request.clusters if parse_version(c.version) != target)
+    elif strategy is Strategy.FULL_OUTAGE:
+        order = critical_path_order(request)
+    elif strategy is Strategy.INCREMENTAL:
+        order = by_load(request)
+        reasons = (*reasons, _order_reason(request, order))
     else:
         order = tuple(c.name for c in request.clusters)
     seed = order[0] if strategy in (Strategy.FULL_OUTAGE, Strategy.INCREMENTAL) else None
     steps = build_steps(request, strategy, order, seed)
     total, times = schedule_estimate(steps, max_parallel=parallel_limits(request.timing))
+    if strategy is Strategy.INCREMENTAL:
+        reasons = (*reasons, _time_made_of(request, steps, total))
     return Plan(
         target=request.target, target_kind=request.target_kind, to_version=request.to_version,
         from_versions=tuple((c.name, c.version) for c in request.clusters),
@@ -129,7 +140,44 @@ def make_plan(request: PlanRequest) -> Plan:
         outage_estimate_s=_outage(steps, times) if strategy is Strategy.FULL_OUTAGE else None,
         needs_window=strategy is Strategy.FULL_OUTAGE,
         factors=INCREMENTAL_FACTORS if strategy is Strategy.INCREMENTAL else (),
-        checklist=PREFLIGHT_CHECKLIST, digest=request_digest(request))
+        checklist=PREFLIGHT_CHECKLIST, digest=request_digest(request),
+        emergency=request.emergency, prechecks=request.prechecks)
+
+
+def by_load(request: PlanRequest) -> tuple[str, ...]:
+    """Incremental order: the least loaded cluster leaves first; conference-room hosts last."""
+    hosts = {t.primary for t in request.territories if t.conference_room_host}
+    rank = {c.name: i for i, c in enumerate(request.clusters)}
+    return tuple(c.name for c in sorted(request.clusters, key=lambda c: (
+        c.name in hosts, c.active_calls or 0, c.registrations or 0, rank[c.name])))
+
+
+def _order_reason(request: PlanRequest, order: Sequence[str]) -> str:
+    facts = {c.name: c for c in request.clusters}
+    hosts = {t.primary for t in request.territories if t.conference_room_host}
+    said = [f"{n} ({facts[n].active_calls or 0} calls, {facts[n].registrations or 0} "
+            f"registrations{', hosts conference rooms' if n in hosts else ''})" for n in order]
+    return ("Order by load as the clusters report it, the least loaded leaving first so the "
+            "old supercluster keeps the most capacity, conference-room hosts last: "
+            + ", ".join(said) + f". {order[0]} seeds the new supercluster.")
+
+
+def _time_made_of(request: PlanRequest, steps: Sequence[StepSpec], total: float) -> str:
+    people = [s for s in steps if s.kind is StepKind.PEOPLE_WORK]
+    people_s = sum(s.estimate_s for s in people)
+    full = build_steps(request, Strategy.FULL_OUTAGE, tuple(c.name for c in request.clusters),
+                       request.clusters[0].name)
+    full_s, _ = schedule_estimate(full, max_parallel=parallel_limits(request.timing))
+    return (f"The estimate is {_hm(total - people_s)} of steps the bot runs plus "
+            f"{len(people)} x {_hm(request.timing.people_time_s)} of people's work after each "
+            "cluster joins (re-provisioning endpoints, DNS, Conference Manager, bandwidth: "
+            f"factors 5, 8, 9, 10; timing.incremental_people_time): {_hm(total)} in all, "
+            f"{total / full_s:.1f} times the full-outage estimate ({_hm(full_s)}).")
+
+
+def _hm(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
 def request_digest(request: PlanRequest) -> str:
@@ -141,15 +189,22 @@ def request_digest(request: PlanRequest) -> str:
     clusters = [{**asdict(c), "estimated_install_minutes": None
                  if c.estimated_install_minutes is None else float(c.estimated_install_minutes)}
                 for c in request.clusters]
+    clusters = [{k: v for k, v in c.items() if k not in ("active_calls", "registrations")}
+                for c in clusters]  # live counters: they change from one minute to the next
     payload: dict[str, Any] = {
         "target": request.target, "target_kind": request.target_kind,
         "to_version": request.to_version, "strategy": Strategy(request.strategy).value,
         "compatible_override": request.compatible_override, "clusters": clusters,
+        "emergency": request.emergency, "supercluster": request.supercluster,
+        # What the validation gate read: the facts the approvers approve (live counters aside).
+        "gate": gate_digest(request.prechecks),
         # Sorted: the order a cluster lists its territories in changes nothing in the plan.
         "territories": sorted((asdict(t) for t in request.territories),
                               key=lambda t: t["territory_id"]),
         "timing": timing,
     }
+    if request.seed is not None:  # absent when unpinned: digests of earlier plans stay valid
+        payload["seed"] = request.seed
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -209,12 +264,39 @@ def _check_direction(request: PlanRequest, target: Version,
 
 
 def _standalone(request: PlanRequest, requested: Strategy) -> tuple[Strategy, tuple[str, ...]]:
-    name = request.clusters[0].name
+    name, sc = request.clusters[0].name, request.supercluster
+    if sc is not None:
+        return _one_member(request, requested, name, sc)
     if requested not in (Strategy.AUTO, Strategy.BASIC):
         raise PlanningError(f"strategy={requested.value} applies to a supercluster; {name} is a "
                             "stand-alone cluster, so use strategy=basic (or auto)")
-    return Strategy.BASIC, (f"{name} is a stand-alone cluster: basic upgrade (upload, install, "
-                            "log back in, verify).",)
+    return Strategy.BASIC, (f"{name} is a stand-alone cluster: basic upgrade (read its calls, "
+                            "busy out, drain, out of service, install, log back in, verify, "
+                            "return to service).",)
+
+
+def _one_member(request: PlanRequest, requested: Strategy, name: str,
+                sc: str) -> tuple[Strategy, tuple[str, ...]]:
+    """A cluster of a supercluster: only a compatible patch may be planned for it alone."""
+    target = parse_version(request.to_version)
+    fits = request.compatible_override
+    if fits is None:
+        fits = compatible(parse_version(request.clusters[0].version), target)
+    if not fits:
+        said = (" (the supercluster's check-compatibility says so)"
+                if request.compatible_override is not None else " (different major or minor)")
+        raise PlanningError(
+            f"{name} is a member of supercluster {sc}, and {request.to_version} is not "
+            f"compatible{said}: {_VENDOR_RULE}. Plan the whole supercluster instead: "
+            f"`/upgrade plan {sc} {request.to_version} strategy=full-outage` (or "
+            "strategy=incremental).")
+    if requested not in (Strategy.AUTO, Strategy.BASIC):
+        raise PlanningError(f"strategy={requested.value} applies to a supercluster; {name} alone "
+                            f"gets a basic upgrade (or plan {sc})")
+    return Strategy.BASIC, (f"{name} is a member of supercluster {sc} and {request.to_version} "
+                            "is compatible: basic upgrade of this cluster alone, busied out and "
+                            "drained while the others stay in service (its territories fail "
+                            "over to their backups).",)
 
 
 def _left_out(request: PlanRequest, old: Mapping[str, Version]) -> tuple[str, ...]:
@@ -237,8 +319,29 @@ def _sentence(text: str) -> str:
     return text[0].upper() + text[1:] + "."
 
 
+def critical_path_order(request: PlanRequest) -> tuple[str, ...]:
+    """The full outage's order: cluster A first, then the others, longest install first.
+
+    Removals go one at a time (membership changes of one supercluster do), and each install
+    starts once its cluster is stand-alone, so the longest installs leave first. Cluster A is
+    stand-alone only when every other cluster has left: unless the configuration pins it, it is
+    the cluster with the shortest install, which makes it ready first. Ties keep file order.
+    """
+    default = request.timing.install_estimate_s / 60.0
+    install = {c.name: (c.estimated_install_minutes if c.estimated_install_minutes is not None
+                        else default) for c in request.clusters}
+    names = [c.name for c in request.clusters]
+    if request.seed is not None and request.seed not in install:
+        raise PlanningError(f"the configured seed {request.seed} is not a cluster of "
+                            f"{request.target}: {', '.join(names)}")
+    seed = request.seed or min(names, key=lambda n: install[n])  # min keeps the first of ties
+    others = sorted((n for n in names if n != seed), key=lambda n: -install[n])
+    return (seed, *others)
+
+
 def _outage(steps: Sequence[StepSpec], times: Mapping[str, tuple[float, float]]) -> float | None:
-    """From the first out-of-service start to the last return-to-service end."""
-    starts = [times[s.key][0] for s in steps if s.kind is StepKind.OUT_OF_SERVICE]
+    """From the first busy-out start to the last return-to-service end."""
+    starts = [times[s.key][0] for s in steps
+              if s.kind in (StepKind.BUSY_OUT, StepKind.OUT_OF_SERVICE)]
     ends = [times[s.key][1] for s in steps if s.kind is StepKind.RETURN_TO_SERVICE]
     return max(ends) - min(starts) if starts and ends else None

@@ -55,6 +55,7 @@ class StepKind(StrEnum):
     RETURN_TO_SERVICE = "return_to_service"
     CHECK_TERRITORIES = "check_territories"
     FINAL_CHECK = "final_check"
+    PEOPLE_WORK = "people_work"  # incremental: a pause for the people's work of the factors
     # Recovery (bot/engine/recovery_plans.py).
     RECOVERY_CHECK = "recovery_check"
     ROLLBACK = "rollback"
@@ -71,6 +72,8 @@ class ClusterFacts:
     version: str
     estimated_install_minutes: float | None = None
     upgrade_version: str | None = None  # the package already uploaded, if any
+    active_calls: int | None = None  # as the cluster reports them (`GET /status`)
+    registrations: int | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,18 @@ class PlanTiming:
     short_step_s: float = 30.0
     territory_step_s: float = 60.0
     max_parallel_installs: int = 3
+    people_time_s: float = 5400.0  # incremental: people's work after each cluster joins
+
+
+@dataclass(frozen=True)
+class PreCheck:
+    """One row of the validation gate: a check on one cluster, what it found, whether it passed."""
+
+    cluster: str
+    check: str
+    ok: bool
+    detail: str
+    fact: str = ""  # what the digest covers ("" for live counters such as calls)
 
 
 @dataclass(frozen=True)
@@ -112,6 +127,10 @@ class PlanRequest:
     strategy: Strategy = Strategy.AUTO
     timing: PlanTiming = field(default_factory=PlanTiming)
     compatible_override: bool | None = None  # the supercluster's check-compatibility answer
+    emergency: bool = False  # the plan command said `emergency`: installing with calls up
+    supercluster: str | None = None  # a cluster target's supercluster, when it is a member
+    prechecks: tuple[PreCheck, ...] = ()  # the validation gate's rows (bot.engine.gate)
+    seed: str | None = None  # cluster A of a full outage, when the configuration pins one
 
 
 @dataclass(frozen=True)
@@ -153,6 +172,9 @@ class Plan:
     factors: tuple[str, ...]
     checklist: tuple[str, ...]
     digest: str
+    emergency: bool = False
+    acknowledge: tuple[str, ...] = ()  # checklist items an operator must acknowledge first
+    prechecks: tuple[PreCheck, ...] = ()  # the validation gate's results when planned
 
     def step(self, key: str) -> StepSpec:
         """Return the step with this key."""

@@ -31,7 +31,7 @@ _TIMING_FIELD: dict[StepKind, str] = {
     K.VERIFY: "verify_estimate_s", K.LICENCE_KEYS: "short_step_s", K.JOIN: "join_estimate_s",
     K.MOVE_TERRITORIES: "territory_step_s", K.RESTORE_TERRITORIES: "territory_step_s",
     K.RETURN_TO_SERVICE: "short_step_s", K.CHECK_TERRITORIES: "territory_step_s",
-    K.FINAL_CHECK: "verify_estimate_s",
+    K.FINAL_CHECK: "verify_estimate_s", K.PEOPLE_WORK: "people_time_s",
 }
 
 _TITLE: dict[StepKind, str] = {
@@ -53,6 +53,8 @@ _TITLE: dict[StepKind, str] = {
     K.RETURN_TO_SERVICE: "Return {c} to service",
     K.CHECK_TERRITORIES: "Check that {c}'s territories are back on their primary",
     K.FINAL_CHECK: "Final check of {target}: clusters, servers, versions, warnings, territories",
+    K.PEOPLE_WORK: "People's work after {c} joined: endpoints, DNS, Conference Manager, "
+                   "bandwidth (Done, continue)",
 }
 
 
@@ -110,6 +112,9 @@ class _Graph:
 
     def _default_params(self, kind: StepKind, cluster: str) -> dict[str, ParamValue]:
         facts = self._facts(cluster)
+        if kind in (K.INSTALL, K.DRAIN) and self.request.emergency:
+            # The plan said `emergency`: calls may still be up when the install starts.
+            return {"version": self.request.to_version, "emergency": "yes"}
         if kind is K.INSTALL:
             return {"version": self.request.to_version}
         if kind is K.VERIFY and facts:
@@ -125,6 +130,8 @@ class _Graph:
             return float(facts.estimated_install_minutes) * 60.0
         if kind is K.UPLOAD and facts and already_uploaded(facts, self.request.to_version):
             return float(timing.short_step_s)
+        if kind is K.MOVE_TERRITORIES:  # two changes, each waited for: new, then old released
+            return 2.0 * float(timing.territory_step_s)
         return float(getattr(timing, _TIMING_FIELD[kind]))
 
 
@@ -135,10 +142,15 @@ def _servers(facts: ClusterFacts | None) -> str:
 
 
 def _basic_standalone(g: _Graph, order: tuple[str, ...], seed: str | None) -> None:
+    # Guide: "do not upgrade with calls active except in an emergency". A stand-alone cluster (or
+    # one member, for a compatible patch) is busied out, drained and taken out of service first.
     (name,) = order
     (upload,) = g.uploads(order, g.add(K.PREFLIGHT, None, ()))
-    install = g.add(K.INSTALL, name, (upload,), safe_point=True, version=g.request.to_version)
-    g.chain(name, (K.WAIT_LOGIN, K.VERIFY, K.LICENCE_KEYS), install)
+    step = g.add(K.BUSY_OUT, name, (upload,), safe_point=True)
+    step = g.chain(name, (K.DRAIN, K.OUT_OF_SERVICE, K.INSTALL, K.WAIT_LOGIN, K.VERIFY,
+                          K.LICENCE_KEYS, K.RETURN_TO_SERVICE), step)
+    if g.request.supercluster is not None:
+        g.add(K.CHECK_TERRITORIES, name, (step,), territories=g.territories(primary=name))
 
 
 def _basic_supercluster(g: _Graph, order: tuple[str, ...], seed: str | None) -> None:
@@ -173,36 +185,54 @@ def _full_outage(g: _Graph, order: tuple[str, ...], seed: str | None) -> None:
                            g.add(K.INSTALL, name, (removed.get(name, after),),
                                  version=g.request.to_version))
              for name in order}
-    after = ready[seed]
-    for name in others:
-        deps = tuple(dict.fromkeys((ready[seed], ready[name], after)))
-        after = g.add(K.JOIN, name, deps, safe_point=True, seed=seed)
-    restore = g.add(K.RESTORE_TERRITORIES, None, (after,), via=seed, territories=everything)
+    # Each joins as soon as it and the seed are ready; the join limit (one membership change
+    # of a supercluster at a time) orders them, so a slow install never holds a ready cluster.
+    joins = tuple(g.add(K.JOIN, name, tuple(dict.fromkeys((ready[seed], ready[name]))),
+                        safe_point=True, seed=seed) for name in others)
+    restore = g.add(K.RESTORE_TERRITORIES, None, joins or (ready[seed],), via=seed,
+                    territories=everything)
     _final_check(g, tuple(g.add(K.RETURN_TO_SERVICE, c, (restore,)) for c in order))
 
 
 def _incremental(g: _Graph, order: tuple[str, ...], seed: str | None) -> None:
+    """Clusters leave one at a time, least loaded first; no territory is ever left unserved.
+
+    Before a cluster is busied out, every territory it serves moves to clusters that stay in
+    service (for the last one: into the new supercluster); a territory moved into the new
+    supercluster is released in the old one. After each cluster is in the new supercluster the
+    run pauses for the people's work of the factors (endpoints, DNS, Conference Manager,
+    bandwidth) until an operator says "Done, continue".
+    """
     assert seed is not None
     *leaving, last = order
     everything = g.territories()
     after = g.add(K.RECORD_TERRITORIES, None, g.uploads(order, g.add(K.PREFLIGHT, None, ())),
                   territories=everything)
     for index, name in enumerate(leaving):
+        stay, new = tuple(order[index + 1:]), tuple(order[:index + 1])
         after = g.add(K.REASSIGN_TERRITORIES, name, (after,), safe_point=True,
-                      away_from=name, stay=tuple(order[index + 1:]))
+                      away_from=name, stay=stay)
         after = g.chain(name, (K.BUSY_OUT, K.DRAIN), after)
         after = g.add(K.REMOVE, name, (after,), via=last)
         after = g.chain(name, (K.INSTALL, K.WAIT_LOGIN, K.VERIFY, K.LICENCE_KEYS), after)
         if name != seed:
             after = g.add(K.JOIN, name, (after,), seed=seed)
         after = g.add(K.RETURN_TO_SERVICE, name, (after,))
-        after = g.add(K.MOVE_TERRITORIES, name, (after,), new=tuple(order[:index + 1]))
-    # The last cluster is alone in the old supercluster: nothing to leave.
-    after = g.add(K.BUSY_OUT, last, (after,), safe_point=True)
-    after = g.chain(last, (K.DRAIN, K.INSTALL, K.WAIT_LOGIN, K.VERIFY, K.LICENCE_KEYS), after)
+        after = g.add(K.MOVE_TERRITORIES, name, (after,), new=new, old=stay,
+                      title="Move the territories of {new} into the new supercluster; release "
+                            "them in the old one")
+        after = g.add(K.PEOPLE_WORK, name, (after,))
+    # The last cluster serves everything left in the old supercluster: all of it moves first.
+    after = g.add(K.MOVE_TERRITORIES, last, (after,), safe_point=True, new=tuple(leaving),
+                  old=(last,), every="yes",
+                  title="Move every territory left on {c} into the new supercluster; release "
+                        "them in the old one")
+    after = g.chain(last, (K.BUSY_OUT, K.DRAIN, K.INSTALL, K.WAIT_LOGIN, K.VERIFY,
+                           K.LICENCE_KEYS), after)
     after = g.add(K.JOIN, last, (after,), seed=seed)
     after = g.add(K.RETURN_TO_SERVICE, last, (after,))
     after = g.add(K.RESTORE_TERRITORIES, None, (after,), via=seed, territories=everything)
+    after = g.add(K.PEOPLE_WORK, last, (after,))
     _final_check(g, (after,))
 
 

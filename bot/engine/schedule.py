@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from bot.engine.plans import PlanTiming, StepKind, StepSpec
+from bot.engine.slots import step_limits
 
 
 def parallel_limits(timing: PlanTiming) -> dict[StepKind, int]:
     """Return the per-kind concurrency limits that a timing implies."""
-    return {StepKind.INSTALL: timing.max_parallel_installs}
+    return step_limits(timing.max_parallel_installs)
 
 
 Timeline = dict[str, tuple[float, float]]
@@ -21,13 +23,20 @@ def schedule_estimate(steps: Sequence[StepSpec], durations: Mapping[str, float] 
     """Simulate the steps (deps and per-kind limits); return the total and each (start, end)."""
     _check_graph(steps, max_parallel)
     length = {s.key: float((durations or {}).get(s.key, s.estimate_s)) for s in steps}
+    bad = sorted(key for key, seconds in length.items()
+                 if not math.isfinite(seconds) or seconds < 0)
+    if bad:  # a NaN would never end: `end <= now` is never true for it
+        raise ValueError(f"steps {', '.join(bad)} have no finite duration of zero or more")
     waiting = list(steps)  # list order is the priority among ready steps
     running: dict[str, float] = {}  # key -> end offset
     kinds = {s.key: s.kind for s in steps}
     times: Timeline = {}
     done: set[str] = set()
     now = 0.0
-    while waiting or running:
+    # Each round starts or ends at least one step; more rounds than that means a bug, not a plan.
+    for _ in range(2 * len(steps) + 1):
+        if not (waiting or running):
+            break
         busy = Counter(kinds[key] for key in running)
         for spec in list(waiting):
             limit = max_parallel.get(spec.kind)
@@ -40,6 +49,8 @@ def schedule_estimate(steps: Sequence[StepSpec], durations: Mapping[str, float] 
         for key in [k for k, end in running.items() if end <= now]:
             del running[key]
             done.add(key)
+    else:
+        raise RuntimeError("schedule_estimate did not converge")  # bounded: never spins
     return (max((end for _, end in times.values()), default=0.0), times)
 
 

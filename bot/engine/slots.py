@@ -27,6 +27,15 @@ class SlotView:
     claimed: bool  # a worker holds its lease now (claimed, perhaps not yet marked active)
 
 
+def step_limits(max_parallel_installs: int) -> dict[StepKind, int]:
+    """How many steps of each limited kind a run may have under way at once.
+
+    Installs: the configured number. Joins: one, because a supercluster accepts one joining
+    cluster at a time (the guide; the simulator answers 409 to a second).
+    """
+    return {StepKind.INSTALL: max_parallel_installs, StepKind.JOIN: 1}
+
+
 def slots_held(steps: Iterable[SlotView]) -> Counter[str]:
     """How many slots the steps of each kind hold now."""
     steps = list(steps)

@@ -37,6 +37,7 @@ class Condition(StrEnum):
     OPERATION_HISTORY = "operation-history"
     JOIN_FAILED = "join-failed"
     SUPERCLUSTER_CHECK = "supercluster-check"
+    INSTALL_NOT_TAKEN = "install-not-taken"  # every server still on the old version
 
 
 # dma-procedures.md, "Call Polycom Global Services if, for any cluster".
@@ -55,11 +56,17 @@ CONDITION_TEXT: Mapping[Condition, str] = {
                                  "the target version on every server.",
     Condition.JOIN_FAILED: "The cluster did not join the new supercluster as expected.",
     Condition.SUPERCLUSTER_CHECK: "The supercluster does not look as it should after the upgrade.",
+    Condition.INSTALL_NOT_TAKEN: "The install did not take: the cluster is back, but every "
+                                 "server still runs the old version.",
 }
+
+# The checks that test one of the vendor's three conditions; every other check is the bot's own.
+VENDOR_CHECKS: frozenset[str] = frozenset({"log in", "servers up", "same package version"})
 
 # When several checks fail, the reported condition is the first of these that failed.
 _PRIORITY: tuple[Condition, ...] = (
-    Condition.ONE_SERVER, Condition.SERVER_DOWN, Condition.VERSION_MISMATCH,
+    Condition.ONE_SERVER, Condition.SERVER_DOWN, Condition.INSTALL_NOT_TAKEN,
+    Condition.VERSION_MISMATCH,
     Condition.PRIVATE_LINK, Condition.OPERATION_HISTORY)
 
 
@@ -70,6 +77,11 @@ class Check:
     name: str
     ok: bool
     detail: str
+
+    @property
+    def vendor(self) -> bool:
+        """True when this check is one of the guide's three conditions (else the bot's own)."""
+        return self.name in VENDOR_CHECKS
 
 
 @dataclass(frozen=True)
@@ -214,9 +226,18 @@ def verify_cluster(*, expected_servers: int, target_version: str, installed: Ins
         _operation_history(reports, target_version),
     )
     failed = {cond for check, cond in results if not check.ok}
+    if _not_taken(ha.nodes, installed, target_version):
+        failed.add(Condition.INSTALL_NOT_TAKEN)
     condition = next((c for c in _PRIORITY if c in failed), None)
     checks = tuple(check for check, _ in results)
     return Verdict(condition, checks, reports, _summary(condition, checks, target_version))
+
+
+def _not_taken(nodes: Sequence[Node], installed: InstalledSoftware, target: str) -> bool:
+    """True when the cluster answers but no server runs the target: the install never happened."""
+    known = [n.package_version for n in nodes if n.package_version is not None]
+    return not same_version(installed.system_version, target) and not any(
+        same_version(v, target) for v in known)
 
 
 def _report(node: Node, installed: InstalledSoftware) -> ServerReport:
@@ -300,11 +321,12 @@ def verify_join(*, cluster: str, seed: str, members: Collection[str], view: Supe
     """Check that a cluster joined the seed's supercluster, which now has exactly `members`."""
     member = view.member(cluster)
     checks = [
-        Check("join operation", operation is None or operation.state != "FAILED",
+        Check("join operation", operation is not None and operation.state == "COMPLETE",
               f"{operation.state}: {operation.message}" if operation else "not reported"),
         Check("joined", member is not None and member.status == "SUPERCLUSTERED",
               f"{cluster} is {member.status if member else 'not listed'}"),
         _same_set("members", view.ids, set(members) | {seed, cluster}),
+        Check("no warnings", not view.warnings, "; ".join(view.warnings) or "no warnings"),
     ]
     bad = any(not c.ok for c in checks)
     summary = (f"{CONDITION_TEXT[Condition.JOIN_FAILED]} ({_first_failure(checks)})" if bad

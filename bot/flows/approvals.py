@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from bot import messages
 from bot.engine.states import APPROVABLE, RunEvent, RunStatus, run_may
 from bot.flows.base import Flow
+from bot.flows.events import record_in
 from bot.flows.planning import approvals_required, plan_payload
 from bot.runs.posting import post
 from bot.runs.transitions import transition_run
@@ -18,6 +19,8 @@ from bot.runs.waiting import advance_waiting_run
 from storage import repo
 from storage.db import unit_of_work
 from storage.models import Run
+
+HANDLED = "already handled"  # a retry of an event whose effect is committed
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class Approvals(Flow):
             run = self.lock(session, ref)
             required = approvals_required(run, self.settings.slack)
             count = len(repo.active_approvals(session=session, run_id=run.id, kind="approve"))
+            if not record_in(session, event_id, "reaction_added", now):
+                return ApprovalResult(False, run.status, count, required, HANDLED)
             reason = self._cannot_approve(run, user, self._allowed(approvers))
             if reason:
                 return ApprovalResult(False, run.status, count, required, reason)
@@ -59,12 +64,15 @@ class Approvals(Flow):
             return ApprovalResult(True, run.status, count, required)
 
     def reject(self, ref: str | int, user: str, *, source: str = "cli",
-               approvers: Collection[str] | None = None) -> ApprovalResult:
+               approvers: Collection[str] | None = None,
+               event_id: str | None = None) -> ApprovalResult:
         """An approver's rejection ends the plan."""
         now = self.clock.now()
         with unit_of_work(self.sessions) as session:
             run = self.lock(session, ref)
             required = approvals_required(run, self.settings.slack)
+            if not record_in(session, event_id, "reaction_added", now):
+                return ApprovalResult(False, run.status, 0, required, HANDLED)
             if user not in self._allowed(approvers):
                 return ApprovalResult(False, run.status, 0, required,
                                       "only configured approvers can reject")
@@ -80,12 +88,15 @@ class Approvals(Flow):
             self._refresh_plan(session, run, now)
             return ApprovalResult(True, run.status, 0, required)
 
-    def withdraw(self, ref: str | int, user: str) -> ApprovalResult:
+    def withdraw(self, ref: str | int, user: str, *,
+                 event_id: str | None = None) -> ApprovalResult:
         """Take an approval back while the run has not started."""
         now = self.clock.now()
         with unit_of_work(self.sessions) as session:
             run = self.lock(session, ref)
             required = approvals_required(run, self.settings.slack)
+            if not record_in(session, event_id, "reaction_removed", now):
+                return ApprovalResult(False, run.status, 0, required, HANDLED)
             if run.status not in APPROVABLE:
                 return ApprovalResult(False, run.status, 0, required, "the run has started")
             if not repo.withdraw_approval(session=session, run_id=run.id, user_id=user,

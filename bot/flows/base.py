@@ -23,7 +23,8 @@ class NoSuchRun(ServiceError):
     """A run reference that names no run."""
 
     def __init__(self, ref: str | int) -> None:
-        super().__init__(f"no run {ref}; runs are named R1, R2, … (`/upgrade history`)")
+        shown = str(ref) if len(str(ref)) <= 12 else f"{str(ref)[:12]}…"  # never echo a novel
+        super().__init__(f"no run {shown}; runs are named R1, R2, … (`/upgrade history`)")
 
 
 @dataclass(frozen=True)

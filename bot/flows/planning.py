@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 from bot import messages
 from bot.config import Settings, SlackSettings, Target
 from bot.dma.errors import DmaError
+from bot.engine.gate import GateReading, evaluate
+from bot.engine.guide import CHECKLIST_ACKS
 from bot.engine.planner import (
     ClusterFacts,
     Plan,
@@ -26,6 +28,8 @@ from bot.engine.states import ACTIVE_RUN, RunEvent, RunStatus
 from bot.engine.versions import parse_version
 from bot.engine.windows import Window
 from bot.flows.base import Flow, ServiceError
+from bot.runs.checklist import acknowledgements
+from bot.runs.gate import read_gate
 from bot.runs.plans import plan_of
 from bot.runs.transitions import transition_run
 from bot.runs.waiting import window_of
@@ -55,6 +59,7 @@ def plan_timing(settings: Settings) -> PlanTiming:
                       join_estimate_s=t.join_estimate.total_seconds(),
                       leave_estimate_s=t.leave_estimate.total_seconds(),
                       drain_estimate_s=t.drain_estimate.total_seconds(),
+                      people_time_s=t.incremental_people_time.total_seconds(),
                       max_parallel_installs=t.max_parallel_installs)
 
 
@@ -68,7 +73,8 @@ def plan_payload(session: Session, run: Run, slack: SlackSettings) -> dict[str, 
         approvals_required=approvals_required(run, slack), approvers=slack.approvers,
         approve_reaction=slack.approve_reaction, reject_reaction=slack.reject_reaction,
         requester=run.requester, approvals=approvals, status=RunStatus(run.status),
-        recovers=f"R{run.recovers}" if run.recovers else None)
+        recovers=f"R{run.recovers}" if run.recovers else None,
+        acknowledged=acknowledgements(session, run))
 
 
 def approvals_required(run: Run, slack: SlackSettings) -> int:
@@ -98,7 +104,8 @@ class Planning(Flow):
                                       sw.upgrade_version, problem))
         return rows
 
-    def plan(self, target_name: str, version: str, strategy: str = "auto") -> Plan:
+    def plan(self, target_name: str, version: str, strategy: str = "auto", *,
+             emergency: bool = False) -> Plan:
         """Compute the plan for a target from the clusters as they are now (read-only)."""
         target = self.settings.target(target_name)
         parse_version(version)  # InvalidVersion says what a version looks like
@@ -115,10 +122,28 @@ class Planning(Flow):
             known = ", ".join(sorted(self.settings.packages)) or "none"
             raise ServiceError(f"no package for {version} in the config (packages: {known}) and "
                                "it is not uploaded on every cluster")
+        member_of = target.supercluster.name if (
+            target.kind == "cluster" and target.supercluster is not None) else None
+        reading = self._gate(target, version)
         return make_plan(PlanRequest(
             target=target.name, target_kind=target.kind, clusters=clusters,
             territories=territories, to_version=version, strategy=wanted,
-            timing=plan_timing(self.settings)))
+            timing=plan_timing(self.settings), emergency=emergency, supercluster=member_of,
+            # The DMA's own check-compatibility answer wins over version arithmetic.
+            compatible_override=reading.compatible, prechecks=evaluate(reading),
+            seed=target.supercluster.seed if target.supercluster else None))
+
+    def _gate(self, target: Target, version: str) -> GateReading:
+        """The validation gate's reading of every cluster of the target (and its supercluster)."""
+        members = ([c.name for c in target.supercluster.clusters]
+                   if target.supercluster is not None else None)
+        try:
+            return read_gate(self.clients, target.name,
+                             [(c.name, c.servers) for c in target.clusters],
+                             to_version=version, expected_members=members)
+        except DmaError as exc:
+            raise ServiceError(f"cannot read {target.name} for the validation gate: "
+                               f"{exc}") from exc
 
     def _facts(self, target: Target) -> tuple[tuple[ClusterFacts, ...],
                                               tuple[TerritoryFacts, ...]]:
@@ -126,14 +151,17 @@ class Planning(Flow):
         for spec in target.clusters:
             try:
                 sw = self.clients(spec.name).installed_software()
+                load = self.clients(spec.name).status()
             except DmaError as exc:
                 raise ServiceError(f"cannot read {spec.name}: {exc}") from exc
             clusters.append(ClusterFacts(name=spec.name, servers=spec.servers,
                                          version=sw.system_version,
                                          estimated_install_minutes=sw.estimated_install_minutes,
-                                         upgrade_version=sw.upgrade_version))
+                                         upgrade_version=sw.upgrade_version,
+                                         active_calls=load.active_calls,
+                                         registrations=load.registrations))
         territories: tuple[TerritoryFacts, ...] = ()
-        if target.kind == "supercluster":
+        if target.supercluster is not None:
             try:
                 found = self.clients(target.clusters[0].name).territories()
             except DmaError as exc:
@@ -149,6 +177,8 @@ class Planning(Flow):
             raise ServiceError(f"a {plan.strategy.value} upgrade is a complete outage: give a "
                                "maintenance window, e.g. window=2026-11-28T22:00/4h "
                                "tz=America/Chicago")
+        if self.settings.checklist.require_acknowledgement:
+            plan = replace(plan, acknowledge=tuple(CHECKLIST_ACKS))
         now = self.clock.now()
         with unit_of_work(self.sessions) as session:
             self._refuse_overlap(session, plan)
@@ -169,7 +199,12 @@ class Planning(Flow):
                 for i, s in enumerate(plan.steps)])
             repo.audit(session=session, at=now, actor=requester, run_id=run.id,
                        action="run.planned", detail={"digest": plan.digest,
-                                                     "strategy": plan.strategy.value})
+                                                     "strategy": plan.strategy.value,
+                                                     "emergency": plan.emergency})
+            if plan.emergency:
+                repo.audit(session=session, at=now, actor=requester, run_id=run.id,
+                           action="run.emergency", detail={
+                               "meaning": "installs may start with calls up"})
             transition_run(session, run, RunEvent.SUBMIT, now=now, actor=requester)
             repo.enqueue_message(session=session, at=now, channel=run.channel, run_id=run.id,
                                  kind="post", key=f"{run.id}:plan",

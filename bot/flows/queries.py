@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.engine.states import ACTIVE_RUN, APPROVABLE, RunStatus
 from bot.flows.base import Flow
-from bot.runs.views import RunSummary, summarize
+from bot.runs.views import AuditLine, RunSummary, audit_line, summarize
 from storage import repo
 from storage.db import unit_of_work
 
@@ -31,6 +31,13 @@ class Queries(Flow):
             run = repo.get_run_by_message(session=session, channel=channel, ts=ts)
             return summarize(run) if run is not None else None
 
+    def is_message_of(self, run: RunSummary, channel: str, ts: str) -> bool:
+        """Tell whether `ts` in `channel` is the run's plan message or one posted for it."""
+        if run.channel == channel and run.message_ts == ts:
+            return True
+        with unit_of_work(self.sessions) as session:
+            return repo.sent_by_run(session=session, run_id=run.id, channel=channel, ts=ts)
+
     def active_runs(self) -> list[RunSummary]:
         """Runs that are not over yet (awaiting approval to failed), newest first."""
         with unit_of_work(self.sessions) as session:
@@ -56,3 +63,11 @@ class Queries(Flow):
             run = self.find(session, ref)
             return [(a.user_id, a.source) for a in repo.active_approvals(
                 session=session, run_id=run.id, kind=kind)]
+
+    def audit(self, ref: str | int) -> tuple[RunSummary, list[AuditLine]]:
+        """A run and its whole audit trail, oldest first: approvals, state changes, controls."""
+        with unit_of_work(self.sessions) as session:
+            run = self.find(session, ref)
+            steps = {s.id: s.key for s in repo.steps_of(session=session, run_id=run.id)}
+            return summarize(run), [audit_line(e, steps)
+                                    for e in repo.audit_trail(session=session, run_id=run.id)]

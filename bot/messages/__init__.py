@@ -8,7 +8,7 @@ the Slack surface (command, action ids, button references), `blocks` the Block K
 from __future__ import annotations
 
 from bot.messages.board import ClusterLine, board_message
-from bot.messages.common import Payload, mention
+from bot.messages.common import Payload, escape, mention
 from bot.messages.escalation import EscalationPacket, escalation_message, ways_on
 from bot.messages.plan import STRATEGY_TITLE, plan_message
 from bot.messages.thread import (
@@ -19,5 +19,5 @@ from bot.messages.thread import (
 )
 
 __all__ = ["STRATEGY_TITLE", "ClusterLine", "EscalationPacket", "Payload", "board_message",
-           "escalation_message", "final_check_message", "mention", "notice", "plan_message",
-           "report_message", "verification_message", "ways_on"]
+           "escalation_message", "escape", "final_check_message", "mention", "notice",
+           "plan_message", "report_message", "verification_message", "ways_on"]

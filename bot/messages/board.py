@@ -124,7 +124,8 @@ def run_facts(status: RunStatus, facts: BoardFacts) -> list[str]:
 
 def board_message(run_name: str, status: RunStatus, lines: Iterable[ClusterLine], *,
                   elapsed_s: float, estimate_s: float,
-                  facts: BoardFacts | None = None) -> Payload:
+                  facts: BoardFacts | None = None,
+                  checklist: Sequence[str] = ()) -> Payload:
     """The status board that replaces the plan message while the run goes."""
     lines, facts = list(lines), facts or BoardFacts()
     rows = [f"*{run_name}* — {status.words}: {say_duration(elapsed_s)} elapsed of about "
@@ -139,6 +140,8 @@ def board_message(run_name: str, status: RunStatus, lines: Iterable[ClusterLine]
     headline = template.format(run=run_name, status=status.words, elapsed=say_duration(elapsed_s),
                                estimate=say_duration(estimate_s))
     extra = run_facts(status, facts)
+    if checklist:  # who acknowledged each manual item, and when
+        extra.append("Checklist: " + "; ".join(checklist))
     cells = [(line.cluster, line.state, _times(line, facts)
               + (f" — {_overdue(line)}" if line.overdue else "")) for line in lines]
     rows.extend(f"  • {c}: {s} ({t})" for c, s, t in cells)

@@ -146,7 +146,8 @@ def _times(p: EscalationPacket) -> list[str]:
 
 def escalation_message(p: EscalationPacket) -> Payload:
     """The escalation packet as a thread reply broadcast to the channel."""
-    label = VENDOR_LABEL if p.vendor else "Check failed"
+    label = (VENDOR_LABEL if p.vendor
+             else "The bot's own check failed (not one of the vendor's three conditions)")
     call = (f"🚨 {p.run_name} — escalation on *{p.cluster}*: call {p.contact}."
             + (f" {' '.join(mention(n) for n in p.notify)}" if p.notify else ""))
     versions = f"{p.from_version or 'unknown'} → {p.to_version}"

@@ -23,6 +23,9 @@ BOT_SCOPES: Final = (
     "reactions:read",
     "users:read",
     "usergroups:read",
+    "channels:history",
+    "groups:history",
+    "files:write",
 )
 
 
@@ -38,6 +41,16 @@ class ActionId(StrEnum):
     ACKNOWLEDGE = "escalation_ack"
     ROLLBACK = "run_rollback"  # value R<run>/S<escalated step>: that cluster's rollback plan
     OPEN_PLANNER = "planner_open"  # the App Home's "Plan an upgrade"
+    # One button per manual checklist item (bot.engine.guide.CHECKLIST_ACKS); value: the run.
+    ACK_RELEASE_NOTES = "checklist_release_notes"
+    ACK_BACKUP = "checklist_backup"
+    ACK_LICENCE_KEYS = "checklist_licence_keys"
+
+
+# The checklist item each acknowledgement button stands for.
+ACK_ITEMS: dict[ActionId, str] = {
+    ActionId.ACK_RELEASE_NOTES: "release-notes", ActionId.ACK_BACKUP: "backup",
+    ActionId.ACK_LICENCE_KEYS: "licence-keys"}
 
 
 # The planning modal: its callback id, and one block (whose input's action_id is the same) per
@@ -59,7 +72,8 @@ class PlanField(StrEnum):
 
 # "R12" or "R12/S3": short (button values are capped at 2000 characters) and readable in logs,
 # matching the run names users see in messages.
-_RUN_REF = re.compile(r"R([1-9][0-9]*)(?:/S([1-9][0-9]*))?")
+_RUN_REF = re.compile(r"R([1-9][0-9]{0,8})(?:/S([1-9][0-9]{0,8}))?")
+MAX_ID = 999_999_999  # run and step ids fit PostgreSQL's INTEGER
 
 
 @dataclass(frozen=True)
@@ -92,5 +106,5 @@ class RunRef:
 
 def _require_positive(name: str, value: object) -> None:
     # bool is an int subclass; RunRef(True) would otherwise encode as "RTrue".
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
+        raise ValueError(f"{name} must be an integer from 1 to {MAX_ID}, got {value!r}")

@@ -48,6 +48,13 @@ _BUTTONS: Mapping[str, tuple[str, ActionId, str | None, tuple[str, str] | None]]
         "resume": ("Resume", ActionId.RESUME, "primary", None),
         "acknowledge": ("Acknowledge", ActionId.ACKNOWLEDGE, "primary", None),
         "abort": ("Abort", ActionId.ABORT, "danger", _ABORT_CONFIRM),
+        # The incremental pause for the people's work: resuming is what "done" means.
+        "continue": ("Done, continue", ActionId.RESUME, "primary", None),
+        "ack:release-notes": ("Acknowledge: release notes read", ActionId.ACK_RELEASE_NOTES,
+                              "primary", None),
+        "ack:backup": ("Acknowledge: backup downloaded", ActionId.ACK_BACKUP, "primary", None),
+        "ack:licence-keys": ("Acknowledge: licence keys obtained", ActionId.ACK_LICENCE_KEYS,
+                             "primary", None),
     })
 
 # The buttons that take a held run on, and the run event each asks the table about.
@@ -102,6 +109,8 @@ class PlanLayout:
     approved_by: str
     status: str
     approvable: bool
+    prechecks: Sequence[str] = ()
+    acknowledge: Sequence[str] = ()  # button names of the items still to acknowledge
 
 
 def plan_blocks(p: PlanLayout) -> list[Block]:
@@ -113,13 +122,18 @@ def plan_blocks(p: PlanLayout) -> list[Block]:
     blocks += sections("*Why this strategy*\n" + bullets(p.reasons))
     blocks += sections("*Cluster order and estimates*\n"
                        + "\n".join(f"{i}. {line}" for i, line in enumerate(p.order, 1)))
-    blocks += sections("*Pre-flight checklist*\n" + bullets(p.checklist, "☐"))
+    if p.prechecks:
+        blocks += sections("*Pre-checks (validation gate: read now, and again at the start)*\n"
+                           + "\n".join(p.prechecks))
+    blocks += sections("*Pre-flight checklist*\n" + "\n".join(p.checklist))
     if p.factors:
         blocks += sections("*Factors to consider before an incremental upgrade (all ten, "
                            "guide)*\n" + "\n".join(f"{i}. {f}" for i, f in enumerate(p.factors, 1)))
     blocks.append(context(*(t for t in (p.approval_help, p.approved_by) if t)))
     if p.approvable:
         blocks += buttons(p.run_name, ("approve", "reject"))
+    if p.acknowledge:
+        blocks += buttons(p.run_name, p.acknowledge)
     return blocks
 
 

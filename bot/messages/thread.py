@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from bot.engine.verification import Check, ClusterReport, Report, SuperclusterReport
+from bot.engine.verification import (
+    VENDOR_CHECKS,
+    Check,
+    ClusterReport,
+    Report,
+    SuperclusterReport,
+)
 from bot.messages import layouts
 from bot.messages.common import Payload
 
@@ -20,7 +26,9 @@ def _servers(servers: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def _check_line(ok: bool, name: str, detail: str) -> str:
-    return f"{'✓' if ok else '✗'} {name}: {detail}"
+    # The guide's three conditions are the vendor's; everything else the bot checks on its own.
+    whose = "vendor's condition" if name in VENDOR_CHECKS else "bot's own check"
+    return f"{'✓' if ok else '✗'} {name} ({whose}): {detail}"
 
 
 def _checks(checks: Iterable[Check]) -> list[str]:

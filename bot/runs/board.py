@@ -14,10 +14,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot.config import TimingSettings
+from bot.engine.guide import CHECKLIST_SHORT
 from bot.engine.plans import StepKind
 from bot.engine.states import DONE_STEP, RunStatus, StepStatus
 from bot.engine.windows import StepProgress, covered_seconds, step_ends
 from bot.messages.board import BoardEscalation, BoardFacts, ClusterLine, board_message
+from bot.runs.checklist import acknowledgements
 from bot.runs.plans import plan_of
 from storage import repo
 from storage.models import Run, Step
@@ -39,13 +41,14 @@ BOARD_STATE: Mapping[StepKind, str] = {
     StepKind.UPLOAD: "uploading package", StepKind.CHECK_TERRITORIES: "checking territories",
     StepKind.REASSIGN_TERRITORIES: "reassigning territories",
     StepKind.MOVE_TERRITORIES: "moving territories",
+    StepKind.PEOPLE_WORK: "waiting for the people's work",
     StepKind.ROLLBACK: "rolling back", StepKind.ASSIGN_TERRITORIES: "assigning territories",
 }
 # ...and once it is done.
 DONE_STATE: Mapping[StepKind, str] = {
     StepKind.VERIFY: "verified", StepKind.LICENCE_KEYS: "verified",
     StepKind.JOIN: "joined", StepKind.RETURN_TO_SERVICE: "in service",
-    StepKind.CHECK_TERRITORIES: "done", StepKind.UPLOAD: "package uploaded",
+    StepKind.CHECK_TERRITORIES: "in service", StepKind.UPLOAD: "package uploaded",
     StepKind.REMOVE: "stand-alone", StepKind.OUT_OF_SERVICE: "out of service",
     StepKind.DRAIN: "drained", StepKind.BUSY_OUT: "busied out",
     StepKind.MOVE_TERRITORIES: "in service", StepKind.INSTALL: "installing",
@@ -74,8 +77,11 @@ def board_payload(session: Session, run: Run, now: datetime) -> dict[str, Any]:
         escalations=[BoardEscalation(e.cluster, e.condition, e.created_at, e.acknowledged_by,
                                      e.acknowledged_at, e.resolved_at is not None)
                      for e in repo.escalations_of(session=session, run_id=run.id)])
+    acked = acknowledgements(session, run)
+    checklist = [f"☑ {CHECKLIST_SHORT[k]} {acked[k]}" if k in acked
+                 else f"☐ {CHECKLIST_SHORT[k]}: not acknowledged" for k in plan.acknowledge]
     return board_message(run.name, RunStatus(run.status), lines, elapsed_s=elapsed,
-                         estimate_s=plan.total_estimate_s, facts=facts)
+                         estimate_s=plan.total_estimate_s, facts=facts, checklist=checklist)
 
 
 def _step_ends(steps: Sequence[Step], now: datetime) -> dict[str, datetime]:

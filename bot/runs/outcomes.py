@@ -15,7 +15,7 @@ from bot.engine.plans import StepKind
 from bot.engine.states import DONE_STEP, RunEvent, RunStatus, StepEvent
 from bot.runs.escalations import escalate, note_overdue
 from bot.runs.outcome import Outcome
-from bot.runs.posting import post, update_board
+from bot.runs.posting import post, update_board, upload
 from bot.runs.transitions import hold, transition_run, transition_step
 from storage import repo
 from storage.models import Run, Step
@@ -38,7 +38,8 @@ def apply_outcome(session: Session, run: Run, step: Step, outcome: Outcome, *, n
         return
     progress(f"{run.name} {step.key}: {outcome.note}")
     if outcome.kind in ("done", "skip"):
-        _finish_step(session, run, step, outcome, now=now, actor=actor, progress=progress)
+        _finish_step(session, run, step, outcome, now=now, actor=actor, progress=progress,
+                     settings=settings)
         return
     if outcome.kind == "block":
         _block(session, run, step, outcome, now=now, actor=actor)
@@ -53,8 +54,10 @@ def _block(session: Session, run: Run, step: Step, outcome: Outcome, *, now: dat
            actor: str) -> None:
     transition_step(session, step, StepEvent.BLOCK, now=now, actor=actor, note=outcome.note)
     hold(session, run, RunEvent.PAUSE, now=now, actor=actor, reason=outcome.note)
+    # The people's-work pause is ended by the people saying they are done.
+    ways = ("continue", "abort") if step.kind == StepKind.PEOPLE_WORK else ("resume", "abort")
     post(session, run, messages.notice(run.name, "⏸️", f"paused at {step.key}: {outcome.note}",
-                                       actions=("resume", "abort")), now)
+                                       actions=ways), now)
 
 
 def _escalate(session: Session, run: Run, step: Step, outcome: Outcome, *, now: datetime,
@@ -62,6 +65,14 @@ def _escalate(session: Session, run: Run, step: Step, outcome: Outcome, *, now: 
     transition_step(session, step, StepEvent.ESCALATE, now=now, actor=actor, note=outcome.note)
     hold(session, run, RunEvent.ESCALATE, now=now, actor=actor, reason=outcome.note)
     escalate(session, run, step, outcome, now=now, settings=settings)
+    cluster = step.cluster or run.target
+    # What the vendor will ask for, attached at once: the picture and the evidence bundle.
+    count = len(repo.escalations_of(session=session, run_id=run.id))
+    upload(session, run, "timeline", now, key=f"{run.id}:timeline:escalation:{count}",
+           comment=f"{run.name} timeline when {cluster} escalated")
+    upload(session, run, "evidence", now, key=f"{run.id}:evidence:escalation:{count}",
+           comment=f"{run.name} evidence bundle for Polycom Global Services (plan, audit, "
+                   "cluster states, DMA requests, timings, escalation)")
 
 
 def _fail(session: Session, run: Run, step: Step, outcome: Outcome, *, now: datetime,
@@ -72,14 +83,16 @@ def _fail(session: Session, run: Run, step: Step, outcome: Outcome, *, now: date
     # The pre-flight step is a run's first: failing there means it never started.
     where = ("did not start" if step.kind == StepKind.PREFLIGHT
              else f"stopped at {step.key}")
+    ways = (f"`/upgrade abort {run.name}`, then a new plan" if outcome.data.get("drift")
+            else f"after fixing the cause: `/upgrade retry {run.name}`, or "
+                 f"`/upgrade abort {run.name}`")
     post(session, run, messages.notice(
-        run.name, "⛔", f"{where}: {outcome.note}. After fixing the cause: "
-        f"`/upgrade retry {run.name}`, or `/upgrade abort {run.name}`.",
-        actions=("retry", "abort")), now)
+        run.name, "⛔", f"{where}: {outcome.note}. Next: {ways}.",
+        actions=("abort",) if outcome.data.get("drift") else ("retry", "abort")), now)
 
 
 def _finish_step(session: Session, run: Run, step: Step, outcome: Outcome, *, now: datetime,
-                 actor: str, progress: Progress) -> None:
+                 actor: str, progress: Progress, settings: Settings) -> None:
     event = StepEvent.SKIP if outcome.kind == "skip" else StepEvent.FINISH
     transition_step(session, step, event, now=now, actor=actor, note=outcome.note)
     if step.started_at is not None and event is StepEvent.FINISH:
@@ -95,5 +108,9 @@ def _finish_step(session: Session, run: Run, step: Step, outcome: Outcome, *, no
                 if run.recovers else f"{run.target} is on {run.to_version}")
         post(session, run, messages.notice(
             run.name, "🎉", f"completed: {done} ({say_duration(took)})"), now)
+        repo.schedule_reverification(session=session, run_id=run.id,
+                                     due_at=now + settings.timing.reverify_after)
+        upload(session, run, "timeline", now, key=f"{run.id}:timeline:end",
+               comment=f"{run.name} timeline: planned and actual phases per cluster")
         progress(f"{run.name} completed in {say_duration(took)}")
     update_board(session, run, now)

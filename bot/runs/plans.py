@@ -9,13 +9,15 @@ from bot.engine.planner import Plan, plan_from_json
 from storage.models import Run
 
 _CACHE_SIZE = 256
-_cache: OrderedDict[tuple[int, str], Plan] = OrderedDict()
+_cache: OrderedDict[tuple[int, str, tuple[str, ...]], Plan] = OrderedDict()
 _lock = threading.Lock()
 
 
 def plan_of(run: Run) -> Plan:
     """The run's plan; parsed from its JSON on first use, then kept (keyed by run and digest)."""
-    key = (run.id, run.plan_digest)
+    # The checklist to acknowledge is set at submission from the configuration, beside the
+    # digest of the facts: it is part of the key too.
+    key = (run.id, run.plan_digest, tuple((run.plan or {}).get("acknowledge", ())))
     with _lock:
         plan = _cache.get(key)
         if plan is not None:

@@ -24,6 +24,22 @@ def post(session: Session, run: Run, payload: Mapping[str, Any], now: datetime,
                          run_id=run.id, kind="post", thread=True, key=key)
 
 
+# The files a run can upload: what -> (file name suffix, title words).
+FILES: Mapping[str, tuple[str, str]] = {
+    "timeline": ("timeline.png", "timeline"), "evidence": ("evidence.zip", "evidence bundle")}
+
+
+def upload(session: Session, run: Run, what: str, now: datetime, *, comment: str,
+           key: str | None = None) -> None:
+    """Queue a file for the run's thread; the outbox renders it when it delivers it."""
+    suffix, words = FILES[what]
+    spec = {"what": what, "run": run.name, "filename": f"{run.name}-{suffix}",
+            "title": f"{run.name} {words}"}
+    repo.enqueue_message(session=session, at=now, payload={"text": comment, "file": spec},
+                         channel=run.channel, run_id=run.id, kind="upload", thread=True,
+                         key=key)
+
+
 def update_board(session: Session, run: Run, now: datetime) -> None:
     """Queue an edit of the plan message into a status board (the outbox coalesces edits)."""
     repo.enqueue_message(session=session, at=now, payload=board_payload(session, run, now),

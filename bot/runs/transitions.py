@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot.engine.states import (
+    DONE_STEP,
     ENDED_RUN,
     TERMINAL_STEP,
     WAITING_RUN,
@@ -26,6 +27,7 @@ from bot.engine.states import (
 )
 from bot.runs import journal
 from storage import repo
+from storage.db import WAKE_WORKER
 from storage.models import Run, Step
 
 # Whoever moves runs and steps tells the log and the metrics, after each commit.
@@ -43,6 +45,7 @@ def transition_run(session: Session, run: Run, event: RunEvent, *, now: datetime
         run.started_at = now
     if new in ENDED_RUN:
         run.finished_at = now
+    session.info[WAKE_WORKER] = True  # a worker in this process looks again once committed
     repo.audit(session=session, at=now, actor=actor, run_id=run.id, action=f"run.{event.value}",
                detail={"from": old.value, "to": new.value, **(detail or {})})
 
@@ -57,6 +60,10 @@ def transition_step(session: Session, step: Step, event: StepEvent, *, now: date
         step.started_at = now
     if new in TERMINAL_STEP:
         step.finished_at = now
+    if new in DONE_STEP:
+        session.flush()
+        repo.unpark_dependents(session=session, step=step)
+    session.info[WAKE_WORKER] = True  # a worker in this process looks again once committed
     repo.audit(session=session, at=now, actor=actor, run_id=step.run_id, step_id=step.id,
                action=f"step.{event.value}",
                detail={"step": step.key, "from": old.value, "to": new.value, "note": note})

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from bot.engine.states import RunStatus
 from bot.runs.waiting import window_of
-from storage.models import Run
+from storage.models import AuditEntry, Run
 
 
 @dataclass(frozen=True)
@@ -41,3 +42,27 @@ def summarize(run: Run) -> RunSummary:
                       pause_reason=run.pause_reason, created_at=run.created_at,
                       started_at=run.started_at, finished_at=run.finished_at,
                       clusters=tuple((run.plan or {}).get("order", ())))
+
+
+@dataclass(frozen=True)
+class AuditLine:
+    """One entry of a run's audit trail: when, who, what (and on which step)."""
+
+    at: datetime
+    actor: str
+    action: str
+    step: str | None
+    detail: dict[str, Any]
+
+    def as_record(self) -> dict[str, Any]:
+        """The entry as plain values (the CLI's JSON and CSV exports)."""
+        return {"at": self.at.isoformat(), "actor": self.actor, "action": self.action,
+                "step": self.step, "detail": dict(self.detail)}
+
+
+def audit_line(entry: AuditEntry, steps: dict[int, str]) -> AuditLine:
+    """An audit entry as people read it."""
+    detail = dict(entry.detail or {})
+    step = steps.get(entry.step_id) if entry.step_id is not None else None
+    return AuditLine(at=entry.at, actor=entry.actor, action=entry.action,
+                     step=step or detail.get("step"), detail=detail)

@@ -14,9 +14,11 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.engine.durations import say_duration
 from bot.engine.plans import StepKind
+from bot.engine.slots import step_limits
 from bot.engine.states import DONE_STEP, WAITING_RUN, RunEvent, RunStatus, StepStatus
 from bot.engine.windows import StepProgress, Window, expired_unapproved, needs_overrun
 from bot.engine.windows import remaining_seconds as _remaining
+from bot.runs.checklist import missing, say_missing
 from bot.runs.plans import plan_of
 from bot.runs.posting import post, update_board
 from bot.runs.transitions import transition_run
@@ -44,7 +46,7 @@ def remaining_s(session: Session, run: Run, now: datetime, settings: Settings) -
     history = {s.key: repo.duration_history(session=session, kind=s.kind, cluster=s.cluster)
                for s in steps if s.status not in DONE_STEP}
     return _remaining(now=now, steps=progress, history=history,
-                      max_parallel={StepKind.INSTALL: settings.timing.max_parallel_installs})
+                      max_parallel=step_limits(settings.timing.max_parallel_installs))
 
 
 def overrun_needed(session: Session, run: Run, now: datetime, settings: Settings) -> bool:
@@ -103,6 +105,13 @@ def advance_waiting_run(session: Session, run: Run, now: datetime, actor: str) -
             update_board(session, run, now)
         return
     if window is None or window.contains(now):
+        if waiting_for := missing(session, run):
+            # The guide's manual items come first: no start until an operator acknowledged each.
+            post(session, run, messages.notice(
+                run.name, "☐", "approved; it starts once an operator has acknowledged: "
+                f"{say_missing(waiting_for)}", actions=tuple(f"ack:{k}" for k in waiting_for)),
+                now, key=f"{run.id}:checklist")
+            return
         transition_run(session, run, RunEvent.START, now=now, actor=actor)
         post(session, run, messages.notice(run.name, "▶️", "started"), now, key=f"{run.id}:start")
         update_board(session, run, now)

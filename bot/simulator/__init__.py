@@ -14,10 +14,11 @@ from bot.simulator.kinds import (
     SimSupercluster,
     SimTerritory,
     SimTimings,
+    fault_help,
     parse_fault,
 )
 from bot.simulator.transport import InProcessAdapter
 
 __all__ = ["IN_PROCESS_URL", "DmaSimulator", "Fault", "FaultKind", "InProcessAdapter",
            "RequestRecord", "SimCluster", "SimSupercluster", "SimTerritory", "SimTimings",
-           "parse_fault", "serve"]
+           "fault_help", "parse_fault", "serve"]

@@ -25,6 +25,7 @@ from bot.dma.models import (
     PATH_OPERATION_STATUS,
     PATH_STATUS,
     ClusterStatus,
+    Compatibility,
     Territory,
 )
 from bot.simulator import commands as cmd
@@ -66,6 +67,7 @@ class Reply:
     drop: bool = False
     hang: bool = False
     headers: tuple[tuple[str, str], ...] = ()
+    pretty: bool = False  # indented, for people reading the admin endpoints
 
     @property
     def answered(self) -> bool:
@@ -74,7 +76,10 @@ class Reply:
 
     def payload(self) -> bytes:
         """Return the body as sent on the wire."""
-        return json.dumps(self.body).encode() if self.body is not None else b""
+        if self.body is None:
+            return b""
+        return (json.dumps(self.body, indent=2, ensure_ascii=False) + "\n").encode() \
+            if self.pretty else json.dumps(self.body).encode()
 
     def wire_headers(self) -> list[tuple[str, str]]:
         """Return the headers every transport sends with this answer."""
@@ -251,7 +256,12 @@ class ClusterApi:
     def compatibility(self, call: _Call) -> Reply:
         """GET /dma-supercluster/check-compatibility?dmaVersion=."""
         version = parse_qs(call.req.query).get("dmaVersion", [None])[0]
-        return Reply(200, cmd.check_compatibility(call.c, version).to_json(), _SC)
+        answer = cmd.check_compatibility(call.c, version)
+        members = self.world.sc_of(call.c).members  # any member answers for the supercluster
+        if any(self.world.clusters[m].fault(FaultKind.SAYS_INCOMPATIBLE) for m in members):
+            answer = Compatibility(False, f"{version} may not join this supercluster "
+                                   "(the DMA's own rule, simulated)")
+        return Reply(200, answer.to_json(), _SC)
 
     def operation_status(self, call: _Call) -> Reply:
         """GET /dma-supercluster/operation-status."""
@@ -290,6 +300,8 @@ class ClusterApi:
         """GET /status."""
         c = call.c
         alerts = self.world.health_alerts(c)
+        if c.fault(FaultKind.ALERT):
+            alerts.append(f"{c.name}: MAJOR: database replication is behind (simulated alert)")
         if c.service != IN_SERVICE:
             alerts.append(f"{c.name} is {c.service}")
         body = ClusterStatus(self.world.calls(c, call.now), c.registrations, tuple(alerts))

@@ -87,6 +87,10 @@ def apply_package(world: World, c: ClusterState, user: str, now: datetime) -> Op
         raise Refused(409, f"{c.name} is a member of a supercluster ({theirs}) and {pkg.version} "
                       "is not compatible (different major or minor version): a cluster must "
                       "leave the supercluster before an incompatible upgrade")
+    if c.service == IN_SERVICE or world.calls(c, now):
+        # A real DMA takes it; the guide does not ("except in an emergency"): tests read this.
+        world.breaches.append(f"{now.isoformat()} install on {c.name} while {c.service} with "
+                              f"{world.calls(c, now)} active calls")
     slow = c.fault(FaultKind.SLOW_INSTALL)
     minutes = c.estimate * (slow.factor if slow else 1.0)
     c.op = Operation(UPGRADE, now, now, now + world.span(minutes), user, pkg.version)

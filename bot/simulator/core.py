@@ -15,6 +15,7 @@ import ipaddress
 import json
 import threading
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from types import MappingProxyType, TracebackType
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -62,6 +63,9 @@ class DmaSimulator:
         self._bind = (host, port)
         self._front: HttpFrontEnd | None = None
         self._stopped = False  # a stopped simulator refuses connections, in process too
+        # The incremental invariant, when watched: territory -> why it may go unserved.
+        self._watch: Mapping[str, str] | None = None
+        self._unserved: set[str] = set()
         for name, cluster_faults in faults.items():
             for fault in cluster_faults:
                 self.set_fault(name, fault)
@@ -123,6 +127,11 @@ class DmaSimulator:
             self._world.advance(self._clock.now())  # what is due happens before the fault
             self._world.set_fault(self._world.cluster(cluster), fault)
 
+    def set_estimate(self, cluster: str, minutes: float) -> None:
+        """Make a cluster report this install estimate, a misbehaving DMA's NaN or -5 included."""
+        with self._lock:
+            self._world.cluster(cluster).estimate = minutes
+
     def clear_faults(self, cluster: str | None = None) -> None:
         """Remove the faults of one cluster, or of all; a hung install then comes back."""
         with self._lock:
@@ -139,6 +148,12 @@ class DmaSimulator:
         """Return a copy of the request log, oldest first."""
         with self._lock:
             return list(self._log)
+
+    @property
+    def breaches(self) -> list[str]:
+        """Requests that broke the guide without a 409: installs with calls up, unserved areas."""
+        with self._lock:
+            return list(self._world.breaches)
 
     def count(self, method: str, path: str, cluster: str | None = None) -> int:
         """Count logged requests with this method and exact path (relative to /api/rest)."""
@@ -192,15 +207,37 @@ class DmaSimulator:
             self._log.append(RequestRecord(now, req.cluster, method, req.path,
                                            reply.status if reply.answered else None,
                                            logged_body(req), parts.query))
+            if self._watch is not None:
+                self._check_service(now, f"{method} {req.cluster}{req.path}")
         return reply
+
+    def watch_service(self, allowed: Mapping[str, str] | None = None) -> None:
+        """Check on every request that each territory is served by a cluster in service.
+
+        `allowed` names the territories the approved plan said would go unserved (and why);
+        any other territory found unserved is recorded in `breaches`, once per gap.
+        """
+        with self._lock:
+            self._watch = dict(allowed or {})
+            now = self._clock.now()
+            self._world.advance(now)
+            self._check_service(now, "start of watch")
+
+    def _check_service(self, now: datetime, after: str) -> None:
+        assert self._watch is not None
+        gaps = self._world.unserved(now) - set(self._watch)
+        for tid in sorted(gaps - self._unserved):
+            self._world.breaches.append(f"{now.isoformat()} after {after}: territory {tid} is "
+                                        "served by no cluster in service")
+        self._unserved = gaps
 
     def _admin(self, method: str, path: str, body: bytes, client: str) -> Reply:
         if not ipaddress.ip_address(client.removeprefix("::ffff:")).is_loopback:
             return error(403, "the simulator's admin endpoints answer on loopback only")
         if (method, path) == ("GET", "/_sim/state"):
-            return Reply(200, self.state())
+            return Reply(200, self.state(), pretty=True)
         if (method, path) == ("GET", "/_sim/requests"):
-            return Reply(200, [r.to_json() for r in self.requests])
+            return Reply(200, [r.to_json() for r in self.requests], pretty=True)
         if (method, path) == ("POST", "/_sim/faults"):
             return self._admin_set_fault(body)
         if method == "DELETE" and (path == "/_sim/faults" or path.startswith("/_sim/faults/")):
@@ -209,7 +246,7 @@ class DmaSimulator:
                 self.clear_faults(name)
             except KeyError as exc:
                 return error(404, str(exc.args[0]))
-            return Reply(200, {"cluster": name, "faults": []})
+            return Reply(200, {"cluster": name, "faults": []}, pretty=True)
         return error(404, f"no admin endpoint {method} {path}")
 
     def _admin_set_fault(self, body: bytes) -> Reply:
@@ -226,7 +263,7 @@ class DmaSimulator:
         except KeyError as exc:
             return error(404, str(exc.args[0]))
         kinds = self.state()["clusters"][cluster]["faults"]
-        return Reply(200, {"cluster": cluster, "faults": kinds})
+        return Reply(200, {"cluster": cluster, "faults": kinds}, pretty=True)
 
 
 def serve(simulator: DmaSimulator, *, stop: threading.Event | None = None,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 from bot.engine.versions import InvalidVersion
@@ -84,6 +86,13 @@ class FaultKind(StrEnum):
     # Not a failure: the installed package needs new licence activation keys (guide, basic
     # step 6) until the fault is cleared, as an operator installing the keys would.
     NEEDS_KEYS = "needs-keys"
+    # Now, not after an install: the second server is down; the Dashboard shows an alert; the
+    # supercluster's check-compatibility answers "not compatible" whatever the versions.
+    SERVER_DOWN = "server-down"
+    ALERT = "alert"
+    SAYS_INCOMPATIBLE = "says-incompatible"
+    # The cluster restarts after an install request but both servers stay on the old version.
+    INSTALL_NOT_TAKEN = "install-not-taken"
     # What goes wrong when a rollback (not an install) finishes: the vendor's conditions 2 and 3
     # apply to a rollback exactly as to an install. never-returns hangs a rollback as well.
     ROLLBACK_ONE_SERVER = "rollback-one-server"
@@ -115,6 +124,43 @@ class Fault:
                              f"not {self.mode!r}")
         if self.minutes < 0:
             raise ValueError(f"slow-drain minutes must not be negative, not {self.minutes}")
+
+
+# What each fault does, as `rehearse --help` and `simulate --help` list them.
+FAULT_HELP: Mapping[FaultKind, str] = MappingProxyType({
+    FaultKind.NEVER_RETURNS: "the cluster never comes back after the install (escalation)",
+    FaultKind.ONE_SERVER: "only one of two servers comes back (escalation)",
+    FaultKind.VERSION_MISMATCH: "the servers come back on different versions (escalation)",
+    FaultKind.SLOW_INSTALL: "slow-install[:factor]: the install takes factor times longer "
+                            "(default 3)",
+    FaultKind.FLAKY: "flaky[:p[:mode]]: requests fail with probability p; mode 503, drop, "
+                     "both or hang",
+    FaultKind.JOIN_FAILS: "joining the supercluster fails (escalation)",
+    FaultKind.SLOW_DRAIN: "slow-drain[:minutes]: calls take that long to end after busy-out "
+                          "(default 60)",
+    FaultKind.LINK_DOWN: "the private link between the servers stays down after the install",
+    FaultKind.HISTORY_FAILURE: "the operation history reports the install as failed",
+    FaultKind.NEEDS_KEYS: "the package needs licence keys: the run pauses until resumed",
+    FaultKind.SERVER_DOWN: "the second server is down now (not after an install)",
+    FaultKind.ALERT: "the Dashboard shows an alert now",
+    FaultKind.SAYS_INCOMPATIBLE: "check-compatibility answers not compatible, whatever the "
+                                 "versions",
+    FaultKind.INSTALL_NOT_TAKEN: "the cluster restarts but both servers stay on the old version",
+    FaultKind.ROLLBACK_ONE_SERVER: "only one server comes back after a rollback",
+    FaultKind.ROLLBACK_VERSION_MISMATCH: "the servers come back on different versions after a "
+                                         "rollback",
+})
+
+
+def fault_help() -> str:
+    """Every fault kind (with its parameters) and what it does, one per line."""
+    lines = []
+    for kind in FaultKind:
+        text = FAULT_HELP[kind]
+        syntax, desc = (text.split(": ", 1) if text.startswith(f"{kind.value}[")
+                        else (kind.value, text))
+        lines.append(f"  {syntax:<22} {desc}")
+    return "\n".join(lines)
 
 
 def _valid_kinds() -> str:

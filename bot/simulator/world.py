@@ -66,6 +66,9 @@ class World:
         self.scs: dict[int, ScState] = {}
         self._next_key = 0
         self._next_tag = 0
+        # Requests a real DMA accepts but the guide forbids (an install with calls up, a
+        # territory left unserved during an incremental run): recorded, never refused.
+        self.breaches: list[str] = []
         for spec in clusters:
             self._add_cluster(spec, seed)
         for group in superclusters:
@@ -159,6 +162,8 @@ class World:
          JOIN: self._finish_join, LEAVE: self._finish_leave}[op.kind](c, op)
 
     def _finish_upgrade(self, c: ClusterState, op: Operation) -> None:
+        if c.fault(FaultKind.INSTALL_NOT_TAKEN):
+            return  # it restarted, and nothing changed: the package is still pending
         old, new = c.version, op.to_version
         failed = c.fault(FaultKind.HISTORY_FAILURE) is not None
         status = "UPGRADE_FAILURE" if failed else "UPGRADE_SUCCESSFUL"
@@ -279,6 +284,19 @@ class World:
         return (c is not None and name in sc.members and c.service == IN_SERVICE
                 and not self.restarting(c, now))
 
+    def unserved(self, now: datetime) -> set[str]:
+        """Territories that no cluster in service manages now (primary or backup), anywhere.
+
+        A territory counts as served when, in some supercluster, its visible primary or backup is
+        a member that is in service and up. Copies a cluster keeps after leaving, naming clusters
+        that are not its members, serve nothing.
+        """
+        ids = {tid for sc in self.scs.values() for tid in sc.territories}
+        served = {tid for sc in self.scs.values() for tid, revs in sc.territories.items()
+                  if any(n and self.serving(sc, n, now) for n in (
+                      self.visible(revs, now).primary, self.visible(revs, now).backup))}
+        return ids - served
+
     def visible(self, revisions: list[Revision], now: datetime) -> Territory:
         """Return the territory as replication shows it now."""
         return [r for r in revisions if r.visible_at <= now][-1].territory
@@ -348,6 +366,8 @@ class World:
     def set_fault(self, c: ClusterState, fault: Fault) -> None:
         """Set a fault, replacing one of the same kind."""
         c.faults[fault.kind] = fault
+        if fault.kind is FaultKind.SERVER_DOWN:
+            c.nodes[-1].state = "DOWN"
 
     def clear_faults(self, c: ClusterState, now: datetime) -> None:
         """Remove every fault and repair what it broke that can heal by itself.

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from bot.engine.durations import say_duration
 from bot.engine.planner import Plan
 from bot.engine.states import APPROVABLE
-from bot.messages import STRATEGY_TITLE, layouts, mention
+from bot.messages import STRATEGY_TITLE, escape, layouts, mention
 from bot.messages.blocks import (
     actions,
     bullets,
@@ -20,7 +21,13 @@ from bot.messages.blocks import (
     sections,
 )
 from bot.messages.ids import ActionId
-from bot.services import ApprovalResult, ClusterHealth, RunSummary
+from bot.services import (
+    ApprovalResult,
+    AuditLine,
+    ClusterHealth,
+    RunSummary,
+    StagedCluster,
+)
 from bot.slack.grammar import USAGE
 
 Answer = dict[str, Any]
@@ -38,7 +45,13 @@ _HELP = {
     "rollback": "plan the vendor's rollback of one cluster of a run (operators; approval)",
     "restore": "plan the way back to a served network after an abort or an escalation "
                "(operators; approval)",
+    "audit": "who approved what and when, every state change of a run (privately)",
+    "verify": "the final checks now, read-only; the result is posted to the channel",
+    "evidence": "the run's evidence bundle (zip) uploaded to its thread",
+    "stage": "upload and check the package on every cluster ahead of the window (operators)",
 }
+AUDIT_LINES_MAX = 120  # an ephemeral answer stays readable; the CLI exports the whole trail
+_PERSON = re.compile(r"[UW][A-Z0-9]{2,}")
 
 
 def text_of(lines: Sequence[str]) -> str:
@@ -109,9 +122,59 @@ def history_answer(runs: Sequence[RunSummary], target: str | None) -> Answer:
         took = (f", took {say_duration((r.finished_at - r.started_at).total_seconds())}"
                 if r.finished_at and r.started_at else "")
         lines.append(_line(r) + took)
-    body = text_of(lines) or f"No runs yet{f' for {target}' if target else ''}."
+    body = text_of(lines) or f"No runs yet{f' for {escape(target)}' if target else ''}."
     return ephemeral(body, [header(f"History{f' of {target}' if target else ''}"),
                             *sections(body)])
+
+
+def audit_answer(run: RunSummary, lines: Sequence[AuditLine]) -> Answer:
+    """A run's audit trail, oldest first: who did what and when."""
+    shown = list(lines)[-AUDIT_LINES_MAX:]
+    body = [f"{line.at:%Y-%m-%d %H:%M:%S} UTC · {_actor(line.actor)} · {_did(line)}"
+            for line in shown]
+    if len(lines) > len(shown):
+        body.insert(0, f"_{len(lines) - len(shown)} earlier entries left out: "
+                       f"`upgradebot audit {run.name} --format csv` exports them all_")
+    text = text_of([f"Audit trail of {run.name} ({run.target} → {run.to_version}, "
+                    f"now {run.status.words}):", *body]) if body else \
+        f"{run.name} has no audit entries."
+    return ephemeral(text, [header(f"Audit trail of {run.name}"), *sections(text)])
+
+
+def _actor(actor: str) -> str:
+    return mention(actor) if _PERSON.fullmatch(actor) else f"`{escape(actor)}`"
+
+
+def _did(line: AuditLine) -> str:
+    """What an audit entry says, in words (its stored values escaped)."""
+    d = {k: escape(str(v)) for k, v in line.detail.items() if v not in (None, "")}
+    step = escape(line.step or "")
+    kind, _, what = line.action.partition(".")
+    if line.action == "approval.given":
+        return f"approved ({d.get('source', 'unknown source')})"
+    if line.action == "approval.withdrawn":
+        return "withdrew an approval"
+    if line.action == "checklist.acknowledged":
+        return f"acknowledged {d.get('words') or d.get('item', 'a checklist item')}"
+    if line.action == "run.planned":
+        return f"planned it ({d.get('strategy', '?')} strategy)"
+    if kind == "run":
+        why = f" — {d['reason']}" if "reason" in d else ""
+        return f"{what}: {d.get('from', '?')} → {d.get('to', '?')}{why}"
+    if kind == "step":
+        note = f" — {d['note']}" if "note" in d else ""
+        return f"step {step} {what}: {d.get('from', '?')} → {d.get('to', '?')}{note}"
+    if kind == "operator":
+        return f"asked to {what}"
+    return escape(line.action)
+def verified_answer(target: str, ok: bool, summary: str) -> Answer:
+    """What the asker sees once the checks are posted."""
+    return ephemeral(f"{'✅' if ok else '❌'} {target}: {summary} (posted to the channel)")
+
+
+def evidence_answer(run: str) -> Answer:
+    """What the asker sees once the bundle is queued."""
+    return ephemeral(f"The evidence bundle of {run} is being uploaded to its thread.")
 
 
 def approval_answer(run: RunSummary, result: ApprovalResult, verb: str) -> Answer:
@@ -150,3 +213,13 @@ def home_view(user: str, *, operator: bool, approver: bool, active: Sequence[Run
     blocks += [section("*Latest runs*\n" + (text_of([_line(r) for r in recent]) or "_none yet_")),
                context(bullets(f"`{USAGE[v]}`" for v in USAGE))]
     return {"type": "home", "blocks": blocks}
+
+
+def staged_answer(target: str, version: str, rows: Sequence[StagedCluster]) -> Answer:
+    """Staging, cluster by cluster: uploaded, SHA-1 checked, estimate (no service touched)."""
+    lines = [f"Staging {version} on {target} (upload and check only; no cluster's service "
+             "was touched):"]
+    lines += [f"{'✅' if r.ok else '❌'} {r.cluster}: {r.detail}" for r in rows]
+    if all(r.ok for r in rows):
+        lines.append("A run of these clusters finds the package there and skips the upload.")
+    return ephemeral(text_of(lines))

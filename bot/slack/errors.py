@@ -15,6 +15,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.errors import incident, user_message
+from bot.messages import escape
 from bot.messages.blocks import ephemeral
 from bot.slack.middleware import NotPermitted
 
@@ -26,7 +27,8 @@ Respond = Callable[..., Any]
 def describe(error: BaseException) -> str:
     """The answer for an error: its own words when expected, else an incident id (logged)."""
     said = user_message(error)
-    if said is not None:
+    if said is not None:  # it may quote the asker's words or a cluster's: nothing may render
+        said = escape(said)
         return f"🚫 {said}" if isinstance(error, NotPermitted) else f"⚠️ {said}"
     return (f"💥 Something went wrong on the bot's side (incident "
             f"{incident(error, where='a Slack request')}). Nothing was changed by this request; "
@@ -54,7 +56,8 @@ def handle_error(error: Exception, body: dict[str, Any], context: Any, respond: 
     acked = ack is not None and ack.response is not None
     if body.get("command") and not acked:
         return BoltResponse(status=200, body=ephemeral(text))
-    # Home-tab buttons and modals carry no response_url: bolt's respond would refuse.
+    # Home-tab buttons, modals and events carry no response_url: bolt's respond would raise;
+    # then the answer goes by chat.postEphemeral.
     answer(text, respond=respond if body.get("response_url") else None, client=client,
            channel=context.channel_id, user=context.user_id)
     return None if acked else BoltResponse(status=200, body="")

@@ -3,7 +3,7 @@
 ```
 help | inventory | plan TARGET VERSION [strategy=…] [window=YYYY-MM-DDTHH:MM/DURATION]
 [tz=Area/City] | status [RUN] | pause RUN | resume RUN | abort RUN | retry RUN | history [TARGET]
-| rollback RUN CLUSTER | restore RUN
+| rollback RUN CLUSTER | restore RUN | audit RUN | verify TARGET | evidence RUN
 ```
 Anything else raises `UsageError`, whose message says what was expected. Names are checked
 against the inventory later (by the service, which knows the nearest known name).
@@ -25,7 +25,7 @@ USAGE = {
     "help": "/upgrade help",
     "inventory": "/upgrade inventory",
     "plan": "/upgrade plan TARGET VERSION [strategy=auto|basic|full-outage|incremental] "
-            "[window=YYYY-MM-DDTHH:MM/DURATION] [tz=Area/City]",
+            "[window=YYYY-MM-DDTHH:MM/DURATION] [tz=Area/City] [emergency]",
     "status": "/upgrade status [RUN]",
     "pause": "/upgrade pause RUN",
     "resume": "/upgrade resume RUN",
@@ -34,10 +34,14 @@ USAGE = {
     "history": "/upgrade history [TARGET]",
     "rollback": "/upgrade rollback RUN CLUSTER",
     "restore": "/upgrade restore RUN",
+    "audit": "/upgrade audit RUN",
+    "verify": "/upgrade verify TARGET",
+    "evidence": "/upgrade evidence RUN",
+    "stage": "/upgrade stage TARGET VERSION",
 }
 CONTROLS = ("pause", "resume", "abort", "retry")
 # Subcommands that change state: only operators may use them.
-MUTATING = frozenset({"plan", "rollback", "restore", *CONTROLS})
+MUTATING = frozenset({"plan", "rollback", "restore", "stage", *CONTROLS})
 PLAN_OPTIONS = ("strategy", "window", "tz")
 _RUN = re.compile(r"[Rr]?([1-9][0-9]*)")
 
@@ -66,6 +70,7 @@ class PlanRequest:
     version: str
     strategy: Strategy = Strategy.AUTO
     window: Window | None = None
+    emergency: bool = False  # install even with calls up (the guide: only in an emergency)
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,27 @@ class ControlRequest:
     """/upgrade pause|resume|abort|retry RUN."""
 
     action: ControlAction
+    run: str
+
+
+@dataclass(frozen=True)
+class AuditRequest:
+    """/upgrade audit RUN."""
+
+    run: str
+
+
+@dataclass(frozen=True)
+class VerifyRequest:
+    """/upgrade verify TARGET: the final checks now, read-only."""
+
+    target: str
+
+
+@dataclass(frozen=True)
+class EvidenceRequest:
+    """/upgrade evidence RUN: the evidence bundle uploaded to the run's thread."""
+
     run: str
 
 
@@ -105,8 +131,17 @@ class RestoreRequest:
     run: str
 
 
+@dataclass(frozen=True)
+class StageRequest:
+    """/upgrade stage TARGET VERSION."""
+
+    target: str
+    version: str
+
+
 Request = (HelpRequest | InventoryRequest | PlanRequest | StatusRequest | ControlRequest
-           | HistoryRequest | RollbackRequest | RestoreRequest)
+           | HistoryRequest | RollbackRequest | RestoreRequest | AuditRequest | VerifyRequest
+           | EvidenceRequest | StageRequest)
 
 
 def subcommand(text: str) -> str:
@@ -138,8 +173,20 @@ def parse(text: str) -> Request:
         return RollbackRequest(_run(verb, args[0]), args[1])
     if verb == "restore":
         return RestoreRequest(_run(verb, _one(verb, args, required=True)))
+    if verb == "stage":
+        if len(args) != 2 or any("=" in a for a in args):
+            raise UsageError(f"`stage` expects a TARGET and a VERSION (got "
+                             f"`{' '.join(args) or 'nothing'}`): `{USAGE['stage']}`")
+        _version(args[1])
+        return StageRequest(args[0], args[1])
     if verb == "history":
         return HistoryRequest(_one(verb, args, required=False))
+    if verb == "audit":
+        return AuditRequest(_run(verb, _one(verb, args, required=True)))
+    if verb == "verify":
+        return VerifyRequest(str(_one(verb, args, required=True)))
+    if verb == "evidence":
+        return EvidenceRequest(_run(verb, _one(verb, args, required=True)))
     if verb in ("help", "inventory"):
         if args:
             raise UsageError(f"`{verb}` takes nothing more (got `{' '.join(args)}`): "
@@ -155,7 +202,8 @@ def _one(verb: str, args: list[str], *, required: bool) -> str | None:
     if len(args) > 1 or (required and not args):
         got = f"got `{' '.join(args)}`" if args else "got nothing"
         raise UsageError(f"`{verb}` expects {'one' if required else 'at most one'} "
-                         f"{'RUN' if verb != 'history' else 'TARGET'} ({got}): `{USAGE[verb]}`")
+                         f"{'TARGET' if verb in ('history', 'verify') else 'RUN'} ({got}): "
+                         f"`{USAGE[verb]}`")
     return args[0] if args else None
 
 
@@ -168,6 +216,8 @@ def _run(verb: str, word: str | None) -> str:
 
 
 def _plan(args: list[str]) -> PlanRequest:
+    emergency = any(a.lower() == "emergency" for a in args)
+    args = [a for a in args if a.lower() != "emergency"]
     positional = [a for a in args if "=" not in a]
     options: dict[str, str] = {}
     for arg in (a for a in args if "=" in a):
@@ -187,7 +237,7 @@ def _plan(args: list[str]) -> PlanRequest:
     target, version = positional
     _version(version)
     return PlanRequest(target=target, version=version, strategy=_strategy(options),
-                       window=_window(options))
+                       window=_window(options), emergency=emergency)
 
 
 def _version(text: str) -> None:

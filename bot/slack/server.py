@@ -11,16 +11,17 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 from waitress import wasyncore
 from waitress.server import create_server
 
 from bot import metrics
 from bot.flows.health import Health
+from bot.slack.edge import Edge
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
@@ -35,15 +36,23 @@ OPS_PATHS = (HEALTH_PATH, METRICS_PATH)
 WsgiApp = Callable[["WSGIEnvironment", "StartResponse"], Iterable[bytes]]
 
 
-def wsgi_app(app: App, health: Health) -> WsgiApp:
-    """Route GET /healthz and /metrics to the operations app and everything else to bolt."""
-    slack = SlackRequestHandler(app, path=EVENTS_PATH)
+def wsgi_app(app: App, health: Health, *, signing_secret: str,
+             now: Callable[[], float] = time.time) -> WsgiApp:
+    """Route GET /healthz and /metrics to the operations app, POST /slack/events to the edge.
+
+    The edge (`bot.slack.edge`) refuses bad requests before anything parses them, then bolt.
+    """
+    slack = Edge(app, signing_secret, now=now)
     ops = ops_app(health)
 
     def application(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") in OPS_PATHS and environ.get("REQUEST_METHOD") == "GET":
+        path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
+        if path in OPS_PATHS and method == "GET":
             return ops(environ, start_response)
-        return slack(environ, start_response)
+        if path == EVENTS_PATH and method == "POST":
+            return slack(environ, start_response)
+        return _answer(start_response, 404, b"not found: POST /slack/events, GET /healthz or "
+                       b"/metrics\n", "text/plain; charset=utf-8")
 
     return application
 

@@ -42,6 +42,10 @@ class StepContext:
             raise ValueError(f"step {self.key} names no cluster")
         return self.client_for(name)
 
+    def poll(self, cluster: str | None = None) -> DmaClient:
+        """The client of a cluster for a poll: one attempt per request (the step polls again)."""
+        return self.client(cluster).single_attempt()
+
     @property
     def poll_s(self) -> float:
         """Seconds between two looks at a cluster that is busy."""

@@ -15,9 +15,10 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,10 +26,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import logs, metrics
 from bot.clock import Clock
 from bot.config import Settings
+from bot.dma import journal
 from bot.dma.client import DmaClient
 from bot.dma.errors import DmaBadResponse, DmaConflict, DmaError, DmaNotReachable
 from bot.engine.planner import StepKind
-from bot.engine.states import CLAIMABLE_STEP, RunStatus, StepEvent, StepStatus
+from bot.engine.slots import step_limits
+from bot.engine.states import StepEvent, StepStatus
 from bot.runs.escalations import renotify_due, renotify_moments
 from bot.runs.outcome import Outcome
 from bot.runs.outcomes import apply_outcome
@@ -37,6 +40,7 @@ from bot.runs.transitions import transition_step
 from bot.runs.waiting import ask_overrun, housekeeping, overrun_needed, wake_moments
 from bot.worker.context import StepContext
 from bot.worker.packet import with_packet
+from bot.worker.reverify import reverify_due
 from bot.worker.steps import HANDLERS
 from storage import repo
 from storage.db import unit_of_work
@@ -48,14 +52,16 @@ Progress = Callable[[str], None]
 
 
 @dataclass
-class _Visit:
+class Visit:
+    """One claimed step and the snapshot its handler works from."""
+
     step_id: int
     run_id: int
     ctx: StepContext
 
 
 class Worker:
-    """Executes the steps of running runs, one claimed step at a time."""
+    """Executes the steps of running runs: claims, visits, records."""
 
     def __init__(self, *, session_factory: sessionmaker[Session], settings: Settings,
                  clock: Clock, clients: Callable[[str], DmaClient],
@@ -67,7 +73,9 @@ class Worker:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.progress = progress or (lambda line: log.info("%s", line))
         self._stopping = threading.Event()
-        self._visiting: str | None = None
+        self._guard = threading.Lock()
+        self._visiting: dict[int, str] = {}
+        self._inventory = {c.name: c for c in settings.all_clusters()}
 
     @property
     def actor(self) -> str:
@@ -76,36 +84,68 @@ class Worker:
 
     @property
     def visiting(self) -> str | None:
-        """The step under way, as "R1 install:dallas" (None between visits)."""
-        return self._visiting
+        """The steps under way, as "R1 install:dallas, R2 verify:lab" (None between visits)."""
+        with self._guard:
+            return ", ".join(sorted(self._visiting.values())) or None
+
+    @property
+    def concurrency(self) -> int:
+        """How many visits this worker makes at once when served by a `VisitLoop`."""
+        return self.settings.worker.concurrency
 
     def stop(self) -> None:
-        """Claim nothing more; the visit under way finishes (or is abandoned with its lease)."""
+        """Claim nothing more; the visits under way finish (or are abandoned with their lease)."""
         self._stopping.set()
 
+    @property
+    def stopping(self) -> bool:
+        """True once `stop` was called."""
+        return self._stopping.is_set()
+
     def tick(self, max_visits: int = 100) -> int:
-        """Start due runs, then visit due steps until none is left; return the visits made."""
+        """Start due runs, then visit due steps one after another until none is left.
+
+        The serial pass that drivers in virtual time use; a serving process runs `VisitLoop`,
+        which visits `worker.concurrency` steps at once.
+        """
         if self._stopping.is_set():
             return 0
-        housekeeping(self.sessions, self.clock, self.actor)
-        with unit_of_work(self.sessions) as session:
-            renotify_due(session, self.clock.now(), self.settings)
+        self.housekeeping()
         visits = 0
         while visits < max_visits and not self._stopping.is_set():
             started = time.perf_counter()
-            visit = self._claim()
+            claimed = self.claim(1)
             metrics.claim_latency(time.perf_counter() - started)
-            if visit is None:
+            if not claimed:
                 break
-            self._visiting = f"{visit.ctx.run_name} {visit.ctx.key}"
-            try:
-                with logs.context(run=visit.ctx.run_name, step=visit.ctx.key,
-                                  cluster=visit.ctx.cluster, actor=self.actor):
-                    self._record(visit, self._act(visit))
-            finally:
-                self._visiting = None
+            self.visit(claimed[0])
             visits += 1
         return visits
+
+    def housekeeping(self) -> None:
+        """Start, schedule or expire waiting runs; un-park steps whose dependencies are done."""
+        housekeeping(self.sessions, self.clock, self.actor)
+        reverify_due(self.sessions, self.settings, self.clients, self.clock, self.actor)
+        with unit_of_work(self.sessions) as session:
+            # Escalations nobody acknowledged: mention the on-call group again when due.
+            renotify_due(session, self.clock.now(), self.settings)
+        with unit_of_work(self.sessions) as session:
+            if repo.unpark_ready(session=session):
+                log.info("un-parked steps whose dependencies finished during a claim")
+
+    def visit(self, visit: Visit) -> None:
+        """Act on the cluster with no transaction open, then record the outcome."""
+        with self._guard:
+            self._visiting[visit.step_id] = f"{visit.ctx.run_name} {visit.ctx.key}"
+        try:
+            with logs.context(run=visit.ctx.run_name, step=visit.ctx.key,
+                              cluster=visit.ctx.cluster, actor=self.actor):
+                with journal.recording() as requests:
+                    outcome = self._act(visit)
+                self._record(visit, outcome, requests)
+        finally:
+            with self._guard:
+                self._visiting.pop(visit.step_id, None)
 
     def next_due(self) -> datetime | None:
         """Return the next moment after now when a step or a waiting run needs this worker.
@@ -116,50 +156,54 @@ class Worker:
         """
         now = self.clock.now()
         with unit_of_work(self.sessions) as session:
-            moments = [*_step_moments(session), *wake_moments(session).values(),
-                       *renotify_moments(session, self.settings.escalation.renotify_every)]
+            moments = [m for m in (repo.next_step_moment(session=session, now=now),) if m]
+            moments += wake_moments(session).values()
+            moments += [m for m in [repo.next_reverification(session=session)] if m]
+            moments += renotify_moments(session, self.settings.escalation.renotify_every)
         return min((m for m in moments if m > now), default=None)
 
     # -- load -------------------------------------------------------------------------------
 
-    def _claim(self) -> _Visit | None:
+    def claim(self, limit: int) -> list[Visit]:
+        """Claim up to `limit` due steps in one transaction; return what each visit needs."""
+        if limit < 1 or self._stopping.is_set():
+            return []
         now = self.clock.now()
         timing = self.settings.timing
+        visits: list[Visit] = []
         with unit_of_work(self.sessions) as session:
-            step = repo.claim_next_step(
+            steps = repo.claim_due_steps(
                 session=session, worker_id=self.worker_id, now=now, lease=timing.lease,
-                kind_limits={StepKind.INSTALL: timing.max_parallel_installs})
-            if step is None:
-                return None
-            run = step.run
-            if step.status == StepStatus.PENDING:
-                if step.safe_point and overrun_needed(session, run, now, self.settings):
-                    ask_overrun(session, run, now, self.actor, self.settings)
-                    repo.release_step(session=session, step=step, worker_id=self.worker_id,
-                                      now=now, next_check_at=None)
-                    return None
-                transition_step(session, step, StepEvent.START, now=now, actor=self.actor)
-                self.progress(f"{run.name} {step.title}")
-            ctx = self._context(session, run, step, now)
-            return _Visit(step.id, run.id, ctx)
+                limit=limit, kind_limits={k.value: n for k, n in step_limits(
+                    timing.max_parallel_installs).items()})
+            for step in steps:
+                run = step.run
+                if step.status == StepStatus.PENDING:
+                    if step.safe_point and overrun_needed(session, run, now, self.settings):
+                        ask_overrun(session, run, now, self.actor, self.settings)
+                        repo.release_step(session=session, step=step, worker_id=self.worker_id,
+                                          now=now, next_check_at=None)
+                        continue
+                    transition_step(session, step, StepEvent.START, now=now, actor=self.actor)
+                    self.progress(f"{run.name} {step.title}")
+                visits.append(Visit(step.id, run.id, self._context(session, run, step, now)))
+        return visits
 
     def _context(self, session: Session, run: Run, step: Step, now: datetime) -> StepContext:
         plan = plan_of(run)
-        steps = repo.steps_of(session=session, run_id=run.id)
         package = self.settings.packages.get(run.to_version)
         return StepContext(
             now=now, run_name=run.name, to_version=run.to_version, key=step.key, kind=step.kind,
             cluster=step.cluster, params=dict(step.params or {}), data=dict(step.data or {}),
             phase=step.phase, estimate_s=step.estimate_s, started_at=step.started_at, plan=plan,
-            timing=self.settings.timing,
-            inventory={c.name: c for c in self.settings.all_clusters()}, package=package,
+            timing=self.settings.timing, inventory=self._inventory, package=package,
             client_for=self.clients, snapshot=repo.territory_snapshot(session=session,
                                                                       run_id=run.id),
-            step_data={s.key: dict(s.data or {}) for s in steps})
+            step_data=_step_data(session, run.id))
 
     # -- act --------------------------------------------------------------------------------
 
-    def _act(self, visit: _Visit) -> Outcome:
+    def _act(self, visit: Visit) -> Outcome:
         ctx = visit.ctx
         handler = HANDLERS.get(StepKind(ctx.kind))
         if handler is None:
@@ -202,9 +246,13 @@ class Worker:
 
     # -- record -----------------------------------------------------------------------------
 
-    def _record(self, visit: _Visit, outcome: Outcome) -> None:
+    def _record(self, visit: Visit, outcome: Outcome,
+                requests: Sequence[journal.Exchange] = ()) -> None:
         now = self.clock.now()
         with unit_of_work(self.sessions) as session:
+            # Kept whatever becomes of the lease: these requests reached the cluster.
+            repo.add_dma_requests(session=session, run_id=visit.run_id, step_id=visit.step_id,
+                                  entries=[r.to_json() for r in requests], at=visit.ctx.now)
             step = session.get(Step, visit.step_id, with_for_update=False)
             assert step is not None
             if step.claimed_by != self.worker_id:
@@ -229,9 +277,7 @@ class Worker:
 
 
 
-def _step_moments(session: Session) -> list[datetime]:
-    """When each claimable step of a running run may be claimed next (None: now)."""
-    rows = session.execute(
-        select(Step.next_check_at, Step.claimed_until).join(Run, Step.run_id == Run.id)
-        .where(Run.status == RunStatus.RUNNING, Step.status.in_(CLAIMABLE_STEP))).all()
-    return [max(m for m in row if m is not None) for row in rows if any(row)]
+def _step_data(session: Session, run_id: int) -> dict[str, dict[str, Any]]:
+    """Every step's stored data by key (one light query, no step objects)."""
+    rows = session.execute(select(Step.key, Step.data).where(Step.run_id == run_id)).all()
+    return {key: dict(data or {}) for key, data in rows}

@@ -1,8 +1,10 @@
 """APScheduler 3 only wakes the worker; the database holds the truth (see slack-notes.md).
 
-Jobs are module-level functions found by a fixed id, so a restart replaces rather than doubles
-them. The tick job may not overlap itself (max_instances=1) and a late tick is simply skipped
-(coalesce), because the next one does the same work.
+The worker itself runs in a `VisitLoop` (a bounded pool of visits that sleeps until the next
+due moment). Jobs are module-level functions found by a fixed id, so a restart replaces rather
+than doubles them: the tick job wakes the loop every `timing.tick` (for work another process
+made due), date jobs wake it at window starts and approval deadlines. The tick job may not
+overlap itself (max_instances=1) and a late tick is simply skipped (coalesce).
 
 Stopping is bounded (`STOP_BUDGET_S`). APScheduler's `shutdown(wait=True)` holds the job-store
 lock while it waits for running jobs, and the date-job sync needs that lock from inside a job: so
@@ -29,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import metrics
 from bot.runs.waiting import wake_moments
+from bot.worker.loop import VisitLoop
 from bot.worker.runner import Worker
 from storage.db import unit_of_work
 
@@ -40,10 +43,15 @@ EXIT_MARGIN_S = 1.5  # of that budget, kept for closing up and leaving on a busy
 _workers: dict[str, Worker] = {}
 _schedulers: dict[str, BaseScheduler] = {}
 _job_threads: dict[str, JobThreads] = {}
+_loops: dict[str, VisitLoop] = {}
 
 
 def tick(worker_id: str) -> None:
-    """Scheduler job: one pass of the worker (exceptions are logged, the next tick retries)."""
+    """Scheduler job: wake the worker's loop (or, without one, make one serial pass)."""
+    loop = _loops.get(worker_id)
+    if loop is not None:
+        loop.wake(housekeeping=True)
+        return
     worker = _workers.get(worker_id)
     if worker is None:
         return
@@ -53,14 +61,23 @@ def tick(worker_id: str) -> None:
         log.exception("worker tick failed; retrying at the next tick")
 
 
+def wake_job(worker_id: str) -> None:
+    """Scheduler job: make the worker's loop look for due work now."""
+    loop = _loops.get(worker_id)
+    if loop is not None:
+        loop.wake()
+
+
 def start_worker(worker: Worker, *, extra: Callable[[], None] | None = None
                  ) -> tuple[BackgroundScheduler, Worker]:
-    """Start a background scheduler that ticks the worker every `timing.tick`."""
+    """Start the worker's visit loop and a background scheduler that wakes it."""
     settings, clock = worker.settings, worker.clock
     _workers[worker.worker_id] = worker
+    loop = _loops[worker.worker_id] = VisitLoop(worker)
+    loop.start()
     threads = _job_threads[worker.worker_id] = JobThreads()
     scheduler = BackgroundScheduler(timezone="UTC", executors={"default": threads})
-    scheduler.add_job(tick, "interval", args=[worker.worker_id], id=TICK_JOB,
+    scheduler.add_job(wake_job, "interval", args=[worker.worker_id], id=TICK_JOB,
                       replace_existing=True, seconds=settings.timing.tick.total_seconds(),
                       max_instances=1, coalesce=True, misfire_grace_time=30)
     scheduler.add_job(sync_date_jobs_job, "interval", args=[worker.worker_id], id=SYNC_JOB,
@@ -196,11 +213,15 @@ def stop_worker(scheduler: BackgroundScheduler, worker: Worker,
     worker.stop()
     _workers.pop(worker.worker_id, None)  # a job that starts now does nothing
     _schedulers.pop(worker.worker_id, None)
+    loop = _loops.pop(worker.worker_id, None)
     if scheduler.running:
         scheduler.shutdown(wait=False)  # never holds the job-store lock while jobs wait for it
+    finished = loop.stop(deadline.left()) if loop is not None else True
     threads = _job_threads.pop(worker.worker_id, None)
     left = threads.join(deadline) if threads is not None else ()
     visiting = worker.visiting
+    if not finished:
+        left = (*left, "the worker loop")
     return (*left, f"the visit of {visiting}") if left and visiting else left
 
 

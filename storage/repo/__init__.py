@@ -11,8 +11,19 @@ One module per aggregate; everything public is re-exported here, so callers writ
 from storage.db import ping
 from storage.repo.approvals import active_approvals, set_approval, withdraw_approval
 from storage.repo.audits import audit, audit_trail
-from storage.repo.claims import LeaseLost, claim_next_step, claims_of, release_step, renew_lease
-from storage.repo.events import purge_event_ids, record_event_id
+from storage.repo.claims import (
+    PARKED,
+    LeaseLost,
+    claim_due_steps,
+    claim_next_step,
+    claims_of,
+    next_step_moment,
+    release_step,
+    renew_lease,
+    unpark_dependents,
+    unpark_ready,
+)
+from storage.repo.events import event_id_seen, purge_event_ids, record_event_id
 from storage.repo.outbox import (
     OUTBOX_LOCK_KEY,
     claim_message,
@@ -22,6 +33,7 @@ from storage.repo.outbox import (
     lock_outbox,
     outbox_backlog,
     pending_messages,
+    sent_by_run,
     settle_message,
     supersede_messages,
     unsent_messages,
@@ -36,6 +48,14 @@ from storage.repo.records import (
     save_territory_snapshot,
     territory_snapshot,
     unacknowledged_escalations,
+)
+from storage.repo.reports import (
+    add_dma_requests,
+    dma_requests_of,
+    due_reverifications,
+    next_reverification,
+    reverification_of,
+    schedule_reverification,
 )
 from storage.repo.runs import (
     add_run,
@@ -52,19 +72,25 @@ from storage.repo.steps import add_steps, steps_of
 
 __all__ = [
     "OUTBOX_LOCK_KEY",
+    "PARKED",
     "LeaseLost",
     "active_approvals",
+    "add_dma_requests",
     "add_escalation",
     "add_run",
     "add_steps",
     "audit",
     "audit_trail",
+    "claim_due_steps",
     "claim_message",
     "claim_next_step",
     "claims_of",
+    "dma_requests_of",
+    "due_reverifications",
     "duration_history",
     "enqueue_message",
     "escalations_of",
+    "event_id_seen",
     "get_run",
     "get_run_by_message",
     "last_edited",
@@ -72,6 +98,8 @@ __all__ = [
     "list_runs",
     "lock_outbox",
     "lock_run",
+    "next_reverification",
+    "next_step_moment",
     "open_escalations",
     "outbox_backlog",
     "parse_run_ref",
@@ -83,9 +111,12 @@ __all__ = [
     "release_step",
     "renew_lease",
     "resolve_escalations",
+    "reverification_of",
     "runs_by_status",
     "runs_with_plan_message",
     "save_territory_snapshot",
+    "schedule_reverification",
+    "sent_by_run",
     "set_approval",
     "set_message_ts",
     "settle_message",
@@ -93,6 +124,8 @@ __all__ = [
     "supersede_messages",
     "territory_snapshot",
     "unacknowledged_escalations",
+    "unpark_dependents",
+    "unpark_ready",
     "unsent_messages",
     "withdraw_approval",
 ]

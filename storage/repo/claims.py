@@ -1,17 +1,24 @@
 """Claiming steps under leases, so that several workers sharing one database never run one twice.
 
-A claim is a compare-and-set on the step's (claimed_by, claimed_until); the run is locked while
-its steps are chosen (`SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL, the write lock on
-SQLite). Every claim is logged in `step_claims`, with the worker whose expired lease it took over.
+A claim costs the same whatever the number of runs: one indexed query finds the due steps of
+running runs across every run, ordered by due time, and only the steps taken are locked
+(`FOR UPDATE SKIP LOCKED` on PostgreSQL, the database write lock on SQLite). The run-level rules
+(dependencies, install slots) are checked for those candidates only. A pending step whose
+dependencies are not done is parked (its `next_check_at` set to `PARKED`) so that later claims
+never look at it again; finishing a step un-parks the steps that depend on it. A candidate that
+would take an install slot locks its run first, so two workers never both take the last slot.
+A claim is a compare-and-set on the step's (claimed_by, claimed_until); every claim is logged in
+`step_claims`, with the worker whose expired lease it took over.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.engine.slots import SlotView, may_start, slots_held
@@ -21,57 +28,73 @@ from storage.models import Run, Step, StepClaim
 from storage.repo._shared import same
 
 _NO_LIMITS: Mapping[str, int] = MappingProxyType({})
+# A pending step waiting for its dependencies: far enough never to be due, never shown.
+PARKED = datetime(3000, 1, 1, tzinfo=UTC)
+_EXTRA = 8  # candidates read beyond the number wanted, for those the run rules hold back
 
 
 class LeaseLost(RuntimeError):
     """The worker no longer holds the step it tried to release: another worker took it over."""
 
 
-def _leased(step: Step, now: datetime) -> bool:
-    return step.claimed_until is not None and step.claimed_until > now
+def _leased(claimed_until: datetime | None, now: datetime) -> bool:
+    return claimed_until is not None and claimed_until > now
 
 
-def _lock_run(session: Session, run_id: int, statuses: tuple[RunStatus | str, ...]) -> bool:
-    """Lock a run row still in `statuses`, skipping it if another process holds the lock."""
+def _candidates(session: Session, now: datetime, statuses: tuple[RunStatus | str, ...],
+                limit: int) -> list[Step]:
+    """The due, unleased steps of runs in `statuses`, earliest due first (read, not locked)."""
     query = (
-        select(Run.id)
-        .where(Run.id == run_id, Run.status.in_(statuses))
-        .with_for_update(skip_locked=True)  # PostgreSQL; SQLite takes its database write lock
-        .execution_options(**{SQLITE_WRITE_LOCK: True})
+        select(Step).join(Run, Run.id == Step.run_id)
+        .where(Step.status.in_(CLAIMABLE_STEP), Run.status.in_(statuses),
+               or_(Step.next_check_at.is_(None), Step.next_check_at <= now),
+               or_(Step.claimed_until.is_(None), Step.claimed_until <= now))
+        # NULL (never looked at) first, then by due time; the id keeps older runs first.
+        .order_by(Step.next_check_at.is_not(None), Step.next_check_at, Step.id)
+        .limit(limit)
+        .execution_options(populate_existing=True, **{SQLITE_WRITE_LOCK: True})
     )
+    return list(session.scalars(query))
+
+
+def _views(session: Session, run_ids: Iterable[int], now: datetime) -> dict[int, list[SlotView]]:
+    """What the run rules need of every step of these runs (light columns, no objects)."""
+    rows = session.execute(
+        select(Step.run_id, Step.key, Step.kind, Step.cluster, Step.status, Step.claimed_until)
+        .where(Step.run_id.in_(tuple(run_ids)))).all()
+    views: dict[int, list[SlotView]] = defaultdict(list)
+    for run_id, key, kind, cluster, status, until in rows:
+        views[run_id].append(SlotView(key, kind, cluster, StepStatus(status),
+                                      _leased(until, now)))
+    return views
+
+
+def _lock_run(session: Session, run_id: int) -> bool:
+    """Lock a run row, skipping it if another worker holds it (it is deciding a slot)."""
+    query = (select(Run.id).where(Run.id == run_id).with_for_update(skip_locked=True)
+             .execution_options(**{SQLITE_WRITE_LOCK: True}))
     return session.scalar(query) is not None
 
 
-def _claimable(
-    session: Session, run_id: int, now: datetime, kind_limits: Mapping[str, int]
-) -> list[Step]:
-    """Return the steps of a locked run that may be claimed now, lowest seq first."""
-    # populate_existing: a long-lived session must see other workers' claims, not its cache.
-    steps = list(session.scalars(
-        select(Step).where(Step.run_id == run_id).order_by(Step.seq)
-        .execution_options(populate_existing=True)
-    ))
-    finished = {s.key for s in steps if s.status in DONE_STEP}
-    views = {s.id: SlotView(s.key, s.kind, s.cluster, StepStatus(s.status), _leased(s, now))
-             for s in steps}
-    held = slots_held(views.values())
-    return [
-        s for s in steps
-        if s.status in CLAIMABLE_STEP
-        and not _leased(s, now)
-        and (s.next_check_at is None or s.next_check_at <= now)
-        and set(s.deps) <= finished
-        and may_start(views[s.id], held, kind_limits)
-    ]
+def _lock_step(session: Session, step_id: int) -> bool:
+    """Lock one step row, skipping it if another worker is claiming it now."""
+    query = (select(Step.id).where(Step.id == step_id).with_for_update(skip_locked=True)
+             .execution_options(**{SQLITE_WRITE_LOCK: True}))
+    return session.scalar(query) is not None
 
 
 def _take(session: Session, step: Step, worker_id: str, now: datetime, lease: timedelta) -> bool:
     """Claim one step if nobody changed its claim since we read it (compare-and-set)."""
+    if not _lock_step(session, step.id):
+        return False
     previous = step.claimed_by  # still set only when its lease expired without a release
     result = session.execute(
         update(Step)
+        # `attempts` grows with every claim: a step claimed, finished and released since we
+        # read it (its claim columns empty again) is not taken a second time.
         .where(Step.id == step.id, same(Step.claimed_by, previous),
-               same(Step.claimed_until, step.claimed_until))
+               same(Step.claimed_until, step.claimed_until), Step.attempts == step.attempts,
+               Step.status == step.status)
         .values(claimed_by=worker_id, claimed_until=now + lease, attempts=Step.attempts + 1)
         .execution_options(synchronize_session=False)
     )
@@ -84,27 +107,123 @@ def _take(session: Session, step: Step, worker_id: str, now: datetime, lease: ti
     return True
 
 
+def claim_due_steps(
+    *, session: Session, worker_id: str, now: datetime, lease: timedelta, limit: int = 1,
+    kind_limits: Mapping[str, int] = _NO_LIMITS,
+    run_statuses: Iterable[RunStatus | str] = (RunStatus.RUNNING,),
+) -> list[Step]:
+    """Claim up to `limit` due steps across all runs, earliest due first, under leases.
+
+    The claimed rows stay locked until the caller's transaction ends: commit the claim before
+    doing the steps' work.
+    """
+    statuses = tuple(run_statuses)
+    found = _candidates(session, now, statuses, limit + _EXTRA)
+    if not found:
+        return []
+    views = _views(session, {s.run_id for s in found}, now)
+    taken: list[Step] = []
+    for step in found:
+        if len(taken) >= limit:
+            break
+        run_views = views[step.run_id]
+        finished = {v.key for v in run_views if v.status in DONE_STEP}
+        if not set(step.deps or ()) <= finished:
+            _park(session, step)
+            continue
+        mine = next(v for v in run_views if v.key == step.key)
+        if step.status == StepStatus.PENDING and step.kind in kind_limits:
+            # The slot count must not change under us: hold the run while deciding.
+            if not _lock_run(session, step.run_id):
+                continue
+            run_views = views[step.run_id] = _views(session, (step.run_id,), now)[step.run_id]
+            mine = next(v for v in run_views if v.key == step.key)
+            if not may_start(mine, slots_held(run_views), kind_limits):
+                continue
+        if _take(session, step, worker_id, now, lease):
+            taken.append(step)
+            run_views[run_views.index(mine)] = SlotView(mine.key, mine.kind, mine.cluster,
+                                                        mine.status, True)
+    return taken
+
+
 def claim_next_step(
     *, session: Session, worker_id: str, now: datetime, lease: timedelta,
     kind_limits: Mapping[str, int] = _NO_LIMITS,
     run_statuses: Iterable[RunStatus | str] = (RunStatus.RUNNING,),
 ) -> Step | None:
-    """Claim the next runnable step of the oldest run that has one, under a lease; or None.
+    """Claim the one step due first (see `claim_due_steps`), or None."""
+    taken = claim_due_steps(session=session, worker_id=worker_id, now=now, lease=lease,
+                            kind_limits=kind_limits, run_statuses=run_statuses)
+    return taken[0] if taken else None
 
-    The run stays locked until the caller's transaction ends (other workers skip it meanwhile):
-    commit the claim before doing the step's work.
+
+def _park(session: Session, step: Step) -> None:
+    """Keep a pending step whose dependencies are not done out of later claims.
+
+    Never waits for a row another worker holds (it is simply not parked now). A dependency
+    finishing while this transaction is open may miss it: `unpark_ready` repairs that.
     """
-    statuses = tuple(run_statuses)
-    run_ids = session.scalars(
-        select(Run.id).where(Run.status.in_(statuses)).order_by(Run.id)
-    ).all()
-    for run_id in run_ids:
-        if not _lock_run(session, run_id, statuses):
-            continue
-        for step in _claimable(session, run_id, now, kind_limits):
-            if _take(session, step, worker_id, now, lease):
-                return step
-    return None
+    if not _lock_step(session, step.id):
+        return
+    session.execute(update(Step).where(Step.id == step.id, Step.status == StepStatus.PENDING)
+                    .values(next_check_at=PARKED).execution_options(synchronize_session=False))
+    step.next_check_at = PARKED
+
+
+def unpark_ready(*, session: Session) -> int:
+    """Un-park the parked steps of running runs whose dependencies are all done; return how many.
+
+    The safety net for a park that raced with its dependency finishing; the worker runs it
+    every housekeeping pass (it reads only parked steps and their runs' step statuses).
+    """
+    parked = session.execute(
+        select(Step.id, Step.run_id, Step.deps).join(Run, Run.id == Step.run_id)
+        .where(Run.status == RunStatus.RUNNING, Step.next_check_at == PARKED)).all()
+    if not parked:
+        return 0
+    done: dict[int, set[str]] = defaultdict(set)
+    for run_id, key in session.execute(
+            select(Step.run_id, Step.key).where(Step.run_id.in_({r for _, r, _ in parked}),
+                                                Step.status.in_(DONE_STEP))):
+        done[run_id].add(key)
+    ready = [sid for sid, run_id, deps in parked if set(deps or ()) <= done[run_id]]
+    if ready:
+        session.execute(update(Step).where(Step.id.in_(ready), Step.next_check_at == PARKED)
+                        .values(next_check_at=None)
+                        .execution_options(synchronize_session=False))
+    return len(ready)
+
+
+def unpark_dependents(*, session: Session, step: Step) -> None:
+    """Make the parked steps that depend on a finished step claimable again."""
+    parked = session.execute(
+        select(Step.id, Step.deps).where(Step.run_id == step.run_id,
+                                         Step.next_check_at == PARKED)).all()
+    ids = [sid for sid, deps in parked if step.key in (deps or ())]
+    if ids:
+        session.execute(update(Step).where(Step.id.in_(ids), Step.next_check_at == PARKED)
+                        .values(next_check_at=None)
+                        .execution_options(synchronize_session=False))
+
+
+def next_step_moment(*, session: Session, now: datetime) -> datetime | None:
+    """The earliest moment after now when a claimable step of a running run becomes due.
+
+    Its next check, or the end of another worker's lease on it; parked steps wait for an
+    event (a finished step), not for a moment.
+    """
+    due = session.scalar(
+        select(func.min(Step.next_check_at)).join(Run, Run.id == Step.run_id)
+        .where(Run.status == RunStatus.RUNNING, Step.status.in_(CLAIMABLE_STEP),
+               Step.next_check_at > now, Step.next_check_at < PARKED))
+    lease = session.scalar(
+        select(func.min(Step.claimed_until)).join(Run, Run.id == Step.run_id)
+        .where(Run.status == RunStatus.RUNNING, Step.status.in_(CLAIMABLE_STEP),
+               Step.claimed_until > now,
+               and_(or_(Step.next_check_at.is_(None), Step.next_check_at < PARKED))))
+    moments = [m for m in (due, lease) if m is not None]
+    return min(moments) if moments else None
 
 
 def renew_lease(
@@ -133,7 +252,8 @@ def release_step(
 ) -> None:
     """Give a step back (with its status as the caller set it); raise LeaseLost if not held.
 
-    After LeaseLost the caller should roll back: another worker owns the step now.
+    A finished step un-parks its dependents. After LeaseLost the caller should roll back:
+    another worker owns the step now.
     """
     session.flush()  # the caller's changes to the step go first
     result = session.execute(
@@ -148,6 +268,8 @@ def release_step(
                StepClaim.released_at.is_(None))
         .values(released_at=now)
     )
+    if step.status in DONE_STEP:
+        unpark_dependents(session=session, step=step)
 
 
 def claims_of(*, session: Session, step_id: int) -> list[StepClaim]:

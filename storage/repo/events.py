@@ -19,6 +19,11 @@ def record_event_id(*, session: Session, event_id: str, kind: str, at: datetime)
     return insert_or_find(session, row, lambda: session.get(SlackEvent, event_id)) is None
 
 
+def event_id_seen(*, session: Session, event_id: str) -> bool:
+    """Tell whether an event id was recorded (its effect committed with it)."""
+    return session.get(SlackEvent, event_id) is not None
+
+
 def purge_event_ids(*, session: Session, before: datetime) -> int:
     """Forget event ids received before `before`; return how many were forgotten."""
     result = session.execute(delete(SlackEvent).where(SlackEvent.received_at < before))

@@ -135,6 +135,14 @@ def last_sent(
     return [(channel, run_id, sent_at) for channel, run_id, sent_at in rows if sent_at]
 
 
+def sent_by_run(*, session: Session, run_id: int, channel: str, ts: str) -> bool:
+    """Tell whether the message `ts` in `channel` was posted by the outbox for this run."""
+    return session.scalar(
+        select(func.count(OutboxMessage.id)).where(
+            OutboxMessage.run_id == run_id, OutboxMessage.channel == channel,
+            OutboxMessage.slack_ts == ts)) != 0
+
+
 def outbox_backlog(*, session: Session, now: datetime) -> tuple[int, float | None]:
     """Return how many messages wait to be delivered and the age in seconds of the oldest."""
     count, oldest = session.execute(

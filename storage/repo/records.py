@@ -93,7 +93,7 @@ def resolve_escalations(*, session: Session, run_id: int, at: datetime, by: str)
 
 
 def escalations_of(*, session: Session, run_id: int) -> list[Escalation]:
-    """Return every escalation of a run, oldest first."""
+    """Return every escalation of a run, resolved or not, oldest first."""
     return list(session.scalars(
         select(Escalation).where(Escalation.run_id == run_id).order_by(Escalation.id)))
 

@@ -13,7 +13,9 @@ from bot.engine.states import APPROVABLE, RunStatus
 from storage.db import SQLITE_WRITE_LOCK
 from storage.models import Run
 
-_RUN_REF = re.compile(r"[Rr]?(\d+)")
+_RUN_REF = re.compile(r"[Rr]?([0-9]{1,9})")
+# Run ids fit PostgreSQL's INTEGER; a longer number names no run (and never reaches the database).
+MAX_RUN_ID = 999_999_999
 
 
 def add_run(*, session: Session, **fields: Any) -> Run:
@@ -28,7 +30,7 @@ def add_run(*, session: Session, **fields: Any) -> Run:
 def parse_run_ref(ref: str | int) -> int | None:
     """Return the run id named by 12, "12", "R12" or "r12", or None if it names no run."""
     if isinstance(ref, int) and not isinstance(ref, bool):
-        return ref if ref > 0 else None
+        return ref if 0 < ref <= MAX_RUN_ID else None
     match = _RUN_REF.fullmatch(str(ref).strip())
     return int(match.group(1)) if match and int(match.group(1)) > 0 else None
 

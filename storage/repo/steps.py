@@ -9,13 +9,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.models import Run, Step
+from storage.repo.claims import PARKED
 
 
 def add_steps(*, session: Session, run: Run, steps: Iterable[Mapping[str, Any]]) -> list[Step]:
-    """Insert a run's steps from dicts of Step fields (seq, key, kind, cluster, deps, ...)."""
+    """Insert a run's steps from dicts of Step fields (seq, key, kind, cluster, deps, ...).
+
+    A step with dependencies starts parked: claims never look at it until one finishes.
+    """
     if run.id is None:
         session.flush()
-    rows = [Step(run_id=run.id, **dict(fields)) for fields in steps]
+    rows = [Step(run_id=run.id, **{"next_check_at": PARKED if fields.get("deps") else None,
+                                   **dict(fields)}) for fields in steps]
     session.add_all(rows)
     session.flush()
     return rows

@@ -25,7 +25,12 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "reactions.get": ("reactions:read",), "users.info": ("users:read",),
     "usergroups.users.list": ("usergroups:read",),
     "conversations.info": ("channels:read", "groups:read"), "views.open": (),
+    "conversations.history": ("channels:history", "groups:history"),
+    "conversations.replies": ("channels:history", "groups:history"),
     "views.update": (), "views.publish": (), "response_url": (),
+    "files.getUploadURLExternal": ("files:write",),
+    "files.completeUploadExternal": ("files:write",),
+    "upload": (),  # the POST of a file's bytes to the URL Slack gave: no method, no scope
 }
 
 
@@ -85,13 +90,20 @@ def test_every_web_api_method_the_bot_calls_is_covered_by_the_manifests_scopes(
         # A tour of every surface: command, reactions, buttons, Home, start-up, outbox.
         ws.command("inventory")
         ws.command("plan lab 10.1.0.1")
+        ws.slack.fail("chat.postMessage", status=500)  # the plan's post: outcome unknown
+        ws.deliver()
+        ws.clock.advance(5)  # looked up in the channel before it is posted again
         ws.react(APPROVERS[0])
         ws.react(OPERATOR)
         Reconciler(ws.services, ws.app.client, ws.membership).run()
         ws.click("plan_approve", user=APPROVERS[2])
         home = {"type": "app_home_opened", "user": OPERATOR, "tab": "home", "event_ts": "1.2"}
         ws.dispatch(event_body(home, event_id="EvHome", event_time=0))
+        ws.command("evidence R1")
         ws.command("abort R1")
+        ws.slack.fail("chat.postMessage", status=500)  # a thread reply: outcome unknown
+        ws.deliver()
+        ws.clock.advance(5)  # looked up in the thread before it is posted again
         ws.command("")  # the planning modal, submitted
         view = ws.slack.view(ws.slack.opened_views()[-1])
         ws.dispatch(view_submission_body(user=OPERATOR, view=view, values={
@@ -105,4 +117,6 @@ def test_every_web_api_method_the_bot_calls_is_covered_by_the_manifests_scopes(
     # Exactly what the code uses: nothing missing, and no scope asked for "just in case".
     assert needed == scopes, (needed - scopes, scopes - needed)
     assert {"chat.postMessage", "chat.update", "reactions.get", "usergroups.users.list",
-            "views.publish", "chat.postEphemeral", "views.open", "views.update"} <= called
+            "views.publish", "chat.postEphemeral", "views.open", "views.update",
+            "conversations.history", "conversations.replies", "files.getUploadURLExternal",
+            "upload", "files.completeUploadExternal"} <= called

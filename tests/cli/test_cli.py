@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -33,7 +34,11 @@ def test_rehearsal_on_its_embedded_default_completes(capsys: pytest.CaptureFixtu
     assert "system-wide maintenance window" in out
     for cluster in ("dallas", "denver", "austin"):
         assert f"{cluster} verified" in out
-        assert f"{cluster}: 10.0.0.3 → 10.1.0.1; verified; install requests 1" in out
+        # The bot's view and the cluster's true state (not "pending" nor "verified").
+        assert (f"{cluster}: 10.0.0.3 → 10.1.0.1; in service; install requests 1; now in "
+                "service, in global, 2 of 2 servers up") in out
+    # The final board closes the summary.
+    assert "final status board:\n  R1 — completed" in out
     assert "R1 completed — full-outage upgrade of global to 10.1.0.1" in out
     assert "full outage" in out
 
@@ -46,6 +51,10 @@ def test_rehearsal_with_a_fault_shows_the_escalation(capsys: pytest.CaptureFixtu
     assert "you still cannot log back in" in out
     assert "R1 escalated" in out
     assert "escalation: denver: cannot-log-in" in out
+    # A cluster verified before the escalation is not called "pending".
+    assert "dallas: 10.0.0.3 → 10.1.0.1; verified; install requests 1" in out
+    assert "denver: 10.0.0.3 → 10.0.0.3; ESCALATED" in out
+    assert "restarting (not answering)" in out
 
 
 @pytest.mark.slow
@@ -138,8 +147,17 @@ def test_plan_reads_the_live_clusters(tmp_path: Path, monkeypatch: pytest.Monkey
         monkeypatch.setenv("DMA_PASSWORD", "pw")
         assert main(["plan", "global", "10.0.0.4"]) == 0
         out = capsys.readouterr().out
-        assert "10.0.0.3 → *10.0.0.4*" in out and "basic (cluster by cluster)" in out
+        # Plain text: no Slack markup, no mention syntax.
+        assert "10.0.0.3 → 10.0.0.4" in out and "basic (cluster by cluster)" in out
         assert "Order: dallas, denver, austin" in out
+        assert "*" not in out and "<!subteam" not in out and "<@" not in out
+        assert main(["plan", "global", "10.1.0.1", "--window", "2026-11-28T22:00/4h", "--tz",
+                     "America/Chicago", "--json"]) == 0
+        document = json.loads(capsys.readouterr().out)
+        assert document["strategy"] == "full-outage" and document["order"][0] == "dallas"
+        assert "America/Chicago" in document["window"]
+        assert main(["plan", "global", "10.1.0.1", "--tz", "America/Chicago"]) == 2
+        assert "--tz only applies to a window" in capsys.readouterr().err
         # Reading is all it does: no cluster received a state-changing request.
         assert not [r for r in sim.requests if r.method != "GET"]
         assert main(["plan", "globl", "10.0.0.4"]) == 2
@@ -156,4 +174,4 @@ def test_rehearsal_with_a_config_file(capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["rehearse", "global", "10.0.0.4", "--config", config, *FAST]) == 0
     out = capsys.readouterr().out
     assert "basic upgrade of global to 10.0.0.4" in out
-    assert "austin: 10.0.0.3 → 10.0.0.4; verified; install requests 1" in out
+    assert "austin: 10.0.0.3 → 10.0.0.4; in service; install requests 1" in out

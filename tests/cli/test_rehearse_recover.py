@@ -35,9 +35,10 @@ def test_rehearsed_restore_after_an_incremental_escalation(
     out = capsys.readouterr().out
     assert "*R2* — restore plan for supercluster *global*" in out
     assert "denver stays out of service: 1 of 2 servers up; `/upgrade rollback R1 denver`" in out
-    # The restore's offer is taken: denver is rolled back and joins austin (never the reverse).
-    assert "Then denver joins austin" in out
-    assert "[austin 10.0.0.3 in service, denver 10.0.0.3 in service] territories: West on " \
-           "denver, South on austin" in out
-    assert "[dallas 10.1.0.1 in service] territories: Americas on dallas" in out
+    # The incremental order is by load: denver (fewest calls) leaves first and escalates, so
+    # the others are still on 10.0 in the old supercluster. The restore's offer is taken:
+    # denver is rolled back and joins dallas (never the reverse).
+    assert "Then denver joins dallas" in out
+    assert "[dallas 10.0.0.3 in service, austin 10.0.0.3 in service, denver 10.0.0.3 in " \
+           "service] territories: Americas on dallas, West on denver, South on austin" in out
     assert "every cluster in service, one version family per supercluster" in out

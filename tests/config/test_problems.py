@@ -21,7 +21,8 @@ BAD_INPUTS = [
     ("timing: {max_parallel_installs: many}", "timing.max_parallel_installs",
      "expected a whole number, got 'many'"),
     ("timeing: {}", "timeing", "unknown key 'timeing' (did you mean 'timing'?); expected one of: "
-                               "slack, timing, escalation, packages, dma, superclusters"),
+                               "slack, timing, escalation, checklist, packages, dma, "
+                               "worker, superclusters"),
     (sc_with(CLUSTER % ("dallas", "dallas"),
              '{name: denver, api_url: "https://dma-denver.example.com/api/rest", servers: 3}'),
      "superclusters[global].clusters[denver].servers", "expected 1 or 2, got 3"),
@@ -43,7 +44,7 @@ BAD_INPUTS = [
     ("superclusters: [{name: global, clusters: []}]", "superclusters[global].clusters",
      "1 to 5 clusters"),
     ("superclusters: [global]", "superclusters[0]",
-     "expected a mapping with keys name, clusters, got 'global'"),
+     "expected a mapping with keys name, clusters, seed, got 'global'"),
     ("clusters: {name: lab}", "clusters", "expected a list, got a mapping"),
     ('packages: {"10.1": {url: "https://f.example.com/p.bin"}}', "packages[10.1]",
      "expected a DMA version like 10.0.0.3"),

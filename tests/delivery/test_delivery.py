@@ -60,6 +60,15 @@ def test_in_flight_and_recent_posts_pace_the_channel() -> None:
     assert pick([q(2, 2)], recent=Recent(posts={"C1": T0 - SECOND})) == ((2,), ())
 
 
+def test_a_file_upload_waits_for_the_posts_before_it_and_holds_back_none() -> None:
+    # The timeline after the escalation prompt, not before it.
+    assert pick([q(1, 1), q(2, 1, "upload"), q(3, 2)]) == ((1,), ())
+    # A notice after it is not held back while the file is drawn and sent, nor is the channel.
+    assert pick([q(2, 1, "upload"), q(3, 1)]) == ((2, 3), ())
+    flying = q(2, 1, "upload", status="sending", at=T0 + 60 * SECOND)
+    assert pick([flying, q(3, 1), q(4, 2)]) == ((3,), ())
+
+
 def test_a_claim_whose_lease_expired_is_taken_again() -> None:
     assert pick([q(1, 1, status="sending", at=T0 - SECOND), q(2, 1)]) == ((1,), ())
 

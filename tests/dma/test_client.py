@@ -507,3 +507,15 @@ def test_a_missing_ca_bundle_is_refused_at_construction(make: Callable[..., DmaC
 
 def test_repr_has_no_secret(client: DmaClient) -> None:
     assert PASSWORD not in repr(client) and "dallas" in repr(client)
+
+
+def test_a_poll_sends_each_read_once_and_the_client_keeps_its_retries(
+        client: DmaClient, rsps: responses.RequestsMock, sleeps: list[float]) -> None:
+    # A restarting cluster: the step polls again at its interval, so no retry with sleeps here.
+    rsps.get(f"{BASE}/installed-software", body=refused())
+    poll = client.single_attempt()
+    error = raised(DmaNotReachable, poll.installed_software)
+    assert isinstance(error, DmaNotReachable) and error.reason == "refused"
+    assert len(rsps.calls) == 1 and sleeps == []
+    raised(DmaNotReachable, client.installed_software)  # outside a poll: retried as before
+    assert len(rsps.calls) == 4 and sleeps == [0.2, 0.4]

@@ -33,6 +33,7 @@ from sqlalchemy import select
 from bot.clients import ClientFactory
 from bot.clock import SystemClock
 from bot.config import load_settings_text
+from bot.engine.guide import CHECKLIST_ACKS
 from bot.engine.windows import Window
 from bot.services import Services
 from bot.simulator import DmaSimulator
@@ -172,6 +173,8 @@ def seed_database(path: Path, sim: DmaSimulator, *, windows: int) -> None:
                                 settings, username=SIM_USER, password=SIM_PASSWORD))
         lab = services.submit(services.plan("lab", "10.1.0.1"), requester="U0REQUESTER",
                               require_window=False)
+        for item in CHECKLIST_ACKS:  # the operator has acknowledged the checklist
+            services.acknowledge(lab, item, "U0OPERATOR")
         for user in ("U0APPROVER1", "U0APPROVER2"):
             assert services.approve(lab, user, approvers=APPROVERS).counted
         if windows:

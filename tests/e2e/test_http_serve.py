@@ -21,11 +21,19 @@ from tests.e2e.bot_process import (
     wait_until,
     write_config,
 )
-from tests.support.signing import event_body, reaction_event, slash_command_body
+from tests.support.signing import (
+    block_action_body,
+    event_body,
+    reaction_event,
+    slash_command_body,
+)
 from tests.support.slack_double import SlackDouble
 from tests.support.workspace import APPROVERS, CHANNEL, OPERATOR, VISITOR, populate
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
+
+
+ACKS = ("checklist_release_notes", "checklist_backup", "checklist_licence_keys")
 
 
 @pytest.fixture
@@ -69,6 +77,17 @@ class Slack:
         status, _ = self.bot.post(event_body(event, event_id=event_id, event_time=0),
                                   headers=headers)
         return status
+
+    def acknowledge(self, ts: str) -> None:
+        """The operator clicks each checklist button of the plan message."""
+        for n, action_id in enumerate(ACKS):
+            rid = f"ack{n}"
+            body = block_action_body(user=OPERATOR, channel=CHANNEL, message_ts=ts,
+                                     action_id=action_id, value="R1",
+                                     response_url=self.slack.response_url(rid))
+            assert self.bot.post(body)[0] == 200
+            self.slack.wait_for(lambda rid=rid: bool(self.slack.responses_posted(rid)), 10,
+                                what=f"the answer to {rid}")
 
     def thread(self, ts: str) -> list[str]:
         return [m["text"] for m in self.slack.thread(CHANNEL, ts)]
@@ -116,7 +135,12 @@ def _story(s: Slack) -> None:
     ts = plan["ts"]
     assert plan["text"].startswith("*R1* — upgrade plan for supercluster *global*")
     assert {e["action_id"] for b in plan["blocks"] if b["type"] == "actions"
-            for e in b["elements"]} == {"plan_approve", "plan_reject"}
+            for e in b["elements"]} == {"plan_approve", "plan_reject", *ACKS}
+    # The operator acknowledges the checklist (release notes, backup, licence keys), on the
+    # plan message, whose ts the bot has stored once its outbox is drained.
+    wait_until(lambda: json.loads(bot.get("/healthz")[1])["outbox"]["backlog"] == 0, 10,
+               "the outbox to drain")
+    s.acknowledge(ts)
 
     # The requester's own reaction and a visitor's are ignored (each told privately).
     assert s.react(OPERATOR, ts, event_id="EvOwn") == 200

@@ -48,6 +48,13 @@ def test_approvals_while_stopped_then_an_escalation(tmp_path: Path, slack: Slack
             ts = slack.messages(CHANNEL)[0]["ts"]
             wait_until(lambda: json.loads(bot.get("/healthz")[1])["outbox"]["backlog"] == 0, 10,
                        "the outbox to drain")
+            # The operator acknowledges the checklist with its buttons (on the plan message,
+            # whose ts the bot has stored once the outbox is drained).
+            for n, action_id in enumerate(("checklist_release_notes", "checklist_backup",
+                                           "checklist_licence_keys")):
+                assert "acknowledged" in click(bot, slack, action_id, OPERATOR, ts, f"a{n}")[0]
+            wait_until(lambda: json.loads(bot.get("/healthz")[1])["outbox"]["backlog"] == 0, 10,
+                       "the outbox to drain")
             assert bot.stop() == 0
 
             # While it is down, two approvers react (Slack's events go nowhere).

@@ -12,7 +12,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.bot_process import BotProcess, Latencies, simulator, wait_until, write_config
-from tests.support.signing import event_payload, reaction_event, slash_command_payload
+from tests.support.signing import (
+    block_action_payload,
+    event_payload,
+    reaction_event,
+    slash_command_payload,
+)
 from tests.support.slack_double import SlackDouble
 from tests.support.socket_double import SocketModeDouble
 from tests.support.workspace import APPROVERS, CHANNEL, OPERATOR, populate
@@ -53,6 +58,16 @@ def test_a_whole_upgrade_over_socket_mode(tmp_path: Path, slack: SlackDouble) ->
             ts = slack.messages(CHANNEL)[0]["ts"]
             assert "R1 posted" in slack.responses_posted("p")[0]["text"]
 
+            wait_until(lambda: json.loads(bot.get("/healthz")[1])["outbox"]["backlog"] == 0,
+                       10, "the outbox to drain")  # the bot has stored the plan's ts
+            # The operator acknowledges the checklist with its buttons (interactive envelopes).
+            for n, action_id in enumerate(("checklist_release_notes", "checklist_backup",
+                                           "checklist_licence_keys")):
+                socket.wait_for_ack(socket.send("interactive", block_action_payload(
+                    user=OPERATOR, channel=CHANNEL, message_ts=ts, action_id=action_id,
+                    value="R1", response_url=slack.response_url(f"a{n}"))), 10)
+                slack.wait_for(lambda n=n: bool(slack.responses_posted(f"a{n}")), 10,
+                               what="the acknowledgement")
             for n, user in enumerate((APPROVERS[0], APPROVERS[1])):
                 slack.add_reaction(CHANNEL, ts, "white_check_mark", user)
                 event = reaction_event("reaction_added", user=user, reaction="white_check_mark",

@@ -114,11 +114,14 @@ def test_the_two_servers_on_different_package_versions() -> None:
         verdict.checks[1].detail
 
 
-def test_both_servers_agree_but_not_on_the_target() -> None:
+def test_both_servers_still_on_the_old_version_is_an_install_that_did_not_take() -> None:
     still_old = replace(BOTH_UP, nodes=tuple(replace(n, package_version="10.0.0.3")
                                              for n in BOTH_UP.nodes))
     verdict = verify(still_old, replace(UPGRADED, system_version="10.0.0.3"))
-    assert verdict.condition is Condition.VERSION_MISMATCH
+    # Its own verdict, not "the two servers' versions differ" (they do not), and not a vendor's.
+    assert verdict.condition is Condition.INSTALL_NOT_TAKEN
+    assert verdict.condition not in VENDOR_CONDITIONS
+    assert verdict.summary.startswith("The install did not take")
     assert verdict.checks[1].ok
     assert "not on the target 10.1.0.1" in verdict.checks[2].detail
     # The system version alone disagreeing is caught too.
@@ -164,8 +167,9 @@ def test_the_worst_condition_is_the_one_reported() -> None:
 def test_servers_that_do_not_report_a_package_version_fall_back_to_the_system_version() -> None:
     quiet = replace(BOTH_UP, nodes=tuple(replace(n, package_version=None) for n in BOTH_UP.nodes))
     assert verify(quiet).ok
+    # No server version to compare and the system version is the old one: not taken.
     assert verify(quiet, replace(UPGRADED, system_version="10.0.0.3")).condition is \
-        Condition.VERSION_MISMATCH
+        Condition.INSTALL_NOT_TAKEN
 
 
 def test_waiting_to_log_back_in() -> None:
@@ -250,10 +254,19 @@ def test_the_final_check_fails_on(case: str, changes: dict[str, object], detail:
 
 def test_a_join_is_checked_each_time() -> None:
     two = SuperclusterView(clusters=(member("dallas"), member("denver")))
+    complete = OperationStatus("JOIN", 100, state="COMPLETE", message="joined")
     assert verify_join(cluster="denver", seed="dallas", members={"dallas", "denver"},
-                       view=two).ok
+                       view=two, operation=complete).ok
+    # The operation status and the supercluster's warnings count too, not only membership.
+    assert not verify_join(cluster="denver", seed="dallas", members={"dallas", "denver"},
+                           view=two).ok
+    warned = SuperclusterView(clusters=two.clusters, warnings=("denver is not responding",))
+    verdict = verify_join(cluster="denver", seed="dallas", members={"dallas", "denver"},
+                          view=warned, operation=complete)
+    assert not verdict.ok and "denver is not responding" in verdict.summary
     joining = SuperclusterView(clusters=(member("dallas"), member("denver", status="JOINING")))
-    verdict = verify_join(cluster="denver", seed="dallas", members={"dallas"}, view=joining)
+    verdict = verify_join(cluster="denver", seed="dallas", members={"dallas"}, view=joining,
+                          operation=complete)
     assert verdict.condition is Condition.JOIN_FAILED
     assert "denver is JOINING" in verdict.summary
     alone = SuperclusterView(clusters=(member("dallas"),))

@@ -55,6 +55,7 @@ def test_an_escalation_reaches_the_thread_pauses_the_run_and_only_operators_retr
         tmp_path: Path) -> None:
     with workspace(tmp_path, faults=["denver=one-server"]) as ws:
         ws.command("plan global 10.0.0.4")
+        ws.acknowledge()  # an operator acknowledges the checklist
         ws.click("plan_approve", user=APPROVERS[0])
         ws.click("plan_approve", user=APPROVERS[1])
         assert ws.drive("R1") == "escalated"
@@ -163,6 +164,7 @@ def acknowledge_and_reminders(ws: Workspace, *, escalated_at: datetime) -> None:
 
 def test_abort_button_on_the_board_is_for_operators(ws: Workspace) -> None:
     ws.command("plan lab 10.1.0.1")
+    ws.acknowledge()  # an operator acknowledges the checklist
     ws.click("plan_approve", user=APPROVERS[0])
     ws.click("plan_approve", user=APPROVERS[1])
     ws.command("pause R1")
@@ -180,6 +182,7 @@ def test_an_overrun_is_asked_in_the_thread_and_approved_by_button(ws: Workspace)
     start = ws.clock.now()
     minutes = int(estimate // 60) + 10
     ws.command(f"plan lab 10.1.0.1 window={start:%Y-%m-%dT%H:%M}/{minutes}m")
+    ws.acknowledge()  # an operator acknowledges the checklist
     ws.click("plan_approve", user=APPROVERS[0])
     ws.click("plan_approve", user=APPROVERS[1])
     assert ws.run().status == "running"  # approved inside its window: starts at once

@@ -51,6 +51,7 @@ def test_inventory_is_read_after_the_ack_and_shows_every_cluster(ws: Workspace) 
 def test_plan_posts_one_message_with_everything_to_approve_it(ws: Workspace) -> None:
     reply = ws.command("plan global 10.1.0.1 strategy=incremental "
                        "window=2026-11-28T22:00/12h tz=America/Chicago")
+    ws.acknowledge()  # an operator acknowledges the checklist
 
     assert reply.ack is not None and "Reading the clusters" in reply.ack["text"]
     assert "R1 posted in <#C0UPGRADES>" in reply.responses[-1]["text"]
@@ -127,6 +128,7 @@ def test_status_and_history_describe_runs(ws: Workspace) -> None:
 
 def test_operators_pause_resume_and_abort_and_the_thread_says_so(ws: Workspace) -> None:
     ws.command("plan lab 10.1.0.1")
+    ws.acknowledge()  # an operator acknowledges the checklist
     for approver in APPROVERS[:2]:
         ws.react(approver)
     ws.tick()

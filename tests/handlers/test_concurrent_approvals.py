@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import FakeClock
 from bot.config import load_settings
+from bot.engine.guide import CHECKLIST_ACKS
 from bot.engine.planner import ClusterFacts, PlanRequest, make_plan
 from bot.services import Services
 from tests.support.workspace import CONFIG
@@ -30,6 +31,8 @@ def test_simultaneous_approvals_start_the_run(session_factory: sessionmaker[Sess
     names = []
     for _ in range(8):
         name = services.submit(plan, requester="U0OPERATOR", channel="C0UPGRADES")
+        for item in CHECKLIST_ACKS:  # the operator has done the checklist
+            services.acknowledge(name, item, "U0OPERATOR")
         names.append(name)
         barrier = threading.Barrier(2)
 

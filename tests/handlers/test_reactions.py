@@ -31,6 +31,7 @@ def audit(ws: Workspace, run: str = "R1") -> list[tuple[str, str]]:
 
 def test_only_approvers_other_than_the_requester_count_each_once(ws: Workspace) -> None:
     ws.command("plan lab 10.1.0.1")
+    ws.acknowledge()  # an operator acknowledges the checklist
 
     # The requester (an approver through the group), a visitor and a bot in the approvers'
     # group react: none of them counts; the two people are told why, privately.
@@ -65,6 +66,7 @@ def test_only_approvers_other_than_the_requester_count_each_once(ws: Workspace) 
 
 def test_removing_the_reaction_withdraws_until_the_run_starts(ws: Workspace) -> None:
     ws.command("plan lab 10.1.0.1 window=2026-11-26T02:00/4h")
+    ws.acknowledge()  # an operator acknowledges the checklist
     ws.react(APPROVERS[0])
     ws.react(APPROVERS[1])
     assert ws.run().status == "scheduled"

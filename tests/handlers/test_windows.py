@@ -16,6 +16,7 @@ def window_text(ws: Workspace, start_in: timedelta, length: timedelta) -> str:
 
 def test_an_approved_plan_starts_at_its_windows_start_not_before(ws: Workspace) -> None:
     ws.command(f"plan lab 10.1.0.1 {window_text(ws, timedelta(hours=2), timedelta(hours=4))}")
+    ws.acknowledge()  # an operator acknowledges the checklist
     ws.react(APPROVERS[0])
     ws.react(APPROVERS[1])
     assert ws.run().status == "scheduled"
@@ -38,6 +39,7 @@ def test_a_plan_still_unapproved_when_its_window_is_too_short_expires(ws: Worksp
     estimate = timedelta(seconds=ws.services.plan("lab", "10.1.0.1").total_estimate_s)
     ws.command("plan lab 10.1.0.1 "
                + window_text(ws, timedelta(hours=1), estimate + timedelta(minutes=30)))
+    ws.acknowledge()  # an operator acknowledges the checklist
     ws.react(APPROVERS[0])  # one of the two approvals it needs
     ws.tick()
     assert ws.run().status == "awaiting_approval"
@@ -62,6 +64,7 @@ def test_a_plan_still_unapproved_when_its_window_is_too_short_expires(ws: Worksp
 
 def test_a_run_whose_clusters_changed_does_not_start_and_says_so(ws: Workspace) -> None:
     ws.command(f"plan lab 10.1.0.1 {window_text(ws, timedelta(hours=2), timedelta(hours=4))}")
+    ws.acknowledge()  # an operator acknowledges the checklist
     ws.react(APPROVERS[0])
     ws.react(APPROVERS[1])
     assert ws.run().status == "scheduled"

@@ -12,7 +12,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.messages.ids import BOT_SCOPES, EVENTS, SLASH_COMMAND, ActionId, RunRef
+from bot.messages.ids import BOT_SCOPES, EVENTS, MAX_ID, SLASH_COMMAND, ActionId, RunRef
 
 ROOT = Path(__file__).resolve().parents[2]
 # SchemaStore's Slack app manifest schema, carried with the tests so the check always runs.
@@ -61,11 +61,19 @@ def test_action_ids_are_distinct() -> None:
     assert len(set(values)) == len(values)
 
 
-@given(st.integers(min_value=1, max_value=10**12), st.none() | st.integers(1, 10**12))
+@given(st.integers(min_value=1, max_value=MAX_ID), st.none() | st.integers(1, MAX_ID))
 def test_run_ref_round_trips_through_a_button_value(run_id: int, step_id: int | None) -> None:
     ref = RunRef(run_id, step_id)
     assert RunRef.decode(ref.encode()) == ref
     assert len(ref.encode()) <= 2000  # Slack's limit on a button value
+
+
+@pytest.mark.parametrize("value", ["R1000000000", "R" + "9" * 1990, "R1/S1000000000"])
+def test_run_ref_refuses_ids_that_no_run_can_have(value: str) -> None:
+    with pytest.raises(ValueError):
+        RunRef.decode(value)
+    with pytest.raises(ValueError):
+        RunRef(MAX_ID + 1)
 
 
 def test_run_ref_reads_like_run_names() -> None:

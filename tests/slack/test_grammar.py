@@ -12,12 +12,14 @@ from bot.engine.windows import WindowError
 from bot.slack import grammar
 from bot.slack.grammar import (
     ControlRequest,
+    EvidenceRequest,
     HelpRequest,
     HistoryRequest,
     InventoryRequest,
     PlanRequest,
     StatusRequest,
     UsageError,
+    VerifyRequest,
     parse,
     subcommand,
 )
@@ -37,6 +39,8 @@ from bot.slack.grammar import (
     ("retry R3", ControlRequest("retry", "R3")),
     ("history", HistoryRequest()),
     ("history global", HistoryRequest("global")),
+    ("verify global", VerifyRequest("global")),
+    ("evidence r7", EvidenceRequest("R7")),
     ("plan global 10.1.0.1", PlanRequest("global", "10.1.0.1")),
     ("plan lab 6.0.1J strategy=basic", PlanRequest("lab", "6.0.1J", Strategy.BASIC)),
     ("plan global 10.1.0.1 strategy=Incremental", PlanRequest("global", "10.1.0.1",
@@ -82,6 +86,10 @@ def test_a_window_without_tz_is_utc() -> None:
     ("status R0", "is not a run"),
     ("history global lab", "at most one TARGET"),
     ("inventory now", "`inventory` takes nothing more"),
+    ("verify", "`verify` expects one TARGET (got nothing): `/upgrade verify TARGET`"),
+    ("verify global lab", "expects one TARGET"),
+    ("evidence global", "`global` is not a run"),
+    ("evidense R1", "Did you mean `evidence`?"),
 ])
 def test_mistakes_say_what_was_expected(text: str, says: str) -> None:
     with pytest.raises(UsageError) as info:

@@ -20,6 +20,7 @@ def restart(ws: Workspace) -> Reconciled:
 
 def test_approvals_given_while_down_are_counted_at_start(ws: Workspace) -> None:
     ws.command("plan lab 10.1.0.1")
+    ws.acknowledge()  # an operator acknowledges the checklist
     ts = ws.plan_ts()
     # While the bot is down: the requester, a visitor, a bot and two approvers react.
     for user in (OPERATOR, VISITOR, DEPLOY_BOT, APPROVERS[0], APPROVERS[2]):

@@ -50,7 +50,7 @@ def test_healthz_reports_database_worker_and_outbox(tmp_path: Path) -> None:
     health = Health(sessions, clock, "http", worker_id="w1", started_at=clock.now(),
                     stalled_after_s=60)
     with SlackDouble() as slack:
-        application = wsgi_app(bolt_app(slack), health)
+        application = wsgi_app(bolt_app(slack), health, signing_secret="secret")
         health.ticked()
         status, body = call(application, "GET", "/healthz")
         assert status == "200 OK"
@@ -75,7 +75,8 @@ def test_healthz_is_503_when_the_database_is_down(tmp_path: Path) -> None:
     clock = FakeClock()
     health = Health(make_session_factory(engine), clock, "http", started_at=clock.now())
     with SlackDouble() as slack:
-        status, body = call(wsgi_app(bolt_app(slack), health), "GET", "/healthz")
+        application = wsgi_app(bolt_app(slack), health, signing_secret="secret")
+        status, body = call(application, "GET", "/healthz")
     assert status.startswith("503")
     assert body["database"] == {"ok": False, "error": "OperationalError"}  # type: ignore[index]
     assert body["status"] == "unavailable"  # type: ignore[index]
@@ -87,7 +88,8 @@ def test_waitress_serves_on_a_free_port_and_closes(tmp_path: Path) -> None:
     clock = FakeClock()
     health = Health(make_session_factory(engine), clock, "http", started_at=clock.now())
     with SlackDouble() as slack:
-        server = HttpServer(wsgi_app(bolt_app(slack), health), host="127.0.0.1", port=0)
+        server = HttpServer(wsgi_app(bolt_app(slack), health, signing_secret="secret"),
+                            host="127.0.0.1", port=0)
         server.start()
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{server.port}/healthz", timeout=5)

@@ -11,6 +11,7 @@ from slack_sdk import WebClient
 
 from bot.app.slack import web_client
 from bot.config import Environment
+from bot.flows.base import NoSuchRun
 from bot.outbox import Outgoing, RetryLater
 from bot.slack.sink import SlackSink
 from tests.support.slack_double import SlackDouble
@@ -109,3 +110,64 @@ def test_a_broadcast_reply_is_shown_in_the_channel_too(slack: SlackDouble,
     assert call.args["reply_broadcast"] is True and "reply_broadcast" not in plain.args
     assert [m["text"] for m in slack.messages(CHANNEL)] == ["R1 plan", "🚨 R1 — escalation"]
     assert len(slack.thread(CHANNEL, ts)) == 2
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+
+
+def _upload(**spec: str) -> Outgoing:
+    return Outgoing(id=7, kind="upload", channel=CHANNEL, run_name="R1", thread_ts=None,
+                    thread=False, payload={"text": "R1 timeline", "file": {
+                        "what": "timeline", "run": "R1", "filename": "R1-timeline.png",
+                        "title": "R1 timeline", **spec}})
+
+
+def _files_sink(slack: SlackDouble, render: Any) -> SlackSink:
+    env = Environment(slack_bot_token="xoxb-test", slack_api_url=slack.base_url)
+    return SlackSink(web_client(env, blocking_retries=False, timeout_s=2), files=render)
+
+
+def test_an_upload_renders_the_file_when_delivered_and_shares_it(slack: SlackDouble) -> None:
+    asked: list[dict[str, Any]] = []
+    sink = _files_sink(slack, lambda spec: asked.append(dict(spec)) or PNG)
+    assert sink.send(_upload()) is None
+    assert asked[0]["what"] == "timeline" and asked[0]["run"] == "R1"
+    assert [c.method for c in slack.calls] == [
+        "files.getUploadURLExternal", "upload", "files.completeUploadExternal"]
+    assert slack.calls_to("files.getUploadURLExternal")[0].args["length"] == str(len(PNG))
+    [shared] = slack.files()
+    assert shared["data"] == PNG and shared["title"] == "R1 timeline"
+    assert shared["channel"] == CHANNEL
+    [message] = slack.messages(CHANNEL)
+    assert message["text"] == "R1 timeline" and message["files"][0]["name"] == "R1-timeline.png"
+
+
+@pytest.mark.parametrize("method", ["files.getUploadURLExternal",
+                                    "files.completeUploadExternal"])
+def test_an_upload_refused_for_now_is_tried_again_later(slack: SlackDouble, method: str) -> None:
+    slack.fail(method, retry_after=20)
+    with pytest.raises(RetryLater) as raised:
+        _files_sink(slack, lambda spec: PNG).send(_upload())
+    assert raised.value.seconds == 20.0
+    assert slack.files() == []
+
+
+def test_an_upload_whose_bytes_are_refused_is_tried_again(slack: SlackDouble) -> None:
+    slack.fail("upload", status=500)
+    with pytest.raises(RetryLater) as raised:
+        _files_sink(slack, lambda spec: PNG).send(_upload())
+    assert "Slack refused the file's bytes (HTTP 400)" in raised.value.reason
+    assert [c.outcome for c in slack.calls_to("upload")] == ["400"]
+    assert slack.calls_to("files.completeUploadExternal") == []
+    # Tried again: a new upload URL, and this time the file is shared.
+    _files_sink(slack, lambda spec: PNG).send(_upload())
+    assert len(slack.files()) == 1
+
+
+def test_a_file_that_cannot_be_rendered_any_more_is_dropped(slack: SlackDouble) -> None:
+    def gone(spec: Any) -> bytes:
+        raise NoSuchRun("R1")
+
+    assert _files_sink(slack, gone).send(_upload()) is None
+    assert _files_sink(slack, None).send(_upload()) is None
+    assert slack.calls == []

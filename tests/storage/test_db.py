@@ -27,7 +27,8 @@ from storage.models import Base, Run, SlackEvent, Step
 from tests.storage.factories import T0, make_run
 
 TABLES = {"runs", "steps", "step_claims", "approvals", "slack_events", "audit_entries",
-          "outbox_messages", "territory_snapshots", "step_durations", "escalations"}
+          "outbox_messages", "territory_snapshots", "step_durations", "escalations", "dma_requests",
+          "reverifications"}
 
 
 @pytest.mark.parametrize(("given", "expected"), [
@@ -79,9 +80,10 @@ def test_upgrade_runs_from_any_directory_and_twice(
     url = f"sqlite:///{tmp_path / 'bot.db'}"
     upgrade_database(url)
     upgrade_database(url)
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
     engine = make_engine(url)
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
     with engine.connect() as conn:
-        head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
         assert conn.scalar(sa.text("SELECT version_num FROM alembic_version")) == head
     engine.dispose()
 

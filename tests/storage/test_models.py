@@ -106,4 +106,5 @@ def test_enum_helpers_name_the_enum_as_people_read_it() -> None:
     assert member(StepStatus, "active") is StepStatus.ACTIVE
     error = UnknownValue(ApprovalKind, "veto")
     assert isinstance(error, ValueError) and (error.enum, error.value) == (ApprovalKind, "veto")
-    assert str(error) == "unknown approval kind 'veto'; expected one of: approve, reject, overrun"
+    assert str(error) == ("unknown approval kind 'veto'; expected one of: approve, reject, "
+                          "overrun, ack:release-notes, ack:backup, ack:licence-keys")

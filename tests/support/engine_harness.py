@@ -19,6 +19,7 @@ from bot.clients import ClientFactory
 from bot.clock import FakeClock
 from bot.config import Settings, load_settings
 from bot.delivery import Delivery
+from bot.engine.guide import CHECKLIST_ACKS
 from bot.engine.states import HELD, TERMINAL_RUN, RunStatus
 from bot.engine.windows import Window
 from bot.outbox import Outgoing
@@ -72,9 +73,15 @@ class Harness:
         plan = self.services.plan(target, version, strategy)
         name = self.services.submit(plan, requester="U0REQUESTER", channel="C0UPGRADES",
                                     window=window, require_window=False)
+        self.acknowledge(name)
         for user in ("U0APPROVER1", "U0APPROVER2"):
             self.services.approve(name, user, source="cli")
         return name
+
+    def acknowledge(self, name: str, user: str = "U0OPERATOR") -> None:
+        """An operator acknowledges every manual checklist item of the run, as the buttons do."""
+        for item in CHECKLIST_ACKS:
+            self.services.acknowledge(name, item, user)
 
     def drive(self, name: str, *, max_hours: float = 24.0, stop: Iterable[str] = STOP) -> str:
         """Tick the worker and jump to its next due moment until the run stops."""

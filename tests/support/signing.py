@@ -6,6 +6,7 @@ returns the exact string Slack would POST in HTTP mode, to be signed with `sign(
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -17,7 +18,12 @@ from slack_sdk.signature import SignatureVerifier
 from bot.messages.ids import SLASH_COMMAND
 
 DEFAULT_RESPONSE_URL = "https://hooks.slack.com/commands/T0TEST/1/response"
-_TRIGGER_ID = "1700000000.1.0123456789abcdef0123456789abcdef"
+_TRIGGERS = itertools.count(1)
+
+
+def new_trigger_id() -> str:
+    """A fresh trigger id, as Slack sends with every command and click."""
+    return f"1700000000.{next(_TRIGGERS)}.0123456789abcdef0123456789abcdef"
 
 
 def sign(secret: str, body: str, timestamp: int) -> dict[str, str]:
@@ -47,7 +53,7 @@ def slash_command_payload(
     team_id: str = "T0TEST",
     api_app_id: str = "A0TEST",
     response_url: str = DEFAULT_RESPONSE_URL,
-    trigger_id: str = _TRIGGER_ID,
+    trigger_id: str | None = None,
     user_name: str = "operator",
     channel_name: str = "dma-upgrades",
 ) -> dict[str, str]:
@@ -64,7 +70,7 @@ def slash_command_payload(
         "api_app_id": api_app_id,
         "is_enterprise_install": "false",
         "response_url": response_url,
-        "trigger_id": trigger_id,
+        "trigger_id": trigger_id or new_trigger_id(),
     }
 
 
@@ -163,7 +169,7 @@ def block_action_payload(
             "channel_id": channel,
             "is_ephemeral": False,
         },
-        "trigger_id": _TRIGGER_ID,
+        "trigger_id": new_trigger_id(),
         "team": {"id": team_id, "domain": "test-team"},
         "enterprise": None,
         "is_enterprise_install": False,
@@ -239,7 +245,7 @@ def view_submission_body(*, user: str, view: dict[str, Any], values: dict[str, A
         "team": {"id": team_id, "domain": "test-team"},
         "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": team_id},
         "api_app_id": "A0TEST",
-        "trigger_id": _TRIGGER_ID,
+        "trigger_id": new_trigger_id(),
         "view": {**view, "state": {"values": state}, "hash": "1700000000.abcdef"},
         "response_urls": [],
         "is_enterprise_install": False,
@@ -256,7 +262,7 @@ def home_action_body(*, user: str, action_id: str, value: str, view_id: str = "V
         "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": team_id},
         "api_app_id": "A0TEST",
         "container": {"type": "view", "view_id": view_id},
-        "trigger_id": _TRIGGER_ID,
+        "trigger_id": new_trigger_id(),
         "team": {"id": team_id, "domain": "test-team"},
         "view": {"id": view_id, "type": "home", "blocks": [], "state": {"values": {}}},
         "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": value,

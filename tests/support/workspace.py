@@ -133,15 +133,23 @@ class Workspace:
         return self.dispatch(raw, headers=extra)
 
     def click(self, action_id: str, *, user: str, run: str = "R1",
-              value: str | None = None) -> Reply:
-        """Click a button on a run's message."""
+              value: str | None = None, message_ts: str | None = None) -> Reply:
+        """Click a button on a run's plan message (or on the message `message_ts`)."""
         rid = f"act-{next(self._ids)}"
         summary = self.services.summary(run)
-        body = block_action_body(user=user, channel=CHANNEL, message_ts=summary.message_ts or "1.1",
+        body = block_action_body(user=user, channel=CHANNEL,
+                                 message_ts=message_ts or self.plan_ts(run),
                                  action_id=action_id, value=value or summary.name,
                                  response_url=self.slack.response_url(rid))
         response = self.dispatch(body)
         return Reply(response.status, _json(response.body), self.slack.responses_posted(rid))
+
+    def acknowledge(self, run: str = "R1", *, user: str = OPERATOR) -> list[Reply]:
+        """An operator clicks each checklist button of the plan message (release notes, backup,
+        licence keys)."""
+        return [self.click(action_id, user=user, run=run)
+                for action_id in ("checklist_release_notes", "checklist_backup",
+                                  "checklist_licence_keys")]
 
     # -- the engine ----------------------------------------------------------------------------
 
@@ -223,15 +231,16 @@ def workspace(directory: Path, *, usergroups: bool = True, faults: Iterable[str]
         populate(slack)
         sessions = make_session_factory(engine)
         clients = simulated_clients(settings, sim, username=SIM_USER, password=SIM_PASSWORD)
-        services = Services(settings=settings, sessions=sessions, clock=clock, clients=clients)
+        services = Services(settings=settings, sessions=sessions, clock=clock, clients=clients,
+                            pause=clock.advance)
         client = WebClient(token="xoxb-test", base_url=slack.base_url)
         membership = Membership(client)
         kit = Toolkit(membership, InlineExecutor())
         app = build_app(services=services, client=client,
                         signing_secret=SECRET, kit=kit, listener_executor=InlineExecutor(),
                         signature_clock=UnixClock(unix_now) if unix_now else None)
-        delivery = Delivery(sessions, SlackSink(client), clock=clock, min_interval_s=0,
-                                 edit_interval_s=0)
+        sink = SlackSink(client, files=services.render_file)
+        delivery = Delivery(sessions, sink, clock=clock, min_interval_s=0, edit_interval_s=0)
         worker = Worker(session_factory=sessions, settings=settings, clock=clock,
                         clients=clients, worker_id="test-worker")
         yield Workspace(slack, settings, clock, sim, sessions, services, app, delivery, worker,

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from bot.clients import ClientFactory
 from bot.clock import SystemClock
 from bot.config import load_settings
+from bot.engine.guide import CHECKLIST_ACKS
 from bot.sandbox import build_simulator
 from bot.services import Services
 from bot.simulator import DmaSimulator
@@ -122,6 +123,8 @@ def stop(proc: subprocess.Popen[bytes]) -> str:
 def submit(services: Services) -> str:
     plan = services.plan("global", "10.1.0.1", "full-outage")
     name = services.submit(plan, requester="U0REQUESTER", require_window=False)
+    for item in CHECKLIST_ACKS:  # an operator acknowledges the checklist
+        services.acknowledge(name, item, "U0OPERATOR")
     for user in ("U0APPROVER1", "U0APPROVER2"):
         services.approve(name, user)
     return name

@@ -28,6 +28,7 @@ def without(plan: Plan, *kinds: str) -> Plan:
 
 def run_plan(h: Harness, plan: Plan) -> str:
     name = h.services.submit(plan, requester="U0REQUESTER", require_window=False)
+    h.acknowledge(name)
     for user in ("U0APPROVER1", "U0APPROVER2"):
         h.services.approve(name, user)
     return name

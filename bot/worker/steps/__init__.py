@@ -30,6 +30,7 @@ HANDLERS: dict[StepKind, Handler] = {
     StepKind.RETURN_TO_SERVICE: service.return_to_service,
     StepKind.CHECK_TERRITORIES: territories.check_territories,
     StepKind.FINAL_CHECK: supercluster.final_check,
+    StepKind.PEOPLE_WORK: service.people_work,
     StepKind.RECOVERY_CHECK: rollback.recovery_check,
     StepKind.ROLLBACK: rollback.rollback,
     StepKind.ASSIGN_TERRITORIES: rollback.assign_territories,

@@ -84,6 +84,9 @@ def install(ctx: StepContext) -> Outcome:
         if same_version(sw.system_version, ctx.to_version):
             return Outcome.done(f"{ctx.cluster} already runs {ctx.to_version}",
                                 data={"applied_at": ctx.stamp(), "already": True})
+        refused = calls_up(ctx)
+        if refused is not None:
+            return refused
         # The servers as they were before the restart: what an escalation packet shows of a
         # cluster that never comes back.
         return Outcome.checkpoint("applying", f"installing {ctx.to_version} on {ctx.cluster}",
@@ -91,7 +94,7 @@ def install(ctx: StepContext) -> Outcome:
                                         "servers_seen": seen_servers(ctx)},
                                   board_state="installing")
     try:
-        sw = ctx.client().installed_software()
+        sw = ctx.poll().installed_software()  # it may be restarting: polled, not retried
     except DmaNotReachable as exc:
         return _silent_after_apply(ctx, exc)
     if same_version(sw.system_version, ctx.to_version) or _failed_install(sw, ctx):
@@ -127,6 +130,24 @@ def install(ctx: StepContext) -> Outcome:
     return Outcome.done(f"install of {ctx.to_version} started on {ctx.cluster} "
                         f"({op.message or op.operation_type})",
                         data={"applied_at": ctx.stamp(), **stamp})
+
+
+def calls_up(ctx: StepContext) -> Outcome | None:
+    """Refuse to install on a cluster in service or with calls up, unless the plan said emergency.
+
+    Guide: "do not upgrade with calls active except in an emergency: a restart drops calls".
+    """
+    calls = ctx.client().status().active_calls
+    member = ctx.client().supercluster().member(ctx.cluster or "")
+    service = member.service_status if member else "unknown"
+    if calls == 0 and service != "IN_SERVICE":
+        return None
+    if ctx.params.get("emergency"):
+        return None  # recorded by the plan (in bold) and its audit entry
+    return Outcome.fail(f"{ctx.cluster} is {service} with {calls} active calls: the guide says "
+                        "do not upgrade with calls active except in an emergency, so the install "
+                        "was not started. Busy it out and let the calls end, then `retry`; or "
+                        "plan again with `emergency`", data={"calls": calls, "service": service})
 
 
 def _failed_install(sw: InstalledSoftware, ctx: StepContext) -> bool:
@@ -183,7 +204,7 @@ def wait_login(ctx: StepContext) -> Outcome:
     grace = ctx.seconds(ctx.timing.login_grace)
     reason, version = "", None
     try:
-        sw = ctx.client().installed_software()
+        sw = ctx.poll().installed_software()
         version = sw.system_version
         logged_in = same_version(version, ctx.to_version) or _failed_install(sw, ctx)
         reason = f"logged in, still on {version}" if not logged_in else ""

@@ -52,6 +52,9 @@ def drain(ctx: StepContext) -> Outcome:
     calls = ctx.client().status().active_calls
     if calls == 0:
         return Outcome.done(f"no active calls on {ctx.cluster}")
+    if ctx.params.get("emergency"):
+        return Outcome.done(f"{calls} calls still up on {ctx.cluster}: going on without waiting "
+                            "(the plan was made with `emergency`)", data={"emergency_calls": calls})
     if ctx.data.get("resumed"):  # an operator chose to go on: drop the remaining calls
         ctx.client().set_service_status(ctx.cluster or "", "OUT_OF_SERVICE")
         return Outcome.done(f"{calls} calls dropped on {ctx.cluster}: taken out of service "
@@ -77,7 +80,7 @@ def remove(ctx: StepContext) -> Outcome:
     if member is not None:
         return _bounded_wait(ctx, f"{name} is leaving the supercluster")
     try:
-        own = ctx.client().supercluster()
+        own = ctx.poll().supercluster()
     except DmaNotReachable:
         return _bounded_wait(ctx, f"{name} restarts as a stand-alone cluster")
     if own.ids == {name}:
@@ -92,3 +95,15 @@ def _bounded_wait(ctx: StepContext, note: str) -> Outcome:
         return Outcome.fail(f"{note} for {int(ctx.elapsed_s() // 60)} min, longer than the "
                             f"{int(limit // 60)} min allowed")
     return Outcome.wait(ctx.poll_s, note)
+
+
+def people_work(ctx: StepContext) -> Outcome:
+    """Pause for the people's work of the factors until an operator says "Done, continue"."""
+    if ctx.data.get("resumed"):
+        return Outcome.done(f"people's work after {ctx.cluster} joined: done (confirmed by "
+                            f"{ctx.data.get('resumed_by', 'an operator')})")
+    return Outcome.block(
+        f"{ctx.cluster} is in the new supercluster: now the people's work of the factors — "
+        "re-provision or redirect endpoints (factor 5), point DNS at the right supercluster "
+        "(8), check Conference Manager (9) and the site-topology bandwidth limits (10). Press "
+        f"\"Done, continue\" (or `/upgrade resume {ctx.run_name}`) when it is done")

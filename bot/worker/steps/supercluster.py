@@ -5,39 +5,53 @@ from __future__ import annotations
 from typing import Any
 
 from bot.dma.errors import DmaNotFound, DmaNotReachable
+from bot.dma.models import OperationStatus
+from bot.engine.gate import drift, evaluate, failures, gate_digest
 from bot.engine.verification import (
     CONDITION_TEXT,
     Condition,
     SuperclusterReport,
+    verify_join,
     verify_supercluster,
 )
+from bot.runs.gate import read_gate
 from bot.runs.outcome import Outcome
 from bot.worker.context import StepContext
 
 
 def preflight(ctx: StepContext) -> Outcome:
-    """Re-read every cluster; refuse to start when they no longer match the plan."""
+    """The validation gate at the start: re-read every cluster, judge, and compare with the plan."""
     problems: list[str] = []
     expected = dict(ctx.plan.from_versions)  # every cluster of the target, upgraded or not
-    for name in expected:
-        # Not answering is not a mismatch: the worker waits for it (bounded) and looks again.
-        sw = ctx.client(name).installed_software()
-        ha = ctx.client(name).ha_status()
-        if sw.system_version not in (expected.get(name), ctx.to_version):
-            problems.append(f"{name} runs {sw.system_version}, the plan says "
-                            f"{expected.get(name)}")
-        up = sum(1 for n in ha.nodes if n.state == "UP")
-        if up < ctx.servers(name):
-            problems.append(f"{name} has {up} of {ctx.servers(name)} servers up")
-    if ctx.plan.target_kind == "supercluster" and not problems:
-        members = ctx.client(ctx.plan.order[0]).supercluster().ids
-        if members != set(expected):
-            problems.append(f"the supercluster lists {', '.join(sorted(members))}, the plan "
-                            f"has {', '.join(sorted(expected))}")
-    if problems:
-        return Outcome.fail("the clusters no longer match the plan: " + "; ".join(problems),
-                            data={"problems": problems})
-    return Outcome.done(f"{len(expected)} clusters match the plan")
+    # Not answering is not a mismatch: the worker waits for it (bounded) and looks again.
+    reading = read_gate(ctx.client, ctx.plan.target,
+                        [(name, ctx.servers(name)) for name in expected],
+                        to_version=ctx.to_version, expected_members=_planned_members(ctx))
+    for c in reading.clusters:
+        if c.version not in (expected.get(c.name), ctx.to_version):
+            problems.append(f"{c.name} runs {c.version}, the plan says {expected.get(c.name)}")
+    rows = evaluate(reading)
+    problems += failures(rows)
+    drifted = drift(ctx.plan.prechecks, rows) if ctx.plan.prechecks else []
+    if problems or drifted:
+        text = "the clusters no longer match the plan: " + "; ".join(problems + drifted)
+        if drifted:
+            text += (". What the approvers saw has changed, so a new approval is needed "
+                     f"(`/upgrade abort {ctx.run_name}`, then plan again)")
+        return Outcome.fail(text, data={"problems": problems, "drift": drifted,
+                                        "digest": gate_digest(rows)})
+    return Outcome.done(f"{len(expected)} clusters match the plan; validation gate passed "
+                        f"({len(rows)} checks)", data={"digest": gate_digest(rows)})
+
+
+def _planned_members(ctx: StepContext) -> list[str] | None:
+    """The supercluster's members the approvers saw (None: a stand-alone target)."""
+    row = next((r for r in ctx.plan.prechecks if r.check == "membership"), None)
+    if row is not None:
+        return [m for m in row.fact.split(", ") if m]
+    if ctx.plan.target_kind == "supercluster":
+        return [name for name, _ in ctx.plan.from_versions]
+    return None
 
 
 def _seed_address(ctx: StepContext, seed: str) -> tuple[str, int]:
@@ -53,8 +67,7 @@ def join(ctx: StepContext) -> Outcome:
     name, seed = ctx.cluster or "", ctx.params["seed"]
     member = ctx.client(seed).supercluster().member(name)
     if member is not None and member.status == "SUPERCLUSTERED":
-        return Outcome.done(f"{name} joined {seed}'s supercluster",
-                            data={"members": sorted(ctx.client(seed).supercluster().ids)})
+        return _check_join(ctx, name, seed)
     if member is None and ctx.phase not in ("requesting", "requested"):
         # Commit the intent first: after a crash or a lost answer we ask the cluster, not resend.
         return Outcome.checkpoint("requesting", f"joining {name} to {seed}")
@@ -81,9 +94,37 @@ def _join_under_way(ctx: StepContext) -> bool:
     return op.operation_type == "JOIN" and op.state in ("IN_PROGRESS", "COMPLETE")
 
 
+def _check_join(ctx: StepContext, name: str, seed: str) -> Outcome:
+    """A listed member is not enough: the operation must say COMPLETE and nothing be warned."""
+    try:
+        op: OperationStatus | None = ctx.client().operation_status()
+    except (DmaNotReachable, DmaNotFound):
+        op = None  # its services are still starting (401) after the join's restart
+    view = ctx.client(seed).supercluster()
+    verdict = verify_join(cluster=name, seed=seed, members=view.ids, view=view, operation=op)
+    if verdict.ok:
+        return Outcome.done(f"{name} joined {seed}'s supercluster: operation COMPLETE, no "
+                            "warnings", data={"members": sorted(view.ids),
+                                              "operation": op.state if op else None,
+                                              "warnings": list(view.warnings)})
+    failed = op is not None and op.state == "FAILED"
+    limit = ctx.timing.escalate_after * ctx.seconds(
+        ctx.timing.join_estimate + ctx.timing.login_grace)
+    if not failed and ctx.elapsed_s() <= limit:
+        return Outcome.wait(ctx.poll_s, f"{name} is listed in {seed}'s supercluster; "
+                            f"waiting for the join to settle ({verdict.summary})",
+                            board_state="joining")
+    details: dict[str, Any] = {
+        "seed": seed, "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail}
+                                 for c in verdict.checks],
+        "waited_min": round(ctx.elapsed_s() / 60, 1),
+        "done": ["upgraded and verified", "join requested"]}
+    return Outcome.escalate(Condition.JOIN_FAILED.value, verdict.summary, details)
+
+
 def _watch_join(ctx: StepContext, name: str, seed: str) -> Outcome:
     try:
-        op = ctx.client().operation_status()
+        op = ctx.poll().operation_status()
     except (DmaNotReachable, DmaNotFound):
         op = None
     limit = ctx.timing.escalate_after * ctx.seconds(

@@ -1,7 +1,7 @@
 """Escalations: who acknowledged and when, and when the on-call group was last mentioned.
 
 Revision ID: i11b_0001
-Revises: i7_0001
+Revises: i9_0001
 Create Date: 2026-12-01 00:00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "i11b_0001"
-down_revision: str | Sequence[str] | None = "i7_0001"
+down_revision: str | Sequence[str] | None = "i9_0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

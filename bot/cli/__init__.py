@@ -16,8 +16,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot import logs
 from bot.app.core import dma_credentials
+from bot.cli import files, first
 from bot.config import Environment, Settings, load_settings
 from bot.errors import EXPECTED, incident
+from bot.simulator import fault_help
 
 log = logging.getLogger("upgradebot")
 WATCHDOG_MARGIN_S = 0.5  # the watchdog ends the process this long before the stop budget is up
@@ -37,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     log_format.add_argument("--log-format", choices=logs.FORMATS, default=argparse.SUPPRESS,
                             help="text or json (also LOG_FORMAT)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    reh = sub.add_parser("rehearse", help="run a whole upgrade against the built-in simulator")
+    reh = sub.add_parser("rehearse", help="run a whole upgrade against the built-in simulator",
+                         epilog="fault kinds (--fault CLUSTER=KIND):\n" + fault_help(),
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     reh.add_argument("target", nargs="?", help="supercluster or cluster (default: the first)")
     reh.add_argument("version", nargs="?", help="target version (default: newest package)")
     reh.add_argument("--strategy", default="auto",
@@ -45,22 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
     reh.add_argument("--speed", type=float, default=600.0,
                      help="how many times faster than real time (default 600)")
     reh.add_argument("--fault", action="append", default=[], metavar="CLUSTER=KIND",
-                     help="inject a fault, e.g. dallas=never-returns, denver=slow-install:4")
+                     help="inject a fault, e.g. dallas=never-returns, denver=slow-install:4 "
+                          "(kinds below)")
     reh.add_argument("--recover", choices=["rollback", "restore"],
                      help="after a stop, rehearse the way back: roll the failed cluster back, "
                           "or restore service (then every cluster ends in service)")
     reh.add_argument("--config", help="use this config's inventory instead of the bundled one")
     reh.add_argument("--timeout", type=float, default=300.0, help="real seconds at most")
-    pln = sub.add_parser("plan", help="print the plan for the real inventory (read-only)")
-    pln.add_argument("target")
-    pln.add_argument("version")
-    pln.add_argument("--strategy", default="auto",
-                     choices=["auto", "basic", "full-outage", "incremental"])
-    sim = sub.add_parser("simulate", help="serve simulated clusters of the config for manual tries")
-    sim.add_argument("--port", type=int, default=8443)
-    sim.add_argument("--speed", type=float, default=60.0)
-    sim.add_argument("--fault", action="append", default=[], metavar="CLUSTER=KIND")
-    sub.add_parser("check-config", help="validate the config file and list every problem")
+    reh.add_argument("--timeline", metavar="FILE",
+                     help="also write the run's timeline picture (PNG) to FILE")
+    first.add_parsers(sub)
     srv = sub.add_parser("serve", parents=[log_format],
                          help="run the bot: Slack (Socket Mode when SLACK_APP_TOKEN is set, "
                               "else HTTP), the worker and the outbox")
@@ -78,8 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
                           "free one; default: none)")
     wrk.add_argument("--host", default="127.0.0.1",
                      help="address for --port (default 127.0.0.1)")
-    db = sub.add_parser("db", help="database maintenance")
-    db.add_argument("action", choices=["upgrade"], help="apply the migrations (alembic)")
+    aud = sub.add_parser("audit", help="export a run's audit trail (who approved what and when, "
+                                       "every state change) from DATABASE_URL")
+    aud.add_argument("run", help="the run, e.g. R12")
+    aud.add_argument("--format", choices=["json", "csv"], default="json")
+    aud.add_argument("-o", "--output", help="write to this file instead of standard output")
+    files.add_parsers(sub)
     return parser
 
 
@@ -137,65 +139,19 @@ def cmd_rehearse(args: argparse.Namespace, env: Environment) -> int:
 
     return rehearse(config=args.config, target=args.target, version=args.version,
                     strategy=args.strategy, speed=args.speed, faults=args.fault,
-                    timeout_s=args.timeout, recover=args.recover)
+                    timeout_s=args.timeout, recover=args.recover, timeline=args.timeline)
 
 
-def cmd_plan(args: argparse.Namespace, env: Environment) -> int:
-    """Print a plan computed from the live clusters."""
-    from bot.app.core import build_core, dma_clients, open_database
-    from bot.clock import SystemClock
-    from bot.messages import plan_message
+def cmd_audit(args: argparse.Namespace, env: Environment) -> int:
+    """Export a run's audit trail as JSON or CSV."""
+    from bot.app.audit import export_audit
 
-    settings = _settings(env)
-    # Read-only: the plan is computed and printed, nothing is stored.
-    _, sessions = open_database("sqlite://", migrate=False)
-    core = build_core(settings, sessions=sessions, clock=SystemClock(),
-                      clients=dma_clients(settings, env))
-    plan = core.services.plan(args.target, args.version, args.strategy)
-    slack = settings.slack
-    print(plan_message("(not submitted)", plan, window=None,
-                       approvals_required=slack.approvals_required, approvers=slack.approvers,
-                       approve_reaction=slack.approve_reaction,
-                       reject_reaction=slack.reject_reaction, requester="cli")["text"])
-    return 0
-
-
-def cmd_simulate(args: argparse.Namespace, env: Environment) -> int:
-    """Serve the config's inventory (or the bundled example) as simulated clusters."""
-    from bot.rehearsal import bundled_settings
-    from bot.sandbox import build_simulator
-    from bot.simulator import serve
-
-    settings = (load_settings(env.config_path) if os.path.exists(env.config_path)
-                else bundled_settings())
-    user = env.dma_username or "admin"
-    sim = build_simulator(settings, speed=args.speed, faults=args.fault, username=user,
-                          password=(env.dma_password.get_secret_value()
-                                    if env.dma_password else "admin"), port=args.port)
-    with sim:
-        for spec in settings.all_clusters():
-            print(f"{spec.name}: {sim.url_for(spec.name)}", flush=True)
-        print(f"admin: {sim.base_url}/_sim/state  (user {user}); Ctrl-C stops", flush=True)
-        serve(sim)
-    return 0
-
-
-def cmd_check_config(args: argparse.Namespace, env: Environment) -> int:
-    """Validate the config file."""
-    settings = load_settings(env.config_path)
-    print(f"{env.config_path}: OK — {len(settings.superclusters)} superclusters, "
-          f"{len(settings.all_clusters())} clusters, {len(settings.packages)} packages")
-    for warning in settings.tls_warnings():
-        print(f"warning: {warning}")
-    return 0
-
-
-def cmd_db(args: argparse.Namespace, env: Environment) -> int:
-    """Apply the database migrations."""
-    from storage.db import upgrade_database
-
-    upgrade_database(env.database_url)
-    print("database is at the newest schema")
+    text = export_audit(env, args.run, args.format)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+    else:
+        sys.stdout.write(text)
     return 0
 
 
@@ -218,11 +174,10 @@ def cmd_serve(args: argparse.Namespace, env: Environment) -> int:
 
     settings = _settings(env)
     dma_credentials(env)
-    if not args.verbose:
-        logging.getLogger().setLevel(logging.INFO)
+    _log_at_info(args)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per tick otherwise
     logging.getLogger("slack_bolt").setLevel(logging.INFO)  # its DEBUG logs request bodies
     logging.getLogger("upgradebot.bolt").setLevel(logging.INFO)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per tick otherwise
     for name in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"):
         if os.environ.pop(name, None) is not None:  # bolt would silently switch to OAuth
             log.warning("%s ignored: this bot is installed in one workspace with a bot token",
@@ -234,6 +189,13 @@ def cmd_serve(args: argparse.Namespace, env: Environment) -> int:
     _exit_after_stop(serve(settings, env, stop=stop,
                            options=ServeOptions(host=args.host, port=args.port),
                            announce=logs.banner))
+
+
+def _log_at_info(args: argparse.Namespace) -> None:
+    """Long-running processes say what they do at INFO (DEBUG with -v), not every tick."""
+    if not args.verbose:
+        logging.getLogger().setLevel(logging.INFO)
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per tick otherwise
 
 
 def _stop_on_signals() -> threading.Event:
@@ -283,6 +245,7 @@ def _exit_after_stop(abandoned: Sequence[str]) -> NoReturn:
     os._exit(0)
 
 
-COMMANDS = {"rehearse": cmd_rehearse, "plan": cmd_plan, "simulate": cmd_simulate,
-            "check-config": cmd_check_config, "db": cmd_db, "worker": cmd_worker,
-            "serve": cmd_serve}
+COMMANDS = {"rehearse": cmd_rehearse, "plan": first.cmd_plan, "simulate": first.cmd_simulate,
+            "check-config": first.cmd_check_config, "db": first.cmd_db, "init": first.cmd_init,
+            "worker": cmd_worker, "serve": cmd_serve, "audit": cmd_audit,
+            "timeline": files.cmd_timeline, "evidence": files.cmd_evidence}
