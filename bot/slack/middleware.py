@@ -202,6 +202,11 @@ def load_button_run(services: Services) -> Callable[..., Any]:
         except ValueError:
             raise ServiceError("this button does not name a run any more") from None
         run = services.summary(ref.run_id)
+        if (body.get("container") or {}).get("type") == "view":
+            # Pressed on the Home tab, which lists every active run with the buttons the
+            # presser's role allows: no message to match; the role guards still apply.
+            context["run"] = run
+            return next()
         channel = str((body.get("container") or {}).get("channel_id")
                       or (body.get("channel") or {}).get("id") or "")
         ts = str((body.get("container") or {}).get("message_ts") or "")

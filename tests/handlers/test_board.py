@@ -18,6 +18,7 @@ def test_the_board_says_when_it_ends_in_the_runs_zone_and_who_approved(ws: Works
     ws.click("plan_approve", user=APPROVERS[0])
     ws.clock.advance(timedelta(minutes=3))
     ws.click("plan_approve", user=APPROVERS[1])
+    ws.acknowledge()  # an operator acknowledges the checklist
     ws.tick()
     board = ws.plan_message()["text"]
     estimate = ws.services.plan("lab", "10.1.0.1").total_estimate_s

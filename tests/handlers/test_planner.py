@@ -147,6 +147,7 @@ def test_the_home_tab_plans_and_lists_active_runs_with_their_buttons(ws: Workspa
 
     # Once running and paused, operators get the board's buttons there.
     ws.dispatch(home_action_body(user=APPROVERS[1], action_id="plan_approve", value="R1"))
+    ws.acknowledge()  # an operator acknowledges the checklist
     ws.command("pause R1")
     assert {("run_resume", "R1"), ("run_abort", "R1")} <= set(
         home_buttons(open_home(ws, OPERATOR)))
