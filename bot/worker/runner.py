@@ -113,9 +113,7 @@ class Worker:
         self.housekeeping()
         visits = 0
         while visits < max_visits and not self._stopping.is_set():
-            started = time.perf_counter()
             claimed = self.claim(1)
-            metrics.claim_latency(time.perf_counter() - started)
             if not claimed:
                 break
             self.visit(claimed[0])
@@ -172,10 +170,12 @@ class Worker:
         timing = self.settings.timing
         visits: list[Visit] = []
         with unit_of_work(self.sessions) as session:
+            started = time.perf_counter()  # claim latency: the query, whoever calls (tick or loop)
             steps = repo.claim_due_steps(
                 session=session, worker_id=self.worker_id, now=now, lease=timing.lease,
                 limit=limit, kind_limits={k.value: n for k, n in step_limits(
                     timing.max_parallel_installs).items()})
+            metrics.claim_latency(time.perf_counter() - started)
             for step in steps:
                 run = step.run
                 if step.status == StepStatus.PENDING:

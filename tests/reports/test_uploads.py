@@ -27,6 +27,7 @@ def test_a_completed_run_uploads_its_timeline_and_is_checked_again_later(
         tmp_path: Path) -> None:
     with workspace(tmp_path) as ws:
         ws.command("plan lab 10.1.0.1")
+        ws.acknowledge()
         ws.click("plan_approve", user=APPROVERS[0])
         ws.click("plan_approve", user=APPROVERS[1])
         assert ws.drive("R1") == "completed"

@@ -19,6 +19,7 @@ from bot.clients import ClientFactory
 from bot.clock import SystemClock
 from bot.config import Settings, load_settings
 from bot.config.problems import ConfigError
+from bot.engine.guide import CHECKLIST_ACKS
 from bot.sandbox import build_simulator
 from bot.services import Services
 from bot.simulator import DmaSimulator
@@ -104,6 +105,8 @@ def start_run(services: Services, cluster: str) -> str:
     """Plan, submit and approve a basic upgrade of one stand-alone cluster."""
     plan = services.plan(cluster, "10.1.0.1")
     name = services.submit(plan, requester="U0REQ", channel="C0UP", require_window=False)
+    for item in CHECKLIST_ACKS:  # an operator acknowledges the manual checklist, as the buttons do
+        services.acknowledge(name, item, "U0OPERATOR")
     services.approve(name, APPROVERS[0], source="cli", approvers=APPROVERS)
     return name
 

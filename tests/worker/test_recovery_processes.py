@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.engine.guide import CHECKLIST_ACKS
 from tests.worker.test_processes import (
     setting_up,
     start_worker,
@@ -24,6 +25,8 @@ def test_a_rollback_killed_mid_step_is_finished_by_another_worker_with_one_call(
         tmp_path: Path, database_url: str) -> None:
     with setting_up(tmp_path, database_url) as (sim, config, services):
         upgrade = services.submit(services.plan("lab", "10.1.0.1"), requester="U0REQUESTER")
+        for item in CHECKLIST_ACKS:  # an operator acknowledges the checklist, as the buttons do
+            services.acknowledge(upgrade, item, "U0OPERATOR")
         for user in ("U0APPROVER1", "U0APPROVER2"):
             services.approve(upgrade, user)
         first = start_worker("first", config, database_url)
