@@ -32,8 +32,8 @@ from bot.messages.plain import plain
 from bot.outbox import Outgoing
 from bot.rehearsal_recovery import MODES, RecoverySummary, print_summary
 from bot.rehearsal_recovery import recover as recover_after
+from bot.runs.board import cluster_line
 from bot.runs.pictures import timeline_png
-from bot.runs.posting import cluster_line
 from bot.sandbox import build_simulator
 from bot.services import Services
 from bot.simulator import DmaSimulator

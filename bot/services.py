@@ -113,6 +113,10 @@ class Services:
         """Pause, resume, abort, retry or approve an overrun; return what happened."""
         return self.controls.control(ref, action, user, approvers=approvers)
 
+    def acknowledge_escalation(self, ref: str | int, user: str) -> str:
+        """Acknowledge a run's open escalations (on-call, operators, approvers)."""
+        return self.controls.acknowledge(ref, user)
+
     # -- recovery -------------------------------------------------------------------------------
 
     def rollback(self, ref: str | int, cluster: str, *, requester: str,

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
 
 from bot.messages.blocks import ephemeral
 from bot.messages.ids import SLASH_COMMAND
@@ -19,6 +20,7 @@ from bot.services import Services
 from bot.slack import answers, grammar
 from bot.slack.middleware import once_per_request, require_operator
 from bot.slack.toolkit import Toolkit
+from handlers.planner import Planner
 
 Command = dict[str, Any]
 
@@ -29,6 +31,7 @@ class Commands:
     def __init__(self, services: Services, kit: Toolkit) -> None:
         self.services = services
         self.kit = kit
+        self.planner = Planner(services, kit)
         self.routes: dict[type, Callable[[Any, Command, Respond], None]] = {
             grammar.InventoryRequest: self.inventory, grammar.PlanRequest: self.plan,
             grammar.StatusRequest: self.status, grammar.ControlRequest: self.control,
@@ -37,9 +40,14 @@ class Commands:
             grammar.VerifyRequest: self.verify, grammar.EvidenceRequest: self.evidence,
             grammar.StageRequest: self.stage}
 
-    def upgrade(self, ack: Ack, command: Command, respond: Respond) -> None:
+    def upgrade(self, ack: Ack, command: Command, respond: Respond, client: WebClient) -> None:
         """Parse (a usage error becomes the ack's answer), ack, then do the work."""
-        request = grammar.parse(command.get("text") or "")
+        text = command.get("text") or ""
+        if not text.strip() and self._operator(command):
+            ack()  # no words: the planning modal (others get the help below)
+            self.planner.open(client, command["trigger_id"], command.get("channel_id"))
+            return
+        request = grammar.parse(text)
         if isinstance(request, grammar.HelpRequest):  # answered in the ack itself
             ack(**answers.help_answer())
             return
@@ -50,6 +58,10 @@ class Commands:
         route = self.routes[type(request)]
         self.kit.later(lambda: route(request, command, respond), respond=respond, client=None,
                        channel=command.get("channel_id"), user=command.get("user_id"))
+
+    def _operator(self, command: Command) -> bool:
+        operators = self.services.settings.slack.operators
+        return self.kit.membership.includes(operators, command.get("user_id", ""))
 
     def inventory(self, request: grammar.InventoryRequest, command: Command,
                   respond: Respond) -> None:

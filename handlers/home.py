@@ -1,4 +1,4 @@
-"""The Home tab: the person's roles, runs under way or waiting, the latest runs, the commands."""
+"""The Home tab: the person's roles, a planning button, runs with their buttons, the latest runs."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from bot.slack.toolkit import Toolkit
 
 
 class Home:
-    """app_home_opened publishes a fresh Home tab."""
+    """app_home_opened publishes a fresh Home tab; buttons pressed there publish it again."""
 
     def __init__(self, services: Services, kit: Toolkit) -> None:
         self.services = services
@@ -21,13 +21,17 @@ class Home:
 
     def opened(self, event: dict[str, Any], client: WebClient) -> None:
         """Publish the Home tab for the person who opened it."""
-        if event.get("tab", "home") != "home":
-            return
-        user, slack = event["user"], self.services.settings.slack
+        if event.get("tab", "home") == "home":
+            self.publish(client, event["user"])
+
+    def publish(self, client: WebClient, user: str, notice: str = "") -> None:
+        """Publish the Home tab for one person, with a line saying what just happened."""
+        slack = self.services.settings.slack
         view = answers.home_view(
             user, operator=self.kit.membership.includes(slack.operators, user),
             approver=self.kit.membership.includes(slack.approvers, user),
-            active=self.services.active_runs(), recent=self.services.history(limit=5))
+            active=self.services.active_runs(), recent=self.services.history(limit=5),
+            notice=notice)
         client.views_publish(user_id=user, view=view)
 
 

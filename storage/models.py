@@ -339,6 +339,10 @@ class Escalation(Base):
     created_at: Mapped[datetime]
     resolved_at: Mapped[datetime | None]
     resolved_by: Mapped[str | None]
+    # Who pressed Acknowledge, when; and when the on-call group was last mentioned about it.
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None]
+    notified_at: Mapped[datetime | None]
 
 
 class DmaRequest(Base):

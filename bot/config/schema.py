@@ -180,6 +180,7 @@ class EscalationSettings(_Model):
 
     contact: str = "Polycom Global Services, +1 800 765 9266"
     notify: list[SlackPrincipal] = []
+    renotify_every: PositiveDuration = timedelta(minutes=15)
 
 
 class PackageSpec(_Model):

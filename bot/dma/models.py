@@ -29,6 +29,8 @@ MEDIA_TYPES: dict[str, str] = {
 F_ESTIMATE = "estimatedInstallMinutes"
 F_PACKAGE_VERSION = "packageVersion"
 F_ACTIVE_NODE = "activeNodeIdentifier"
+F_NODE_ADDRESS = "ipAddress"  # a server's management address (escalation packet)
+F_NODE_SERIAL = "serialNumber"  # a server's system serial number (escalation packet)
 PATH_OPERATION_STATUS = "/dma-supercluster/operation-status"
 PATH_COMPATIBILITY = "/dma-supercluster/check-compatibility"
 PATH_STATUS = "/status"
@@ -188,6 +190,8 @@ class Node:
     host_name: str
     state: str  # UP, DOWN, STARTING
     package_version: str | None
+    address: str | None = None  # ASSUMED field
+    serial: str | None = None  # ASSUMED field
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Node:
@@ -199,12 +203,19 @@ class Node:
         return cls(node_id=_get(data, "nodeId", int, what),
                    host_name=_get(data, "hostName", str, what, optional=True) or "",
                    state=state,
-                   package_version=_get(data, F_PACKAGE_VERSION, str, what, optional=True))
+                   package_version=_get(data, F_PACKAGE_VERSION, str, what, optional=True),
+                   address=_get(data, F_NODE_ADDRESS, str, what, optional=True),
+                   serial=_get(data, F_NODE_SERIAL, str, what, optional=True))
 
     def to_json(self) -> dict[str, Any]:
         """Render as the API does."""
-        return {"nodeId": self.node_id, "hostName": self.host_name, "state": self.state,
-                F_PACKAGE_VERSION: self.package_version}
+        body: dict[str, Any] = {"nodeId": self.node_id, "hostName": self.host_name,
+                                "state": self.state, F_PACKAGE_VERSION: self.package_version}
+        if self.address is not None:
+            body[F_NODE_ADDRESS] = self.address
+        if self.serial is not None:
+            body[F_NODE_SERIAL] = self.serial
+        return body
 
 
 @dataclass(frozen=True)

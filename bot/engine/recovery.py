@@ -1,13 +1,13 @@
-"""Recovery facts and the service impact of a stopped run (pure: no I/O).
+"""Recovery facts: the clusters as they are now and the run being recovered (pure: no I/O).
 
-The clusters as read now (`ClusterNow`, one per cluster; `ScView`, one per supercluster), the run
-being recovered (`Recovered`), and what the network serves at this moment (`Impact`). The plans
-built from these facts are in `recovery_plans`.
+The clusters as read now (`ClusterNow`, one per cluster; `ScView`, one per supercluster) and the
+run being recovered (`Recovered`). The plans built from these facts are in `recovery_plans`; what
+the network serves at this moment (the service impact) is in `impact`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from bot.engine.errors import UserError
@@ -86,25 +86,6 @@ class Recovered:
         return dict(self.from_versions).get(cluster)
 
 
-@dataclass(frozen=True)
-class Impact:
-    """What the network serves now: who is out of service, alone, unreachable, unmanaged."""
-
-    out_of_service: tuple[str, ...]
-    standalone: tuple[str, ...]
-    unreachable: tuple[str, ...]
-    unmanaged: tuple[str, ...]  # territory names with no in-service cluster managing them
-
-    def lines(self) -> tuple[str, ...]:
-        """The impact in words, one fact per line."""
-        return (
-            "Out of service: " + (", ".join(self.out_of_service) or "none"),
-            "Stand-alone (not in a supercluster): " + (", ".join(self.standalone) or "none"),
-            *(("Not answering: " + ", ".join(self.unreachable),) if self.unreachable else ()),
-            "Territories with no in-service manager: " + (", ".join(self.unmanaged) or "none"),
-        )
-
-
 def family(version: str | None) -> str:
     """The version family of a supercluster: MAJOR.MINOR ("?" when unreadable)."""
     if version is None:
@@ -114,32 +95,6 @@ def family(version: str | None) -> str:
     except InvalidVersion:
         return version
     return f"{parsed.major}.{parsed.minor}"
-
-
-def service_impact(clusters: Sequence[ClusterNow], views: Iterable[ScView]) -> Impact:
-    """Say what is out of service, stand-alone, unreachable, and which territories nobody serves."""
-    serving = {c.name for c in clusters if c.reachable and c.service == IN_SERVICE}
-    names: dict[str, str] = {}
-    managed: set[str] = set()
-    for view in views:
-        for t in view.territories:
-            names.setdefault(t.territory_id, t.name or t.territory_id)
-            if {t.primary, t.backup} & serving & set(view.members):
-                managed.add(t.territory_id)
-    unmanaged = tuple(sorted(names[tid] for tid in names if tid not in managed))
-    return Impact(
-        out_of_service=tuple(c.name for c in clusters if c.reachable and c.service != IN_SERVICE),
-        standalone=tuple(c.name for c in clusters if c.reachable and c.standalone),
-        unreachable=tuple(c.name for c in clusters if not c.reachable),
-        unmanaged=unmanaged)
-
-
-def ways_on(run_name: str, clusters: Sequence[str] = ()) -> str:
-    """The commands that take a stopped run on: retry, rollback, restore."""
-    which = "/".join(clusters) if clusters else "CLUSTER"
-    return (f"Ways on: `/upgrade retry {run_name}` once the cause is dealt with; "
-            f"`/upgrade rollback {run_name} {which}` (the vendor's rollback of one cluster); "
-            f"`/upgrade restore {run_name}` (plan the way back to a served network).")
 
 
 def by_name(clusters: Iterable[ClusterNow]) -> Mapping[str, ClusterNow]:

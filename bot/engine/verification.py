@@ -94,6 +94,8 @@ class ServerReport:
     package_version: str | None
     history_version: str | None
     history_status: str | None
+    address: str | None = None
+    serial: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,8 @@ class Verdict:
     def to_json(self) -> dict[str, Any]:
         """The stored form: ok, condition, each check, each server."""
         servers = [{"node": s.node_id, "host": s.host_name, "state": s.state,
-                    "version": s.package_version, "history": s.history_status}
+                    "version": s.package_version, "history": s.history_status,
+                    "address": s.address, "serial": s.serial}
                    for s in self.servers]
         return {"ok": self.ok, "condition": self.condition.value if self.condition else None,
                 "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
@@ -173,6 +176,21 @@ def login_deadline(applied_at: datetime, estimate_s: float, login_grace_s: float
     return applied_at + timedelta(seconds=factor * (estimate_s + login_grace_s))
 
 
+def overdue(*, now: datetime, applied_at: datetime, estimate_s: float, login_grace_s: float,
+            factor: float) -> dict[str, float] | None:
+    """Past the estimate plus the login grace but not yet escalated: the minutes, else None.
+
+    Returned as what the board and the thread say: minutes waited, the estimate, how far past
+    it, and when the vendor's "significantly longer" escalates.
+    """
+    waited = (now - applied_at).total_seconds()
+    if waited <= estimate_s + login_grace_s:
+        return None
+    return {"waited_min": round(waited / 60, 1), "estimate_min": round(estimate_s / 60, 1),
+            "past_min": round((waited - estimate_s) / 60, 1),
+            "escalate_at_min": round(factor * (estimate_s + login_grace_s) / 60, 1)}
+
+
 def login_verdict(*, now: datetime, applied_at: datetime, estimate_s: float,
                   login_grace_s: float, factor: float,
                   logged_in: bool) -> Literal["ok", "wait", "escalate"]:
@@ -225,7 +243,8 @@ def _not_taken(nodes: Sequence[Node], installed: InstalledSoftware, target: str)
 def _report(node: Node, installed: InstalledSoftware) -> ServerReport:
     row = installed.latest_for_server(node.node_id)
     return ServerReport(node.node_id, _name(node), node.state, node.package_version,
-                        row.to_version if row else None, row.status if row else None)
+                        row.to_version if row else None, row.status if row else None,
+                        node.address, node.serial)
 
 
 def _name(node: Node) -> str:

@@ -143,13 +143,33 @@ def remaining_seconds(*, now: datetime, steps: Sequence[StepProgress],
                       history: Mapping[str, Sequence[float]],
                       max_parallel: Mapping[StepKind, int]) -> float:
     """Estimate the seconds left: finished steps count 0, the rest are list-scheduled."""
+    return step_ends(now=now, steps=steps, history=history, max_parallel=max_parallel)[0]
+
+
+def step_ends(*, now: datetime, steps: Sequence[StepProgress],
+              history: Mapping[str, Sequence[float]],
+              max_parallel: Mapping[StepKind, int]) -> tuple[float, dict[str, float]]:
+    """The seconds left in all, and for each unfinished step the seconds until it ends."""
     left = [s for s in steps if s.status not in TERMINAL_STEP]
     keys = {s.key for s in left}
     specs = [StepSpec(key=s.key, kind=s.kind, cluster=None,
                       deps=tuple(d for d in s.deps if d in keys),
                       estimate_s=_left_of(s, now, history.get(s.key)), title=s.key)
              for s in left]
-    total, _ = schedule_estimate(specs, max_parallel=max_parallel)
+    total, times = schedule_estimate(specs, max_parallel=max_parallel)
+    return total, {key: end for key, (_, end) in times.items()}
+
+
+def covered_seconds(spans: Sequence[tuple[datetime, datetime | None]], now: datetime) -> float:
+    """Seconds covered by at least one span (an open span runs until now)."""
+    total, reach = 0.0, None
+    for start, end in sorted((s, e or now) for s, e in spans):
+        if reach is None or start > reach:
+            total += (end - start).total_seconds()
+            reach = end
+        elif end > reach:
+            total += (end - reach).total_seconds()
+            reach = end
     return total
 
 

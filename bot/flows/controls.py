@@ -9,8 +9,8 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from bot import messages
+from bot.engine.impact import ServiceImpact
 from bot.engine.plans import StepKind
-from bot.engine.recovery import Impact, ways_on
 from bot.engine.states import (
     ACTIVE_RUN,
     TERMINAL_STEP,
@@ -23,6 +23,7 @@ from bot.engine.states import (
 )
 from bot.flows.base import Flow, ServiceError
 from bot.flows.reinstall import candidates, offer, reinstall, rolled_back_by_hand
+from bot.runs.escalations import acknowledge
 from bot.runs.posting import post, update_board
 from bot.runs.readings import clusters_of, impact_now
 from bot.runs.transitions import transition_run, transition_step
@@ -76,6 +77,22 @@ class Controls(Flow):
             update_board(session, run, now)
             return text
 
+    def acknowledge(self, ref: str | int, user: str) -> str:
+        """Acknowledge a run's open escalations: the reminders stop; who and when is kept."""
+        now = self.clock.now()
+        with unit_of_work(self.sessions) as session:
+            run = self.lock(session, ref)
+            fresh = acknowledge(session, run, user, now)
+            if fresh:
+                return (f"{run.name}: escalation on {', '.join(e.cluster for e in fresh)} "
+                        "acknowledged; the on-call group is not reminded any more")
+            earlier = [e for e in repo.open_escalations(session=session, run_id=run.id)
+                       if e.acknowledged_by]
+            if earlier:
+                return (f"{run.name}: already acknowledged by "
+                        f"{messages.mention(earlier[0].acknowledged_by or '')}")
+            raise ServiceError(f"{run.name} has no open escalation to acknowledge")
+
     @staticmethod
     def _need(run: Run, event: RunEvent) -> None:
         """Refuse a control the transition table does not allow for the run's status."""
@@ -113,7 +130,8 @@ class Controls(Flow):
                     # failed join, is sent again only if the cluster still needs it.
                     step.phase = None
                 transition_step(session, step, StepEvent.RETRY, now=now, actor=user)
-                kept = {k: v for k, v in (step.data or {}).items() if k != "apply_tries"}
+                kept = {k: v for k, v in (step.data or {}).items()
+                        if k not in ("apply_tries", "overdue")}
                 step.data = {**kept, "retry_at": now.isoformat()}
                 step.next_check_at = None
                 step.last_error = None
@@ -125,7 +143,7 @@ class Controls(Flow):
         return f"{run.name}: verifying again"
 
     def _abort(self, session: Session, run: Run, user: str, now: datetime, *,
-               impact: Impact | None = None) -> str:
+               impact: ServiceImpact | None = None) -> str:
         for step in repo.steps_of(session=session, run_id=run.id):
             if step.status not in TERMINAL_STEP:
                 transition_step(session, step, StepEvent.CANCEL, now=now, actor=user)
@@ -135,8 +153,7 @@ class Controls(Flow):
         post(session, run, messages.notice(
             run.name, "⏹️", f"aborted by {messages.mention(user)}. Clusters stay as they are "
             f"now; an install already under way finishes on its cluster.{service}\n"
-            + ways_on(run.name).replace(f"`/upgrade retry {run.name}` once the cause is dealt "
-                                        "with; ", "")), now)
+            "Ways on: " + "; ".join(messages.ways_on(run.name, aborted=True)) + "."), now)
         return f"{run.name} aborted"
 
     def _rolled_back_by_hand(self, ref: str | int) -> dict[str, str]:
@@ -157,16 +174,18 @@ class Controls(Flow):
         run.pause_reason = None
         return text
 
-    def _impact(self, ref: str | int) -> Impact | None:
+    def _impact(self, ref: str | int) -> ServiceImpact | None:
         """The service impact of the run's clusters now (None for an unknown run)."""
         with unit_of_work(self.sessions) as session:
             run = repo.get_run(session=session, ref=ref)
             if run is None:
                 return None
             names = clusters_of(run, [c.name for c in self.settings.all_clusters()])
+            superclustered = run.target_kind == "supercluster"
         known = {c.name: c.servers for c in self.settings.all_clusters()}
         try:
-            return impact_now(self.clients, {n: known.get(n, 2) for n in names})
+            return impact_now(self.clients, {n: known.get(n, 2) for n in names},
+                              superclustered=superclustered)
         except Exception:  # an abort must never fail because the impact could not be read
             log.exception("could not read the service impact of %s", names)
             return None

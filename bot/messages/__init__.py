@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from bot.messages.board import ClusterLine, board_message
 from bot.messages.common import Payload, escape, mention
+from bot.messages.escalation import EscalationPacket, escalation_message, ways_on
 from bot.messages.plan import STRATEGY_TITLE, plan_message
 from bot.messages.thread import (
-    escalation_message,
     final_check_message,
     notice,
     report_message,
     verification_message,
 )
 
-__all__ = ["STRATEGY_TITLE", "ClusterLine", "Payload", "board_message", "escalation_message",
-           "escape", "final_check_message", "mention", "notice", "plan_message",
-           "report_message", "verification_message"]
+__all__ = ["STRATEGY_TITLE", "ClusterLine", "EscalationPacket", "Payload", "board_message",
+           "escalation_message", "escape", "final_check_message", "mention", "notice",
+           "plan_message", "report_message", "verification_message", "ways_on"]

@@ -38,7 +38,9 @@ class ActionId(StrEnum):
     RETRY = "run_retry"
     ABORT = "run_abort"
     RESUME = "run_resume"
+    ACKNOWLEDGE = "escalation_ack"
     ROLLBACK = "run_rollback"  # value R<run>/S<escalated step>: that cluster's rollback plan
+    OPEN_PLANNER = "planner_open"  # the App Home's "Plan an upgrade"
     # One button per manual checklist item (bot.engine.guide.CHECKLIST_ACKS); value: the run.
     ACK_RELEASE_NOTES = "checklist_release_notes"
     ACK_BACKUP = "checklist_backup"
@@ -49,6 +51,23 @@ class ActionId(StrEnum):
 ACK_ITEMS: dict[ActionId, str] = {
     ActionId.ACK_RELEASE_NOTES: "release-notes", ActionId.ACK_BACKUP: "backup",
     ActionId.ACK_LICENCE_KEYS: "licence-keys"}
+
+
+# The planning modal: its callback id, and one block (whose input's action_id is the same) per
+# field; view_submission errors are keyed by these block ids.
+PLAN_MODAL: Final = "plan_modal"
+
+
+class PlanField(StrEnum):
+    """The planning modal's inputs."""
+
+    TARGET = "target"
+    VERSION = "version"
+    STRATEGY = "strategy"
+    WINDOW_START = "window_start"
+    WINDOW_LENGTH = "window_length"
+    TZ = "tz"
+    CHANNEL = "channel"
 
 
 # "R12" or "R12/S3": short (button values are capped at 2000 characters) and readable in logs,

@@ -18,7 +18,6 @@ from bot.messages.blocks import (
     bullets,
     button,
     context,
-    divider,
     fields,
     header,
     section,
@@ -47,6 +46,7 @@ _BUTTONS: Mapping[str, tuple[str, ActionId, str | None, tuple[str, str] | None]]
         "overrun": ("Approve overrun", ActionId.APPROVE_OVERRUN, "primary", None),
         "retry": ("Retry verification", ActionId.RETRY, "primary", None),
         "resume": ("Resume", ActionId.RESUME, "primary", None),
+        "acknowledge": ("Acknowledge", ActionId.ACKNOWLEDGE, "primary", None),
         "abort": ("Abort", ActionId.ABORT, "danger", _ABORT_CONFIRM),
         # The incremental pause for the people's work: resuming is what "done" means.
         "continue": ("Done, continue", ActionId.RESUME, "primary", None),
@@ -146,11 +146,12 @@ STATE_ICON: Mapping[str, str] = MappingProxyType({
 
 
 def board_blocks(run_name: str, status: RunStatus, headline: str,
-                 rows: Sequence[tuple[str, str, str]]) -> list[Block]:
-    """The status board: one line per cluster (name, state, elapsed vs estimate), buttons."""
-    lines = [f"{STATE_ICON.get(state, '🔧')} *{cluster}* — {state} ({times})"
-             for cluster, state, times in rows]
+                 rows: Sequence[tuple[str, str, str]], extra: Sequence[str] = ()) -> list[Block]:
+    """The status board: one line per cluster (state, elapsed vs estimate, end), run facts."""
+    lines = [f"{'⏰' if 'OVERDUE' in times else STATE_ICON.get(state, '🔧')} *{cluster}* — "
+             f"{state} ({times})" for cluster, state, times in rows]
     return [section(headline), *sections("\n".join(lines) or "_no clusters_"),
+            *(sections("\n".join(extra)) if extra else []),
             context("This message is the run's status board; every verification result and "
                     "escalation is in its thread."),
             *buttons(run_name, board_actions(status))]
@@ -169,25 +170,6 @@ def check_blocks(head: str, checks: Sequence[str], servers: Sequence[str]) -> li
     return blocks
 
 
-@dataclass(frozen=True)
-class EscalationLayout:
-    """The words of an escalation prompt, as `bot.messages.escalation_message` wrote them."""
-
-    run_name: str
-    cluster: str
-    call: str
-    condition_label: str
-    condition: str
-    times: str
-    last_answer: str
-    servers: Sequence[str]
-    failed_checks: Sequence[str]
-    done: str
-    next_steps: str
-    impact: Sequence[str] = ()
-    step_id: int | None = None
-
-
 def rollback_button(run_name: str, step_id: int | None, cluster: str) -> list[Block]:
     """A "Roll back CLUSTER" button naming the escalated step (whose cluster is rolled back)."""
     ref = run_ref(run_name)
@@ -197,30 +179,6 @@ def rollback_button(run_name: str, step_id: int | None, cluster: str) -> list[Bl
         f"Roll back {cluster}", ActionId.ROLLBACK, RunRef(ref.run_id, step_id),
         confirm=(f"Plan the rollback of {cluster}?", f"The bot posts the vendor's rollback "
                  f"procedure for {cluster} as a plan; nothing changes until it is approved."))])]
-
-
-def escalation_blocks(e: EscalationLayout) -> list[Block]:
-    """The escalation prompt, with Retry verification and Abort for operators."""
-    blocks: list[Block] = [header(f"🚨 {e.run_name} — escalation on {e.cluster}"),
-                           section(e.call),
-                           section(f"*{e.condition_label}*\n>{e.condition}")]
-    details = [("Cluster", e.cluster)]
-    if e.times:
-        details.append(("Times", e.times))
-    if e.last_answer:
-        details.append(("Last answer from the cluster", e.last_answer))
-    blocks.append(fields(details))
-    if e.servers:
-        blocks += sections("*Servers*\n" + "\n".join(e.servers))
-    if e.failed_checks:
-        blocks += sections("*Failed checks*\n" + "\n".join(e.failed_checks))
-    if e.done:
-        blocks.append(section(f"*Already done*\n{e.done}"))
-    if e.impact:
-        blocks += sections("*Service now*\n" + "\n".join(e.impact))
-    blocks += [divider(), context(e.next_steps), *buttons(e.run_name, ("retry", "abort")),
-               *rollback_button(e.run_name, e.step_id, e.cluster)]
-    return blocks
 
 
 def notice_blocks(run_name: str, text: str, names: Sequence[str]) -> list[Block]:

@@ -1,4 +1,4 @@
-"""Thread replies: verification results, the final check, escalations and notices."""
+"""Thread replies: verification results, the final check and notices (escalations: `escalation`)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,13 @@ from typing import Any
 
 from bot.engine.verification import (
     VENDOR_CHECKS,
-    VENDOR_CONDITIONS,
     Check,
     ClusterReport,
-    Condition,
     Report,
     SuperclusterReport,
 )
 from bot.messages import layouts
-from bot.messages.common import Payload, mention
+from bot.messages.common import Payload
 
 
 def _server_line(node: object, host: object, state: object, version: object) -> str:
@@ -66,50 +64,6 @@ def report_message(run_name: str, report: Report) -> Payload:
     if isinstance(report, SuperclusterReport):
         return final_check_message(run_name, report)
     return verification_message(run_name, report)
-
-
-def escalation_message(run_name: str, *, cluster: str, condition: str, note: str,
-                       details: Mapping[str, Any], contact: str,
-                       notify: Sequence[str], step_id: int | None = None) -> Payload:
-    """The prompt to call Polycom Global Services, with everything they will ask for."""
-    try:
-        vendor = Condition(condition) in VENDOR_CONDITIONS
-    except ValueError:
-        vendor = False
-    label = ("Vendor condition (guide, 'Call Polycom Global Services if'): " if vendor
-             else "The bot's own check failed (not one of the vendor's three conditions): ")
-    call = (f"🚨 {run_name} — escalation on *{cluster}*: call {contact}."
-            + (f" {' '.join(mention(n) for n in notify)}" if notify else ""))
-    times = (f"install estimate {details.get('estimate_min', '?')} min, waited "
-             f"{details.get('waited_min', '?')} min"
-             if "estimate_min" in details or "waited_min" in details else "")
-    servers = _servers(details.get("servers", []))
-    failed = [_check_line(False, c["name"], c["detail"]) for c in details.get("checks", [])
-              if not c["ok"]]
-    done = "; ".join(details.get("done") or ())
-    next_steps = (f"The run is paused; nothing else is touched. Next: `/upgrade retry {run_name}` "
-                  f"once it is dealt with; `/upgrade rollback {run_name} {cluster}` (the "
-                  "vendor's rollback: only the last upgrade can be undone, out of the "
-                  f"supercluster first); `/upgrade restore {run_name}` (plan the way back to a "
-                  f"served network); or `/upgrade abort {run_name}`.")
-    impact = [str(line) for line in details.get("impact") or ()]
-    rows = [call, label + note]
-    if times:
-        rows.append(f"Times: {times}")
-    if details.get("last_answer"):
-        rows.append(f"Last answer from the cluster: {details['last_answer']}")
-    rows += servers + [f"  {f}" for f in failed]
-    if done:
-        rows.append(f"Already done: {done}")
-    if impact:
-        rows += ["Service now:", *(f"  {line}" for line in impact)]
-    rows.append(next_steps)
-    layout = layouts.EscalationLayout(
-        run_name=run_name, cluster=cluster, call=call, condition_label=label.rstrip(": "),
-        condition=note, times=times, last_answer=str(details.get("last_answer") or ""),
-        servers=[s.strip() for s in servers], failed_checks=failed, done=done,
-        next_steps=next_steps, impact=impact, step_id=step_id)
-    return {"text": "\n".join(rows), "blocks": layouts.escalation_blocks(layout)}
 
 
 # Notices that ask a person to act get buttons: (icon, words in the text) -> buttons.

@@ -13,6 +13,7 @@ from bot.config import Settings
 from bot.engine.durations import say_duration
 from bot.engine.plans import StepKind
 from bot.engine.states import DONE_STEP, RunEvent, RunStatus, StepEvent
+from bot.runs.escalations import escalate, note_overdue
 from bot.runs.outcome import Outcome
 from bot.runs.posting import post, update_board, upload
 from bot.runs.transitions import hold, transition_run, transition_step
@@ -31,6 +32,7 @@ def apply_outcome(session: Session, run: Run, step: Step, outcome: Outcome, *, n
              key=f"{run.id}:{report.kind}:{report.subject}:{step.attempts}")
     if outcome.kind == "wait":
         step.last_error = None
+        note_overdue(session, run, step, now)
         if outcome.board_state or outcome.phase:
             update_board(session, run, now)
         return
@@ -62,13 +64,8 @@ def _escalate(session: Session, run: Run, step: Step, outcome: Outcome, *, now: 
               actor: str, settings: Settings) -> None:
     transition_step(session, step, StepEvent.ESCALATE, now=now, actor=actor, note=outcome.note)
     hold(session, run, RunEvent.ESCALATE, now=now, actor=actor, reason=outcome.note)
+    escalate(session, run, step, outcome, now=now, settings=settings)
     cluster = step.cluster or run.target
-    repo.add_escalation(session=session, run_id=run.id, step_id=step.id, cluster=cluster,
-                        condition=outcome.condition or "", details=outcome.details, at=now)
-    post(session, run, messages.escalation_message(
-        run.name, cluster=cluster, condition=outcome.condition or "", note=outcome.note,
-        details=outcome.details, contact=settings.escalation.contact,
-        notify=settings.escalation.notify, step_id=step.id), now)
     # What the vendor will ask for, attached at once: the picture and the evidence bundle.
     count = len(repo.escalations_of(session=session, run_id=run.id))
     upload(session, run, "timeline", now, key=f"{run.id}:timeline:escalation:{count}",

@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 from bot.dma.client import DmaClient
 from bot.dma.errors import DmaError
 from bot.dma.models import Territory
+from bot.engine.impact import ServiceImpact, service_impact
 from bot.engine.plans import TerritoryFacts
-from bot.engine.recovery import ClusterNow, Impact, Recovered, ScView, service_impact
+from bot.engine.recovery import ClusterNow, Recovered, ScView
 from bot.runs.plans import plan_of
 from storage import repo
 from storage.models import Run
@@ -91,10 +92,11 @@ def recovered_from(session: Session, run: Run, clusters: Sequence[str]) -> Recov
                         for e in repo.open_escalations(session=session, run_id=run.id)))
 
 
-def impact_now(clients: Clients, servers: Mapping[str, int]) -> Impact:
-    """The service impact of the named clusters at this moment."""
+def impact_now(clients: Clients, servers: Mapping[str, int], *,
+               superclustered: bool = True) -> ServiceImpact:
+    """The service impact of the named clusters at this moment (see `service_impact`)."""
     found, views, _ = read_network(clients, servers)
-    return service_impact(found, views)
+    return service_impact(found, views, superclustered=superclustered)
 
 
 def snapshot_rows(territories: Iterable[Territory]) -> list[dict[str, Any]]:

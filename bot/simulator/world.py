@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import random
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -325,7 +326,8 @@ class World:
     def ha_status(self, c: ClusterState) -> HaStatus:
         """Return `GET /high-availability/status`."""
         nodes = tuple(Node(node_id=i, host_name=f"{c.name}-{'ab'[i - 1]}", state=n.state,
-                           package_version=n.version) for i, n in enumerate(c.nodes, start=1))
+                           package_version=n.version, address=_address(c.name, i),
+                           serial=_serial(c.name, i)) for i, n in enumerate(c.nodes, start=1))
         return HaStatus(ha_active=c.servers == 2, ha_connected=c.ha_connected, our_id=1,
                         nodes=nodes)
 
@@ -380,3 +382,13 @@ class World:
             node.state = "UP"
         c.ha_connected = True
         c.faults.clear()
+
+
+def _address(cluster: str, node: int) -> str:
+    """A stable documentation address (RFC 5737) for a simulated server."""
+    return f"192.0.2.{(zlib.crc32(cluster.encode()) % 50) * 4 + node}"
+
+
+def _serial(cluster: str, node: int) -> str:
+    """A stable serial number for a simulated server."""
+    return f"SIM{zlib.crc32(cluster.encode()) % 100000:05d}-{node}"

@@ -8,9 +8,26 @@ from typing import Any
 
 from bot.engine.durations import say_duration
 from bot.engine.planner import Plan
-from bot.messages import STRATEGY_TITLE, escape, mention
-from bot.messages.blocks import bullets, context, ephemeral, header, section, sections
-from bot.services import ApprovalResult, AuditLine, ClusterHealth, RunSummary, StagedCluster
+from bot.engine.states import APPROVABLE
+from bot.messages import STRATEGY_TITLE, escape, layouts, mention
+from bot.messages.blocks import (
+    actions,
+    bullets,
+    context,
+    ephemeral,
+    header,
+    plain,
+    section,
+    sections,
+)
+from bot.messages.ids import ActionId
+from bot.services import (
+    ApprovalResult,
+    AuditLine,
+    ClusterHealth,
+    RunSummary,
+    StagedCluster,
+)
 from bot.slack.grammar import USAGE
 
 Answer = dict[str, Any]
@@ -45,6 +62,7 @@ def text_of(lines: Sequence[str]) -> str:
 def help_answer() -> Answer:
     """Every subcommand with its grammar."""
     lines = [f"`{USAGE[verb]}` — {_HELP.get(verb, 'this help')}" for verb in USAGE]
+    lines.append("`/upgrade` with no words — the planning form (operators)")
     lines.append("TARGET is a supercluster or cluster name; runs are named R1, R2, …; a window "
                  "is local time in tz (default UTC), e.g. `window=2026-11-28T22:00/4h "
                  "tz=America/Chicago`.")
@@ -170,17 +188,30 @@ def approval_answer(run: RunSummary, result: ApprovalResult, verb: str) -> Answe
 
 
 def home_view(user: str, *, operator: bool, approver: bool, active: Sequence[RunSummary],
-              recent: Sequence[RunSummary]) -> dict[str, Any]:
-    """The Home tab: your roles, runs under way, the latest runs, the commands."""
+              recent: Sequence[RunSummary], notice: str = "") -> dict[str, Any]:
+    """The Home tab: your roles, a planning button, runs under way with their buttons, history."""
     roles = [r for r, held in (("operator", operator), ("approver", approver)) if held]
     blocks = [header("DMA upgrades"),
               section(f"Hello {mention(user)} — you are "
                       + (" and ".join(roles) if roles else "a reader (status and history)")
-                      + "."),
-              section("*Under way or waiting*\n"
-                      + (text_of([_line(r) for r in active]) or "_nothing_")),
-              section("*Latest runs*\n" + (text_of([_line(r) for r in recent]) or "_none yet_")),
-              context(bullets(f"`{USAGE[v]}`" for v in USAGE))]
+                      + ".")]
+    if notice:
+        blocks.append(section(notice))
+    if operator:
+        blocks.append(actions("home-plan", [{
+            "type": "button", "text": plain("Plan an upgrade", 75), "style": "primary",
+            "action_id": ActionId.OPEN_PLANNER.value, "value": "plan"}]))
+    blocks.append(section("*Under way or waiting*" + ("" if active else "\n_nothing_")))
+    for run in active[:20]:  # a Home tab holds 100 blocks: two per run, the newest first
+        blocks.append(section(_line(run)))
+        # The board's buttons, for those whose role may press them.
+        if run.status in APPROVABLE:
+            names: tuple[str, ...] = ("approve", "reject") if approver else ()
+        else:
+            names = layouts.board_actions(run.status) if operator else ()
+        blocks += layouts.buttons(run.name, names)
+    blocks += [section("*Latest runs*\n" + (text_of([_line(r) for r in recent]) or "_none yet_")),
+               context(bullets(f"`{USAGE[v]}`" for v in USAGE))]
     return {"type": "home", "blocks": blocks}
 
 

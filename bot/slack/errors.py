@@ -56,8 +56,8 @@ def handle_error(error: Exception, body: dict[str, Any], context: Any, respond: 
     acked = ack is not None and ack.response is not None
     if body.get("command") and not acked:
         return BoltResponse(status=200, body=ephemeral(text))
-    # bolt hands every listener a `respond`, which raises when the payload has no response_url
-    # (events): then the answer goes by chat.postEphemeral.
+    # Home-tab buttons, modals and events carry no response_url: bolt's respond would raise;
+    # then the answer goes by chat.postEphemeral.
     answer(text, respond=respond if body.get("response_url") else None, client=client,
            channel=context.channel_id, user=context.user_id)
     return None if acked else BoltResponse(status=200, body="")

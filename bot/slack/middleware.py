@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from slack_bolt import BoltRequest, BoltResponse
@@ -161,6 +161,20 @@ def require_operator(slack: SlackSettings, membership: Membership) -> Callable[.
     return operator_only
 
 
+def require_responder(slack: SlackSettings, notify: Sequence[str],
+                      membership: Membership) -> Callable[..., Any]:
+    """Listener middleware: acknowledging an escalation is for on-call, operators, approvers."""
+
+    def responder_only(context: Any, next: Next) -> Any:
+        user = context.user_id or ""
+        if not membership.includes([*notify, *slack.operators, *slack.approvers], user):
+            raise NotPermitted("only the on-call group, operators and approvers may "
+                               "acknowledge an escalation")
+        return next()
+
+    return responder_only
+
+
 def with_approvers(slack: SlackSettings, membership: Membership) -> Callable[..., Any]:
     """Listener middleware: put the approvers (groups expanded) in the context; skip bots."""
 
@@ -188,6 +202,11 @@ def load_button_run(services: Services) -> Callable[..., Any]:
         except ValueError:
             raise ServiceError("this button does not name a run any more") from None
         run = services.summary(ref.run_id)
+        if (body.get("container") or {}).get("type") == "view":
+            # Pressed on the Home tab, which lists every active run with the buttons the
+            # presser's role allows: no message to match; the role guards still apply.
+            context["run"] = run
+            return next()
         channel = str((body.get("container") or {}).get("channel_id")
                       or (body.get("channel") or {}).get("id") or "")
         ts = str((body.get("container") or {}).get("message_ts") or "")

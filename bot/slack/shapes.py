@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.messages.ids import EVENTS, SLASH_COMMAND, ActionId
+from bot.messages.ids import EVENTS, PLAN_MODAL, SLASH_COMMAND, ActionId
 
 # (path, what is expected): a path is a tuple of keys; an int key indexes a list.
 Need = tuple[tuple[str | int, ...], str]
@@ -26,6 +26,17 @@ _ACTIONS: tuple[Need, ...] = (
     (("actions", 0, "value"), "text"), (("channel",), "object"), (("channel", "id"), "id"),
     (("container",), "object"), (("container", "message_ts"), "ts"),
     (("response_url",), "url"), (("trigger_id",), "text"))
+# A click on the Home tab: no channel, no message, no response_url; the view it sits on.
+_HOME_ACTIONS: tuple[Need, ...] = (
+    (("user",), "object"), (("user", "id"), "id"), (("actions",), "list"),
+    (("actions", 0), "object"), (("actions", 0, "action_id"), "text"),
+    (("actions", 0, "value"), "text"), (("container",), "object"),
+    (("container", "view_id"), "id"), (("trigger_id",), "text"))
+_VIEW_SUBMISSION: tuple[Need, ...] = (
+    (("user",), "object"), (("user", "id"), "id"), (("view",), "object"),
+    (("view", "id"), "id"), (("view", "callback_id"), "text"),
+    (("view", "state"), "object"), (("view", "state", "values"), "object"),
+    (("view", "private_metadata"), "optional text"))
 _EVENT: tuple[Need, ...] = ((("event_id",), "text"), (("event",), "object"),
                             (("event", "type"), "text"))
 _REACTION: tuple[Need, ...] = (
@@ -55,11 +66,17 @@ def problem(body: Mapping[str, Any]) -> str | None:
             None if body["command"] == SLASH_COMMAND else f"`command` is not {SLASH_COMMAND}")
     kind = body.get("type")
     if kind == "block_actions":
-        return _check(body, _ACTIONS) or (
+        home = isinstance(body.get("container"), Mapping) \
+            and body["container"].get("type") == "view"
+        return _check(body, _HOME_ACTIONS if home else _ACTIONS) or (
             None if body["actions"][0]["action_id"] in ACTION_IDS
             else "`actions.0.action_id` names no button of the bot")
     if kind == "event_callback":
         return _event(body)
+    if kind == "view_submission":
+        return _check(body, _VIEW_SUBMISSION) or (
+            None if body["view"]["callback_id"] == PLAN_MODAL
+            else "`view.callback_id` names no form of the bot")
     if isinstance(kind, str) and kind in BOLT_ANSWERS:
         return None
     return "`type` is not a kind of payload the bot handles"

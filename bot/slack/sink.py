@@ -133,6 +133,8 @@ class SlackSink:
             self.client.chat_postEphemeral(channel=channel, user=str(payload.get("user") or ""),
                                            text=text, **extra)
             return None
+        if message.thread and payload.get("reply_broadcast"):
+            extra["reply_broadcast"] = True  # an escalation: the channel sees it too
         answer = self.client.chat_postMessage(
             channel=channel, text=text, unfurl_links=False, unfurl_media=False,
             thread_ts=message.thread_ts if message.thread else None,

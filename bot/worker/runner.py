@@ -32,13 +32,14 @@ from bot.dma.errors import DmaBadResponse, DmaConflict, DmaError, DmaNotReachabl
 from bot.engine.planner import StepKind
 from bot.engine.slots import step_limits
 from bot.engine.states import StepEvent, StepStatus
+from bot.runs.escalations import renotify_due, renotify_moments
 from bot.runs.outcome import Outcome
 from bot.runs.outcomes import apply_outcome
 from bot.runs.plans import plan_of
 from bot.runs.transitions import transition_step
 from bot.runs.waiting import ask_overrun, housekeeping, overrun_needed, wake_moments
 from bot.worker.context import StepContext
-from bot.worker.impact import with_impact
+from bot.worker.packet import with_packet
 from bot.worker.reverify import reverify_due
 from bot.worker.steps import HANDLERS
 from storage import repo
@@ -124,6 +125,9 @@ class Worker:
         housekeeping(self.sessions, self.clock, self.actor)
         reverify_due(self.sessions, self.settings, self.clients, self.clock, self.actor)
         with unit_of_work(self.sessions) as session:
+            # Escalations nobody acknowledged: mention the on-call group again when due.
+            renotify_due(session, self.clock.now(), self.settings)
+        with unit_of_work(self.sessions) as session:
             if repo.unpark_ready(session=session):
                 log.info("un-parked steps whose dependencies finished during a claim")
 
@@ -153,6 +157,7 @@ class Worker:
             moments = [m for m in (repo.next_step_moment(session=session, now=now),) if m]
             moments += wake_moments(session).values()
             moments += [m for m in [repo.next_reverification(session=session)] if m]
+            moments += renotify_moments(session, self.settings.escalation.renotify_every)
         return min((m for m in moments if m > now), default=None)
 
     # -- load -------------------------------------------------------------------------------
@@ -220,8 +225,8 @@ class Worker:
             log.exception("step %s failed unexpectedly (incident %s)", ctx.key, incident)
             return Outcome.fail(f"internal error in step {ctx.key} (incident {incident}: "
                                 f"{type(exc).__name__})")
-        if outcome.kind == "escalate":  # the notice states the service impact at this moment
-            outcome = with_impact(ctx, outcome)
+        if outcome.kind == "escalate":  # what Polycom will ask first, read while it is fresh
+            outcome = with_packet(ctx, outcome)
         if "unreachable_since" in ctx.data and "unreachable_since" not in outcome.data:
             # The cluster answered again: forget when it stopped answering.
             outcome = replace(outcome, data={**outcome.data, "unreachable_since": None})

@@ -47,6 +47,7 @@ from storage.repo.records import (
     resolve_escalations,
     save_territory_snapshot,
     territory_snapshot,
+    unacknowledged_escalations,
 )
 from storage.repo.reports import (
     add_dma_requests,
@@ -122,6 +123,7 @@ __all__ = [
     "steps_of",
     "supersede_messages",
     "territory_snapshot",
+    "unacknowledged_escalations",
     "unpark_dependents",
     "unpark_ready",
     "unsent_messages",

@@ -96,3 +96,12 @@ def escalations_of(*, session: Session, run_id: int) -> list[Escalation]:
     """Return every escalation of a run, resolved or not, oldest first."""
     return list(session.scalars(
         select(Escalation).where(Escalation.run_id == run_id).order_by(Escalation.id)))
+
+
+def unacknowledged_escalations(*, session: Session) -> list[Escalation]:
+    """Return the open escalations nobody has acknowledged yet, of every run, oldest first."""
+    return list(session.scalars(
+        select(Escalation)
+        .where(Escalation.resolved_at.is_(None), Escalation.acknowledged_at.is_(None))
+        .order_by(Escalation.id)
+    ))

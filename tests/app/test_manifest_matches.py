@@ -9,12 +9,12 @@ from typing import Any
 
 import yaml
 
-from bot.messages.ids import ActionId
+from bot.messages.ids import PLAN_MODAL, ActionId
 from bot.slack.membership import Membership
 from bot.slack.reconcile import Reconciler
 from bot.slack.toolkit import InlineExecutor, Toolkit
 from handlers import register_all
-from tests.support.signing import event_body
+from tests.support.signing import event_body, view_submission_body
 from tests.support.workspace import APPROVERS, OPERATOR, workspace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +27,7 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "conversations.info": ("channels:read", "groups:read"), "views.open": (),
     "conversations.history": ("channels:history", "groups:history"),
     "conversations.replies": ("channels:history", "groups:history"),
-    "views.publish": (), "response_url": (),
+    "views.update": (), "views.publish": (), "response_url": (),
     "files.getUploadURLExternal": ("files:write",),
     "files.completeUploadExternal": ("files:write",),
     "upload": (),  # the POST of a file's bytes to the URL Slack gave: no method, no scope
@@ -46,6 +46,7 @@ class Recorder:
         self.commands: list[str] = []
         self.events: list[str] = []
         self.actions: list[str] = []
+        self.views: list[str] = []
 
     def _record(self, into: list[str], name: str, **_: Any) -> Callable[[Any], Any]:
         into.append(name)
@@ -60,6 +61,9 @@ class Recorder:
     def action(self, name: str, **kw: Any) -> Callable[[Any], Any]:
         return self._record(self.actions, name, **kw)
 
+    def view(self, name: str, **kw: Any) -> Callable[[Any], Any]:
+        return self._record(self.views, name, **kw)
+
 
 def test_registered_listeners_are_exactly_the_manifests(tmp_path: Path) -> None:
     recorder = Recorder()
@@ -73,7 +77,10 @@ def test_registered_listeners_are_exactly_the_manifests(tmp_path: Path) -> None:
     assert sorted(set(recorder.events)) == sorted(
         declared["settings"]["event_subscriptions"]["bot_events"])
     assert sorted(recorder.actions) == sorted(a.value for a in ActionId)
+    # Modal submissions and the Home tab's buttons arrive through interactivity.
+    assert recorder.views == [PLAN_MODAL]
     assert declared["settings"]["interactivity"]["is_enabled"] is True
+    assert declared["features"]["app_home"]["home_tab_enabled"] is True
 
 
 def test_every_web_api_method_the_bot_calls_is_covered_by_the_manifests_scopes(
@@ -97,6 +104,10 @@ def test_every_web_api_method_the_bot_calls_is_covered_by_the_manifests_scopes(
         ws.slack.fail("chat.postMessage", status=500)  # a thread reply: outcome unknown
         ws.deliver()
         ws.clock.advance(5)  # looked up in the thread before it is posted again
+        ws.command("")  # the planning modal, submitted
+        view = ws.slack.view(ws.slack.opened_views()[-1])
+        ws.dispatch(view_submission_body(user=OPERATOR, view=view, values={
+            "target": "lab", "version": "10.1.0.1", "strategy": "auto"}))
         ws.deliver()
         called = {c.method for c in ws.slack.calls}
 
@@ -106,6 +117,6 @@ def test_every_web_api_method_the_bot_calls_is_covered_by_the_manifests_scopes(
     # Exactly what the code uses: nothing missing, and no scope asked for "just in case".
     assert needed == scopes, (needed - scopes, scopes - needed)
     assert {"chat.postMessage", "chat.update", "reactions.get", "usergroups.users.list",
-            "views.publish", "chat.postEphemeral", "conversations.history",
-            "conversations.replies", "files.getUploadURLExternal", "upload",
-            "files.completeUploadExternal"} <= called
+            "views.publish", "chat.postEphemeral", "views.open", "views.update",
+            "conversations.history", "conversations.replies", "files.getUploadURLExternal",
+            "upload", "files.completeUploadExternal"} <= called

@@ -65,6 +65,8 @@ BAD_INPUTS = [
      "without colons"),
     ("slack: {approve_reaction: x}", "slack.reject_reaction", "must differ from approve_reaction"),
     ("escalation: {notify: [oncall]}", "escalation.notify[0]", "Slack user id"),
+    ("escalation: {renotify_every: soon}", "escalation.renotify_every",
+     "expected a duration like 30s, 5m, 1h"),
     ("dma: {verify_tls: maybe}", "dma.verify_tls", "expected true or false, got 'maybe'"),
     ("dma: {ca_bundle: no-such-ca.pem}", "dma.ca_bundle", "CA bundle file not found"),
     ("dma: {retries: -1}", "dma.retries", "at least 0"),

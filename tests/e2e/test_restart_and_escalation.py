@@ -76,7 +76,10 @@ def test_approvals_while_stopped_then_an_escalation(tmp_path: Path, slack: Slack
             assert "Polycom Global Services, +1 800 765 9266" in prompt["text"]
             assert "<!subteam^S0ONCALL>" in prompt["text"]
             assert {e["action_id"] for b in prompt["blocks"] if b["type"] == "actions"
-                    for e in b["elements"]} == {"run_retry", "run_abort", "run_rollback"}
+                    for e in b["elements"]} == {"escalation_ack", "run_retry", "run_abort",
+                                        "run_rollback"}
+            # Broadcast: the real process asked Slack to show the reply in the channel too.
+            assert prompt.get("subtype") == "thread_broadcast"
             assert bot.run_status() == "escalated"
 
             # An approver who is not an operator cannot retry; the operator aborts.

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from bot.engine.impact import service_impact
 from bot.engine.plans import PlanTiming, Strategy, TerritoryFacts
-from bot.engine.recovery import ClusterNow, Recovered, RecoveryError, ScView, service_impact
+from bot.engine.recovery import ClusterNow, Recovered, RecoveryError, ScView
 from bot.engine.recovery_plans import decode_assignments, plan_restore, plan_rollback
 
 RECORD = (TerritoryFacts("t-americas", "Americas", "dallas", "denver", True),
@@ -117,6 +118,6 @@ def test_service_impact_names_out_of_service_stand_alone_and_unmanaged() -> None
              now("austin", "10.0.0.3")]
     views = [ScView(("dallas",), RECORD), ScView(("austin",), RECORD)]
     impact = service_impact(facts, views)
-    assert impact.out_of_service == ("denver", "austin")
+    assert impact.out_of_service == (("denver", "out of service"), ("austin", "out of service"))
     assert impact.standalone == ALL
     assert impact.unmanaged == ("West",)  # South has its backup dallas in service

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from storage import repo
+from storage.db import unit_of_work
 from tests.support.workspace import (
     APPROVERS,
+    ONCALL,
     OPERATOR,
     VISITOR,
     Workspace,
@@ -64,19 +68,23 @@ def test_an_escalation_reaches_the_thread_pauses_the_run_and_only_operators_retr
         for words in ("Polycom Global Services, +1 800 765 9266", "<!subteam^S0ONCALL>",
                       "Vendor condition", "only one server", "denver",
                       "server 1 denver-a", "server 2 denver-b", "DOWN", "install estimate",
-                      "waited", "Already done", "install started"):
+                      "waited", "Already done", "Install 10.0.0.4 on denver"):
             assert words in blocks, words
         escalated = next(s for s in ws.services.run_status("R1")[1] if s[1] == "escalated")
         assert escalated[0] == "verify:denver"
         rollback_ref = buttons_of(prompt).pop("run_rollback")
-        assert buttons_of(prompt) == {"run_retry": "R1", "run_abort": "R1",
-                                      "run_rollback": rollback_ref}
+        assert buttons_of(prompt) == {"escalation_ack": "R1", "run_retry": "R1",
+                                      "run_abort": "R1", "run_rollback": rollback_ref}
         assert rollback_ref.startswith("R1/S") and "Roll back denver" in blocks
         assert "Retry verification" in blocks
         # The service impact at this moment, and the ways on.
         for words in ("Out of service: denver", "/upgrade rollback R1 denver",
                       "/upgrade restore R1"):
             assert words in prompt["text"], words
+        # Broadcast: the channel shows the packet too, beside the board.
+        assert [m["ts"] for m in ws.slack.messages("C0UPGRADES")] == [ws.plan_ts(),
+                                                                        prompt["ts"]]
+        acknowledge_and_reminders(ws, escalated_at=ws.clock.now())
 
         # Roll back denver: an operator's click posts the rollback plan, linked to R1.
         assert "only operators" in ws.click("run_rollback", user=VISITOR,
@@ -107,6 +115,51 @@ def test_an_escalation_reaches_the_thread_pauses_the_run_and_only_operators_retr
         assert ws.click("run_retry", user=OPERATOR).responses[0]["text"] == (
             "R1: verifying again")
         assert ws.drive("R1") == "completed"
+
+
+def reminders(ws: Workspace) -> list[str]:
+    return [t for t in ws.thread() if t.startswith("🔔")]
+
+
+def acknowledge_and_reminders(ws: Workspace, *, escalated_at: datetime) -> None:
+    """Until someone acknowledges, the on-call group is mentioned again every 15 minutes."""
+    ws.clock.set(escalated_at + timedelta(minutes=14, seconds=59))
+    ws.tick()
+    assert reminders(ws) == []
+    ws.clock.set(escalated_at + timedelta(minutes=15))
+    ws.tick()
+    ws.tick()  # a second pass in the same minute adds nothing
+    assert reminders(ws) == ["🔔 R1 — the escalation on *denver* is not acknowledged after "
+                             "15 min: <!subteam^S0ONCALL>, call Polycom Global Services, "
+                             "+1 800 765 9266 and press Acknowledge."]
+    ws.clock.set(escalated_at + timedelta(minutes=30))
+    ws.tick()
+    assert len(reminders(ws)) == 2 and "after 30 min" in reminders(ws)[1]
+    assert "NOT acknowledged yet" in ws.plan_message()["text"]
+
+    # Someone outside on-call, operators and approvers may not acknowledge; on-call may.
+    refused = ws.click("escalation_ack", user=VISITOR).responses[0]["text"]
+    assert "only the on-call group, operators and approvers" in refused
+    answer = ws.click("escalation_ack", user=ONCALL[0]).responses[0]["text"]
+    assert answer.startswith("R1: escalation on denver acknowledged")
+    ws.deliver()
+    local = (escalated_at + timedelta(minutes=30)).astimezone(ZoneInfo("UTC"))
+    assert ws.thread()[-1] == (f"👀 R1 — escalation on *denver* acknowledged by "
+                               f"<@{ONCALL[0]}> at {local:%H:%M} UTC.")
+    board = ws.plan_message()["text"]
+    assert f"acknowledged by <@{ONCALL[0]}> at {local:%H:%M} UTC" in board
+    assert f"Approved by <@{APPROVERS[0]}> (" in board and f"<@{APPROVERS[1]}> (" in board
+    with unit_of_work(ws.sessions) as session:
+        trail = [(a.actor, a.action) for a in repo.audit_trail(session=session, run_id=1)]
+    assert (ONCALL[0], "escalation.acknowledged") in trail
+    assert trail.count(("system", "escalation.renotified")) == 2
+
+    # Acknowledged: no more reminders, however long it takes.
+    ws.clock.set(escalated_at + timedelta(hours=2))
+    ws.tick()
+    assert len(reminders(ws)) == 2
+    again = ws.click("escalation_ack", user=OPERATOR).responses[0]["text"]
+    assert again == f"R1: already acknowledged by <@{ONCALL[0]}>"
 
 
 def test_abort_button_on_the_board_is_for_operators(ws: Workspace) -> None:

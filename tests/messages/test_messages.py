@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot import messages
+from bot.engine.impact import ServiceImpact
 from bot.engine.planner import ClusterFacts, PlanRequest, Strategy, TerritoryFacts, make_plan
 from bot.engine.states import RunStatus
 from bot.messages.blocks import SECTION_MAX, sections
+from bot.messages.escalation import EscalationPacket, PacketServer
 
 
 def incremental_plan() -> Any:
@@ -88,26 +91,36 @@ def test_notices_that_need_a_person_carry_the_buttons() -> None:
 
 
 def test_the_escalation_prompt_has_everything_the_vendor_will_ask_for() -> None:
-    payload = messages.escalation_message(
-        "R3", cluster="denver", condition="one-server", note="You can log in, but the "
-        "Dashboard shows only one server for a two-server cluster.",
-        details={"estimate_min": 30, "waited_min": 33.5, "done": ["install started"],
-                 "servers": [{"node": 1, "host": "denver-a", "state": "UP",
-                              "version": "10.0.0.4"},
-                             {"node": 2, "host": "denver-b", "state": "DOWN",
-                              "version": "10.0.0.3"}],
-                 "checks": [{"name": "servers up", "ok": False, "detail": "1 of 2 up"}]},
-        contact="Polycom Global Services, +1 800 765 9266", notify=["S0ONCALL"])
+    at = datetime(2026, 11, 28, 8, 5, tzinfo=UTC)
+    packet = EscalationPacket(
+        run_name="R3", cluster="denver", condition="one-server",
+        facts=("servers up: 1 of 2 servers up (denver-a UP, denver-b DOWN)",),
+        from_version="10.0.0.3", to_version="10.0.0.4",
+        servers=(PacketServer(1, "denver-a", "192.0.2.1", "UP", "10.0.0.4", "SN1"),
+                 PacketServer(2, "denver-b", None, "DOWN", "10.0.0.3", None)),
+        servers_note="as reported now", tz="America/Chicago", install_sent=at,
+        last_answer_at=at + timedelta(minutes=33), last_answer="answered the checks",
+        now=at + timedelta(minutes=34), estimate_min=30, waited_min=33.5,
+        package_file="10.0.0.4.bin", sha1="5f2b", done=((at, "Install 10.0.0.4 on denver"),),
+        impact=ServiceImpact((("denver", "busied out"),), (), ("West",)),
+        contact="Polycom Global Services, +1 800 765 9266", notify=("S0ONCALL",))
+    payload = messages.escalation_message(packet)
     blocks = json.dumps(payload["blocks"], ensure_ascii=False)
 
     for words in ("🚨 R3 — escalation on denver", "call Polycom Global Services, +1 800 765 "
                   "9266", "<!subteam^S0ONCALL>", "Vendor condition", "only one server",
-                  "server 2 denver-b: DOWN, package 10.0.0.3", "install estimate 30 min, "
-                  "waited 33.5 min", "✗ servers up (vendor's condition): 1 of 2 up",
-                  "install started",
-                  "`/upgrade retry R3`"):
+                  "server 2 denver-b: DOWN, package 10.0.0.3, serial not reported",
+                  "server 1 denver-a (192.0.2.1): UP, package 10.0.0.4, serial SN1",
+                  "install sent 2026-11-28 02:05 CST", "now 2026-11-28 02:39 CST",
+                  "waited 34 min", "10.0.0.4.bin, SHA-1 5f2b", "10.0.0.3 → 10.0.0.4",
+                  "denver (busied out)", "no in-service manager: West",
+                  "`/upgrade retry R3`", "`/upgrade rollback R3 denver`",
+                  "`/upgrade restore R3`", "`/upgrade abort R3`"):
         assert words in blocks, words
-    assert buttons(payload) == {"run_retry": "R3", "run_abort": "R3"}
+    # The vendor's words appear once, not again inside the measured facts.
+    assert payload["text"].count("only one server") == 1
+    assert payload["reply_broadcast"] is True
+    assert buttons(payload) == {"escalation_ack": "R3", "run_retry": "R3", "run_abort": "R3"}
     assert within_limits(payload)
 
 

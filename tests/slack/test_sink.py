@@ -100,6 +100,18 @@ def test_the_client_has_no_blocking_retry_handlers(slack: SlackDouble) -> None:
     assert isinstance(fast, WebClient) and fast.base_url == slack.base_url
 
 
+def test_a_broadcast_reply_is_shown_in_the_channel_too(slack: SlackDouble,
+                                                       sink: SlackSink) -> None:
+    ts = sink.send(out())
+    assert ts is not None
+    sink.send(out(thread_ts=ts, thread=True, text="🚨 R1 — escalation", reply_broadcast=True))
+    sink.send(out(thread_ts=ts, thread=True, text="✅ dallas verified"))
+    [call, plain] = slack.calls_to("chat.postMessage")[1:]
+    assert call.args["reply_broadcast"] is True and "reply_broadcast" not in plain.args
+    assert [m["text"] for m in slack.messages(CHANNEL)] == ["R1 plan", "🚨 R1 — escalation"]
+    assert len(slack.thread(CHANNEL, ts)) == 2
+
+
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 
 

@@ -215,3 +215,58 @@ def block_action_body(
         message=message,
     )
     return urlencode({"payload": json.dumps(payload)})
+
+
+def view_submission_body(*, user: str, view: dict[str, Any], values: dict[str, Any],
+                         team_id: str = "T0TEST") -> str:
+    """Return a modal's submission as Slack POSTs it: the view, with `values` as its state.
+
+    `values` maps a block id to its input's value: a str for a text input or a selection
+    (static select: the option's value; conversations select: a channel id), None when blank.
+    """
+    state: dict[str, Any] = {}
+    for block in view.get("blocks", []):
+        if block.get("type") != "input":
+            continue
+        element = block["element"]
+        value = values.get(block["block_id"])
+        kind = element["type"]
+        if kind == "static_select":
+            entry = {"type": kind, "selected_option":
+                     {"text": {"type": "plain_text", "text": str(value)}, "value": value}
+                     if value is not None else None}
+        elif kind == "conversations_select":
+            entry = {"type": kind, "selected_conversation": value}
+        else:
+            entry = {"type": kind, "value": value}
+        state[block["block_id"]] = {element["action_id"]: entry}
+    payload = {
+        "type": "view_submission",
+        "team": {"id": team_id, "domain": "test-team"},
+        "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": team_id},
+        "api_app_id": "A0TEST",
+        "trigger_id": new_trigger_id(),
+        "view": {**view, "state": {"values": state}, "hash": "1700000000.abcdef"},
+        "response_urls": [],
+        "is_enterprise_install": False,
+        "enterprise": None,
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def home_action_body(*, user: str, action_id: str, value: str, view_id: str = "VHOME",
+                     team_id: str = "T0TEST") -> str:
+    """Return a button click on the Home tab (no channel, no response_url; a trigger_id)."""
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": team_id},
+        "api_app_id": "A0TEST",
+        "container": {"type": "view", "view_id": view_id},
+        "trigger_id": new_trigger_id(),
+        "team": {"id": team_id, "domain": "test-team"},
+        "view": {"id": view_id, "type": "home", "blocks": [], "state": {"values": {}}},
+        "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": value,
+                     "text": {"type": "plain_text", "text": action_id},
+                     "action_ts": "1700009999.000200"}],
+    }
+    return urlencode({"payload": json.dumps(payload)})

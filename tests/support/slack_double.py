@@ -90,6 +90,8 @@ class SlackDouble(WebApiMethods, FileUploads):
         self._messages: dict[str, dict[str, dict[str, Any]]] = {}  # channel -> ts -> message
         self._ephemerals: dict[str, list[dict[str, Any]]] = {}
         self._home_views: dict[str, dict[str, Any]] = {}
+        self._views: dict[str, dict[str, Any]] = {}  # modals opened, by view id (as updated)
+        self._opened: list[str] = []
         self._responses: dict[str, list[dict[str, Any]]] = {}
         self._faults: dict[str, list[_Fault]] = {}
         self._holds: list[Hold] = []
@@ -115,6 +117,7 @@ class SlackDouble(WebApiMethods, FileUploads):
             "conversations.replies": self._conversations_replies,
             "views.open": self._views_open,
             "views.publish": self._views_publish,
+            "views.update": self._views_update,
             "apps.connections.open": self._apps_connections_open,
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
@@ -254,7 +257,8 @@ class SlackDouble(WebApiMethods, FileUploads):
         """Return the channel's top-level messages in order (current versions)."""
         with self._lock:
             msgs = self._channel_messages(channel).values()
-            return [copy.deepcopy(m) for m in msgs if m.get("thread_ts", m["ts"]) == m["ts"]]
+            return [copy.deepcopy(m) for m in msgs if m.get("thread_ts", m["ts"]) == m["ts"]
+                    or m.get("subtype") == "thread_broadcast"]
 
     def thread(self, channel: str, ts: str) -> list[dict[str, Any]]:
         """Return the replies to one message in order."""
@@ -276,6 +280,16 @@ class SlackDouble(WebApiMethods, FileUploads):
         """Return the Home tab last published for a user, if any."""
         with self._lock:
             return copy.deepcopy(self._home_views.get(user_id))
+
+    def opened_views(self) -> list[str]:
+        """Return the ids of the modals opened, in order."""
+        with self._lock:
+            return list(self._opened)
+
+    def view(self, view_id: str) -> dict[str, Any]:
+        """Return a modal as last opened or updated."""
+        with self._lock:
+            return copy.deepcopy(self._views[view_id])
 
     def responses_posted(self, response_id: str) -> list[dict[str, Any]]:
         """Return the bodies posted to response_url(response_id), in order."""

@@ -36,6 +36,8 @@ class WebApiMethods:
     _messages: dict[str, dict[str, dict[str, Any]]]
     _ephemerals: dict[str, list[dict[str, Any]]]
     _home_views: dict[str, dict[str, Any]]
+    _views: dict[str, dict[str, Any]]
+    _opened: list[str]
     _next_ts: int
     _next_view: int
 
@@ -132,6 +134,8 @@ class WebApiMethods:
         )
         if "metadata" in args:
             msg["metadata"] = args["metadata"]
+        if args.get("thread_ts") and args.get("reply_broadcast") in (True, "true", "1"):
+            msg["subtype"] = "thread_broadcast"  # shown in the channel too
         return {"channel": channel, "ts": msg["ts"], "message": self._public(msg)}
 
     def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -254,7 +258,19 @@ class WebApiMethods:
     def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
         if not args.get("trigger_id"):
             raise SlackError("invalid_trigger_id")
-        return {"view": self._new_view(args.get("view"))}
+        view = self._new_view(args.get("view"))
+        self._views[view["id"]] = view
+        self._opened.append(view["id"])
+        return {"view": view}
+
+    def _views_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        view_id = args.get("view_id")
+        if view_id not in self._views:
+            raise SlackError("not_found")
+        view = self._new_view(args.get("view"))
+        view["id"] = view_id
+        self._views[view_id] = view
+        return {"view": view}
 
     def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
         if args.get("user_id") not in self._users:

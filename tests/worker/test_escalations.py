@@ -57,6 +57,8 @@ def test_escalation_details_and_retry(database_url: str) -> None:
         h.services.control(name, "retry", "U0OPERATOR")
         assert h.drive(name) == "completed"
         assert h.applies("denver") == 1
+        # Denver came back within its estimate: no overdue note at any point.
+        assert not any("past its" in t for t in h.sink.texts())
 
 
 def test_failed_join_escalates_and_retry_sends_the_join_again(sqlite_url: str) -> None:

@@ -180,7 +180,8 @@ def test_the_vendor_conditions_escalate_a_rollback(sqlite_url: str, tmp_path: Pa
         assert h.escalations(name) == [("lab", condition)]
         text = next(t for t in h.sink.texts() if f"{name} — escalation on" in t)
         assert words in text and "Polycom Global Services" in text
-        assert "rollback to 10.0.0.3" in text  # what was already done
+        # What was already done (the packet lists the run's steps on lab), and when.
+        assert "Roll lab back to 10.0.0.3" in text and "rollback sent 20" in text
         assert f"/upgrade restore {name}" in text
         # Verification ran against the rollback version, not the upgrade's target.
         if condition != "cannot-log-in":

@@ -13,11 +13,13 @@ from bot.engine.verification import (
     Condition,
     login_deadline,
     login_verdict,
+    overdue,
     verify_cluster,
 )
 from bot.engine.versions import same_version
 from bot.runs.outcome import Outcome
 from bot.worker.context import StepContext
+from bot.worker.packet import seen_servers
 
 
 def upload(ctx: StepContext) -> Outcome:
@@ -85,8 +87,12 @@ def install(ctx: StepContext) -> Outcome:
         refused = calls_up(ctx)
         if refused is not None:
             return refused
+        # The servers as they were before the restart: what an escalation packet shows of a
+        # cluster that never comes back.
         return Outcome.checkpoint("applying", f"installing {ctx.to_version} on {ctx.cluster}",
-                                  data={"apply_at": ctx.stamp()}, board_state="installing")
+                                  data={"apply_at": ctx.stamp(),
+                                        "servers_seen": seen_servers(ctx)},
+                                  board_state="installing")
     try:
         sw = ctx.poll().installed_software()  # it may be restarting: polled, not retried
     except DmaNotReachable as exc:
@@ -164,7 +170,7 @@ def _silent_after_apply(ctx: StepContext, exc: DmaNotReachable | None) -> Outcom
     reason = exc.reason if exc else "still on the old version"
     if verdict == "wait":
         return Outcome.wait(ctx.poll_s, f"{ctx.cluster}: {reason}; installing, or unreachable",
-                            board_state="installing")
+                            data=_overdue(ctx, applied_at, estimate), board_state="installing")
     waited = (ctx.now - applied_at).total_seconds()
     if exc is None:  # it answers, on the old version, at the deadline: verification names it
         return Outcome.done(f"{ctx.cluster} answers but did not install {ctx.to_version}",
@@ -176,6 +182,14 @@ def _silent_after_apply(ctx: StepContext, exc: DmaNotReachable | None) -> Outcom
                                "done": ["package uploaded", sent]}
     return Outcome.escalate(Condition.CANNOT_LOG_IN.value,
                             CONDITION_TEXT[Condition.CANNOT_LOG_IN], details)
+
+
+def _overdue(ctx: StepContext, applied_at: datetime, estimate_s: float) -> dict[str, Any]:
+    """Step data marking a cluster overdue (the board and a one-time note show it)."""
+    late = overdue(now=ctx.now, applied_at=applied_at, estimate_s=estimate_s,
+                   login_grace_s=ctx.seconds(ctx.timing.login_grace),
+                   factor=ctx.timing.escalate_after)
+    return {"overdue": {**late, "since": applied_at.isoformat()}} if late else {}
 
 
 def wait_login(ctx: StepContext) -> Outcome:
@@ -208,8 +222,10 @@ def wait_login(ctx: StepContext) -> Outcome:
         # It answers, on the old version, at the deadline: verification names the mismatch.
         return Outcome.done(f"{name} answers but runs {version}", data=times)
     if verdict == "wait" or version is not None:
+        answered = {"answered_at": ctx.stamp()} if version is not None else {}
         return Outcome.wait(ctx.poll_s, f"waiting to log back in to {name} ({reason})",
-                            data=times, board_state="installing")
+                            data={**times, **answered, **_overdue(ctx, applied_at, estimate)},
+                            board_state="installing")
     deadline = login_deadline(applied_at, estimate, grace, ctx.timing.escalate_after)
     details: dict[str, Any] = {**times, "last_answer": reason, "deadline": deadline.isoformat(),
                                "done": _done(ctx, "started")}
@@ -240,8 +256,8 @@ def verify(ctx: StepContext) -> Outcome:
                             reports=(report,), board_state="verified")
     assert verdict.condition is not None
     details = {**result, "done": _done(ctx, "started", "logged back in")}
-    note = f"{CONDITION_TEXT[verdict.condition]} ({verdict.summary})"
-    return Outcome.escalate(verdict.condition.value, note, details, reports=(report,))
+    # The summary already says the condition in the vendor's words, then the first failure.
+    return Outcome.escalate(verdict.condition.value, verdict.summary, details, reports=(report,))
 
 
 def licence_keys(ctx: StepContext) -> Outcome:
