@@ -7,13 +7,16 @@ The simulator renders its answers with the `to_json` methods, so both sides shar
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from bot.dma.errors import DmaBadResponse
+from bot.dma.fields import field_of as _get
+from bot.dma.fields import list_of as _list
+from bot.dma.fields import number_of as _number
+from bot.dma.fields import time_of as _parse_time
 
 MEDIA_TYPES: dict[str, str] = {
     "installed-software": "application/vnd.plcm.plcm-software-upgrade-details+json",
@@ -40,59 +43,6 @@ MAX_ESTIMATE_MINUTES = 24 * 60.0
 
 SUCCESS_STATUSES = frozenset({"SUCCESSFUL", "UPGRADE_SUCCESSFUL", "ROLLBACK_SUCCESSFUL"})
 FAILURE_STATUSES = frozenset({"GENERAL_FAILURE", "UPGRADE_FAILURE", "ROLLBACK_FAILURE"})
-
-
-def _get(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], what: str,
-         *, optional: bool = False) -> Any:
-    """Read one field, failing with a message that names the field and what was expected."""
-    if not isinstance(data, Mapping):
-        raise DmaBadResponse(f"{what}: expected a JSON object, got {type(data).__name__}")
-    if key not in data or data[key] is None:
-        if optional:
-            return None
-        raise DmaBadResponse(f"{what}: field '{key}' is missing")
-    value = data[key]
-    # bool is an int in Python; refuse it where a number is expected.
-    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
-        raise DmaBadResponse(f"{what}: field '{key}' should be {_name(kind)}, got a boolean")
-    if not isinstance(value, kind):
-        raise DmaBadResponse(f"{what}: field '{key}' should be {_name(kind)}, got {value!r}")
-    return value
-
-
-def _number(data: Mapping[str, Any], key: str, what: str, *,
-            minutes_up_to: float | None = None) -> float | None:
-    """Read an optional finite number; an estimate also above zero and at most the limit."""
-    # JSON parsers accept NaN and Infinity: a cluster's answer must never bring one in.
-    value = _get(data, key, (int, float), what, optional=True)
-    if value is None or (math.isfinite(value) and (minutes_up_to is None
-                                                   or 0 < value <= minutes_up_to)):
-        return None if value is None else float(value)
-    if minutes_up_to is None:
-        raise DmaBadResponse(f"{what}: field '{key}' should be a finite number, got {value!r}")
-    raise DmaBadResponse(f"{what}: '{key}' should be a number of minutes above 0 and at most "
-                         f"{minutes_up_to:g} (dma.max_install_estimate), got {value!r}: the "
-                         "cluster's estimate cannot be trusted, check the cluster")
-
-
-def _name(kind: type | tuple[type, ...]) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join({"str": "a string", "int": "an integer", "float": "a number",
-                        "bool": "a boolean", "list": "a list", "dict": "an object"}.get(
-                            k.__name__, k.__name__) for k in kinds)
-
-
-def _list(data: Mapping[str, Any], key: str, what: str) -> list[Any]:
-    return _get(data, key, list, what, optional=True) or []
-
-
-def _parse_time(value: str | None, what: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except (ValueError, AttributeError) as exc:
-        raise DmaBadResponse(f"{what}: '{value}' is not an ISO 8601 time") from exc
 
 
 @dataclass(frozen=True)
