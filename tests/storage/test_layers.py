@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-# bot.dma.errors comes with bot.dma.models, whose parse errors it defines.
-ALLOWED_BOT = ("bot.engine", "bot.dma.models", "bot.dma.errors")
+# bot.dma.errors and bot.dma.fields come with bot.dma.models (its parse errors and field readers).
+ALLOWED_BOT = ("bot.engine", "bot.dma.models", "bot.dma.errors", "bot.dma.fields")
 
 
 def _storage_modules() -> list[str]:
