@@ -63,6 +63,15 @@ def plan_timing(settings: Settings) -> PlanTiming:
                       max_parallel_installs=t.max_parallel_installs)
 
 
+def step_rows(plan: Plan) -> list[dict[str, Any]]:
+    """The plan's steps as the rows `repo.add_steps` stores (upgrades and recoveries alike)."""
+    return [{"seq": i, "key": s.key, "kind": s.kind.value, "cluster": s.cluster,
+             "deps": list(s.deps), "params": {k: v if isinstance(v, str) else list(v)
+                                              for k, v in s.params},
+             "estimate_s": s.estimate_s, "title": s.title, "safe_point": s.safe_point}
+            for i, s in enumerate(plan.steps)]
+
+
 def plan_payload(session: Session, run: Run, slack: SlackSettings) -> dict[str, Any]:
     """The plan message of a run, with its approvals so far."""
     window = window_of(run)
@@ -191,12 +200,7 @@ class Planning(Flow):
                 window_start=window.start if window else None,
                 window_end=window.end if window else None,
                 window_tz=window.tz if window else None, created_at=now, updated_at=now)
-            repo.add_steps(session=session, run=run, steps=[
-                {"seq": i, "key": s.key, "kind": s.kind.value, "cluster": s.cluster,
-                 "deps": list(s.deps), "params": {k: v if isinstance(v, str) else list(v)
-                                                  for k, v in s.params},
-                 "estimate_s": s.estimate_s, "title": s.title, "safe_point": s.safe_point}
-                for i, s in enumerate(plan.steps)])
+            repo.add_steps(session=session, run=run, steps=step_rows(plan))
             repo.audit(session=session, at=now, actor=requester, run_id=run.id,
                        action="run.planned", detail={"digest": plan.digest,
                                                      "strategy": plan.strategy.value,

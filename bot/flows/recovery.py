@@ -16,7 +16,7 @@ from bot.engine.recovery import Recovered
 from bot.engine.recovery_plans import plan_restore, plan_rollback
 from bot.engine.states import ACTIVE_RUN, HELD, RunEvent, RunStatus
 from bot.flows.base import Flow, ServiceError
-from bot.flows.planning import plan_payload, plan_timing
+from bot.flows.planning import plan_payload, plan_timing, step_rows
 from bot.runs.readings import clusters_of, facts_of, read_network, recovered_from, snapshot_rows
 from bot.runs.transitions import transition_run
 from storage import repo
@@ -103,12 +103,7 @@ class Recovery(Flow):
                 requester=requester, channel=channel or recovered.channel
                 or self.settings.slack.channel, plan=plan_to_json(plan), plan_digest=plan.digest,
                 recovers=recovered.id, created_at=now, updated_at=now)
-            repo.add_steps(session=session, run=run, steps=[
-                {"seq": i, "key": s.key, "kind": s.kind.value, "cluster": s.cluster,
-                 "deps": list(s.deps), "params": {k: v if isinstance(v, str) else list(v)
-                                                  for k, v in s.params},
-                 "estimate_s": s.estimate_s, "title": s.title, "safe_point": s.safe_point}
-                for i, s in enumerate(plan.steps)])
+            repo.add_steps(session=session, run=run, steps=step_rows(plan))
             record = rows if rows is not None else repo.territory_snapshot(
                 session=session, run_id=recovered.id)
             if record:
