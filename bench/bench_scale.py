@@ -38,6 +38,7 @@ from scale_setup import (  # noqa: E402
 from bot.clients import ClientFactory  # noqa: E402
 from bot.clock import SystemClock  # noqa: E402
 from bot.config import Settings  # noqa: E402
+from bot.engine.guide import CHECKLIST_ACKS  # noqa: E402
 from bot.engine.states import STOPPED_RUN  # noqa: E402
 from bot.sandbox import build_simulator  # noqa: E402
 from bot.services import Services  # noqa: E402
@@ -94,6 +95,8 @@ class Bed:
         plan = self.services.plan(target, "10.1.0.1", "auto")
         name = self.services.submit(plan, requester="U0REQ", channel="C0BENCH",
                                     require_window=False)
+        for item in CHECKLIST_ACKS:  # the guide's manual items, as an operator's buttons do
+            self.services.acknowledge(name, item, "U0OPERATOR")
         if approve:
             self.services.approve(name, APPROVER, source="cli", approvers=[APPROVER])
         return name
