@@ -93,7 +93,9 @@ def reinstall(session: Session, run: Run, user: str, now: datetime,
         transition_step(session, verify, StepEvent.RETRY, now=now, actor=user,
                         note="upgrade again after a manual rollback")
         verify.data = {**(verify.data or {}), "retry_at": now.isoformat()}
-        verify.next_check_at = None
+        # Verified again only once the cluster is back from the new install: parked until
+        # its new dependency finishes (claims check dependencies of steps not yet started).
+        verify.next_check_at = repo.PARKED
     repo.resolve_escalations(session=session, run_id=run.id, at=now, by=user)
     post(session, run, messages.notice(
         run.name, "🔁", f"{messages.mention(user)} asked to upgrade "

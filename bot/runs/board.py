@@ -69,15 +69,15 @@ def board_payload(session: Session, run: Run, now: datetime) -> dict[str, Any]:
     lines = [cluster_line(name, [s for s in steps if s.cluster == name], now,
                           estimates.get(name, 0.0), ends) for name in plan.order]
     elapsed = (now - run.started_at).total_seconds() if run.started_at else 0.0
+    approvals = repo.active_approvals_by_kind(session=session, run_id=run.id)
     facts = BoardFacts(
         tz=run.window_tz or "UTC", now=now, expected_end=max(ends.values(), default=None),
         window_end=run.window_end, outage_s=_outage(steps, now) if run.started_at else None,
-        approvals=[(a.user_id, a.created_at) for a in repo.active_approvals(
-            session=session, run_id=run.id, kind="approve")],
+        approvals=[(a.user_id, a.created_at) for a in approvals.get("approve", ())],
         escalations=[BoardEscalation(e.cluster, e.condition, e.created_at, e.acknowledged_by,
                                      e.acknowledged_at, e.resolved_at is not None)
                      for e in repo.escalations_of(session=session, run_id=run.id)])
-    acked = acknowledgements(session, run)
+    acked = acknowledgements(session, run, approvals)
     checklist = [f"☑ {CHECKLIST_SHORT[k]} {acked[k]}" if k in acked
                  else f"☐ {CHECKLIST_SHORT[k]}: not acknowledged" for k in plan.acknowledge]
     return board_message(run.name, RunStatus(run.status), lines, elapsed_s=elapsed,

@@ -6,19 +6,27 @@ items to acknowledge does not start until each is (bot/runs/waiting.py asks `mis
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from sqlalchemy.orm import Session
 
 from bot.engine.guide import CHECKLIST_SHORT
 from bot.runs.plans import plan_of
 from storage import repo
-from storage.models import Run
+from storage.models import Approval, Run
 
 
-def acknowledgements(session: Session, run: Run) -> dict[str, str]:
-    """Item key -> "by <@U> at 22:04 UTC", for the items acknowledged so far."""
+def acknowledgements(session: Session, run: Run,
+                     approvals: Mapping[str, Sequence[Approval]] | None = None) -> dict[str, str]:
+    """Item key -> "by <@U> at 22:04 UTC", for the items acknowledged so far.
+
+    `approvals` is the run's counting approvals by kind, when the caller has read them already.
+    """
+    if approvals is None:
+        approvals = repo.active_approvals_by_kind(session=session, run_id=run.id)
     found: dict[str, str] = {}
     for key in plan_of(run).acknowledge:
-        rows = repo.active_approvals(session=session, run_id=run.id, kind=f"ack:{key}")
+        rows = approvals.get(f"ack:{key}")
         if rows:
             first = rows[0]
             found[key] = f"by <@{first.user_id}> at {first.created_at:%H:%M} UTC"

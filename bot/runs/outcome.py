@@ -32,7 +32,6 @@ class Outcome:
     details: Mapping[str, Any] = field(default_factory=dict)
     reports: tuple[Report, ...] = ()
     snapshot: tuple[Mapping[str, Any], ...] | None = None
-    board_state: str | None = None
 
     def __post_init__(self) -> None:
         # Read-only views: a handler's dict can no longer change the decision behind its back.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -22,19 +22,26 @@ from storage.models import Run, Step
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
+BOARD_AT = "board_at"  # step data: when this step's waits last edited the board
+BOARD_REFRESH = timedelta(minutes=1)
 
 
 def apply_outcome(session: Session, run: Run, step: Step, outcome: Outcome, *, now: datetime,
                   actor: str, settings: Settings, progress: Progress) -> None:
     """Move the step and its run as the outcome says, and queue what the thread must show."""
+    overdue = (step.data or {}).get("overdue")
+    step.data = {k: v for k, v in {**(step.data or {}), **outcome.data}.items() if v is not None}
+    if outcome.phase is not None:
+        step.phase = outcome.phase
     for report in outcome.reports:
         post(session, run, messages.report_message(run.name, report), now,
              key=f"{run.id}:{report.kind}:{report.subject}:{step.attempts}")
     if outcome.kind == "wait":
         step.last_error = None
         note_overdue(session, run, step, now)
-        if outcome.board_state or outcome.phase:
+        if _board_behind(step, now, overdue_before=overdue):
             update_board(session, run, now)
+            step.data = {**step.data, BOARD_AT: now.isoformat()}
         return
     progress(f"{run.name} {step.key}: {outcome.note}")
     if outcome.kind in ("done", "skip"):
@@ -48,6 +55,20 @@ def apply_outcome(session: Session, run: Run, step: Step, outcome: Outcome, *, n
     else:
         _fail(session, run, step, outcome, now=now, actor=actor)
     update_board(session, run, now)
+
+
+def _board_behind(step: Step, now: datetime, *, overdue_before: object) -> bool:
+    """True when a waiting step changed what the board shows, or its times grew stale.
+
+    The board shows a step's state from its first visit on, and whether it is overdue; the
+    rest (time taken, expected end) only ages, so a long wait edits it once a minute, not at
+    every poll: a hundred runs polling restarting clusters would otherwise render a hundred
+    boards a poll.
+    """
+    data = step.data or {}
+    if BOARD_AT not in data or data.get("overdue") != overdue_before:
+        return True
+    return now - datetime.fromisoformat(data[BOARD_AT]) >= BOARD_REFRESH
 
 
 def _block(session: Session, run: Run, step: Step, outcome: Outcome, *, now: datetime,

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from bot import logs, metrics
 from bot.clock import Clock
@@ -128,8 +128,8 @@ class Worker:
             # Escalations nobody acknowledged: mention the on-call group again when due.
             renotify_due(session, self.clock.now(), self.settings)
         with unit_of_work(self.sessions) as session:
-            if repo.unpark_ready(session=session):
-                log.info("un-parked steps whose dependencies finished during a claim")
+            if count := repo.unpark_ready(session=session):
+                log.debug("un-parked %d steps that may start", count)
 
     def visit(self, visit: Visit) -> None:
         """Act on the cluster with no transaction open, then record the outcome."""
@@ -253,17 +253,14 @@ class Worker:
             # Kept whatever becomes of the lease: these requests reached the cluster.
             repo.add_dma_requests(session=session, run_id=visit.run_id, step_id=visit.step_id,
                                   entries=[r.to_json() for r in requests], at=visit.ctx.now)
-            step = session.get(Step, visit.step_id, with_for_update=False)
-            assert step is not None
+            # The step and its run in one read.
+            step = session.scalars(select(Step).options(joinedload(Step.run))
+                                   .where(Step.id == visit.step_id)).one()
             if step.claimed_by != self.worker_id:
                 log.warning("lease on %s lost to %s; dropping this visit's outcome",
                             step.key, step.claimed_by)
                 return
             run = step.run
-            step.data = {k: v for k, v in {**(step.data or {}), **outcome.data}.items()
-                         if v is not None}
-            if outcome.phase is not None:
-                step.phase = outcome.phase
             if outcome.snapshot is not None:
                 repo.save_territory_snapshot(session=session, run_id=run.id,
                                              supercluster=run.target,

@@ -9,7 +9,12 @@ One module per aggregate; everything public is re-exported here, so callers writ
 """
 
 from storage.db import ping
-from storage.repo.approvals import active_approvals, set_approval, withdraw_approval
+from storage.repo.approvals import (
+    active_approvals,
+    active_approvals_by_kind,
+    set_approval,
+    withdraw_approval,
+)
 from storage.repo.audits import audit, audit_trail
 from storage.repo.claims import (
     PARKED,
@@ -75,6 +80,7 @@ __all__ = [
     "PARKED",
     "LeaseLost",
     "active_approvals",
+    "active_approvals_by_kind",
     "add_dma_requests",
     "add_escalation",
     "add_run",

@@ -65,3 +65,13 @@ def active_approvals(
                Approval.withdrawn_at.is_(None))
         .order_by(Approval.created_at, Approval.id)
     ))
+
+
+def active_approvals_by_kind(*, session: Session, run_id: int) -> dict[str, list[Approval]]:
+    """Every approval of a run that still counts, by kind, oldest first (one query)."""
+    found: dict[str, list[Approval]] = {}
+    for row in session.scalars(
+            select(Approval).where(Approval.run_id == run_id, Approval.withdrawn_at.is_(None))
+            .order_by(Approval.created_at, Approval.id)):
+        found.setdefault(str(row.kind), []).append(row)
+    return found

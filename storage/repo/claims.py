@@ -4,11 +4,12 @@ A claim costs the same whatever the number of runs: one indexed query finds the 
 running runs across every run, ordered by due time, and only the steps taken are locked
 (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the database write lock on SQLite). The run-level rules
 (dependencies, install slots) are checked for those candidates only. A pending step whose
-dependencies are not done is parked (its `next_check_at` set to `PARKED`) so that later claims
-never look at it again; finishing a step un-parks the steps that depend on it. A candidate that
-would take an install slot locks its run first, so two workers never both take the last slot.
-A claim is a compare-and-set on the step's (claimed_by, claimed_until); every claim is logged in
-`step_claims`, with the worker whose expired lease it took over.
+dependencies are not done, or whose install or join slot is taken, is parked (its
+`next_check_at` set to `PARKED`) so that later claims never look at it again; finishing a step
+un-parks the steps of its run that may now start. A candidate that would take an install slot
+locks its run first, so two workers never both take the last slot. A claim is a compare-and-set
+on the step's (claimed_by, claimed_until); every claim is logged in `step_claims`, with the
+worker whose expired lease it took over.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.engine.slots import SlotView, may_start, slots_held
 from bot.engine.states import CLAIMABLE_STEP, DONE_STEP, RunStatus, StepStatus
@@ -30,7 +32,7 @@ from storage.repo._shared import same
 _NO_LIMITS: Mapping[str, int] = MappingProxyType({})
 # A pending step waiting for its dependencies: far enough never to be due, never shown.
 PARKED = datetime(3000, 1, 1, tzinfo=UTC)
-_EXTRA = 8  # candidates read beyond the number wanted, for those the run rules hold back
+_ROUNDS = 3  # candidate reads per claim, for those the run rules hold back
 
 
 class LeaseLost(RuntimeError):
@@ -42,19 +44,23 @@ def _leased(claimed_until: datetime | None, now: datetime) -> bool:
 
 
 def _candidates(session: Session, now: datetime, statuses: tuple[RunStatus | str, ...],
-                limit: int) -> list[Step]:
-    """The due, unleased steps of runs in `statuses`, earliest due first (read, not locked)."""
+                limit: int, exclude: Iterable[int] = ()) -> list[Step]:
+    """The due, unleased steps of runs in `statuses`, earliest due first, locked, with their run."""
     query = (
-        select(Step).join(Run, Run.id == Step.run_id)
+        select(Step).join(Run, Run.id == Step.run_id).options(contains_eager(Step.run))
         .where(Step.status.in_(CLAIMABLE_STEP), Run.status.in_(statuses),
                or_(Step.next_check_at.is_(None), Step.next_check_at <= now),
-               or_(Step.claimed_until.is_(None), Step.claimed_until <= now))
+               or_(Step.claimed_until.is_(None), Step.claimed_until <= now),
+               Step.id.not_in(tuple(exclude)))
         # NULL (never looked at) first, then by due time; the id keeps older runs first.
         .order_by(Step.next_check_at.is_not(None), Step.next_check_at, Step.id)
         .limit(limit)
+        # PostgreSQL: lock what is read, skipping rows another worker is claiming, so that two
+        # workers read different candidates instead of racing for the same first few.
+        .with_for_update(of=Step, skip_locked=True)
         .execution_options(populate_existing=True, **{SQLITE_WRITE_LOCK: True})
     )
-    return list(session.scalars(query))
+    return list(session.scalars(query).unique())
 
 
 def _views(session: Session, run_ids: Iterable[int], now: datetime) -> dict[int, list[SlotView]]:
@@ -84,9 +90,11 @@ def _lock_step(session: Session, step_id: int) -> bool:
 
 
 def _take(session: Session, step: Step, worker_id: str, now: datetime, lease: timedelta) -> bool:
-    """Claim one step if nobody changed its claim since we read it (compare-and-set)."""
-    if not _lock_step(session, step.id):
-        return False
+    """Claim one step if nobody changed its claim since we read it (compare-and-set).
+
+    The candidate's row is already locked (PostgreSQL) or the database is (SQLite); the
+    compare-and-set is the last word all the same.
+    """
     previous = step.claimed_by  # still set only when its lease expired without a release
     result = session.execute(
         update(Step)
@@ -103,7 +111,10 @@ def _take(session: Session, step: Step, worker_id: str, now: datetime, lease: ti
     session.add(StepClaim(step_id=step.id, run_id=step.run_id, worker_id=worker_id,
                           claimed_at=now, lease_until=now + lease, took_over_from=previous))
     session.flush()
-    session.refresh(step)
+    # What the update wrote, without reading the row back.
+    for name, value in (("claimed_by", worker_id), ("claimed_until", now + lease),
+                        ("attempts", step.attempts + 1)):
+        set_committed_value(step, name, value)
     return True
 
 
@@ -118,27 +129,50 @@ def claim_due_steps(
     doing the steps' work.
     """
     statuses = tuple(run_statuses)
-    found = _candidates(session, now, statuses, limit + _EXTRA)
-    if not found:
-        return []
-    views = _views(session, {s.run_id for s in found}, now)
+    taken: list[Step] = []
+    seen: set[int] = set()
+    # Read (and on PostgreSQL lock) only as many candidates as are wanted: rows read and not
+    # taken would stay locked against other workers until this transaction ends. The few that
+    # the run rules hold back are made up for in another round.
+    for _ in range(_ROUNDS):
+        want = limit - len(taken)
+        found = _candidates(session, now, statuses, want, exclude=seen)
+        seen.update(s.id for s in found)
+        taken += _take_allowed(session, found, worker_id=worker_id, now=now, lease=lease,
+                               kind_limits=kind_limits)
+        if len(taken) >= limit or len(found) < want:
+            break
+    return taken
+
+
+def _take_allowed(session: Session, found: list[Step], *, worker_id: str, now: datetime,
+                  lease: timedelta, kind_limits: Mapping[str, int]) -> list[Step]:
+    """Take the candidates their runs' rules allow; park those whose dependencies are not done."""
+    # Only a step about to start needs its run's rules (dependencies, slots); a step already
+    # under way (a poll) is simply due again.
+    views = _views(session, {s.run_id for s in found if s.status == StepStatus.PENDING}, now)
     taken: list[Step] = []
     for step in found:
-        if len(taken) >= limit:
-            break
+        if step.status != StepStatus.PENDING:
+            if _take(session, step, worker_id, now, lease):
+                taken.append(step)
+            continue
         run_views = views[step.run_id]
         finished = {v.key for v in run_views if v.status in DONE_STEP}
         if not set(step.deps or ()) <= finished:
             _park(session, step)
             continue
         mine = next(v for v in run_views if v.key == step.key)
-        if step.status == StepStatus.PENDING and step.kind in kind_limits:
+        if step.kind in kind_limits:
             # The slot count must not change under us: hold the run while deciding.
             if not _lock_run(session, step.run_id):
                 continue
             run_views = views[step.run_id] = _views(session, (step.run_id,), now)[step.run_id]
             mine = next(v for v in run_views if v.key == step.key)
             if not may_start(mine, slots_held(run_views), kind_limits):
+                # Parked until a step of its run finishes (a slot frees only then), so that
+                # a queue of waiting installs or joins never hides a due poll from claims.
+                _park(session, step)
                 continue
         if _take(session, step, worker_id, now, lease):
             taken.append(step)
@@ -174,8 +208,9 @@ def _park(session: Session, step: Step) -> None:
 def unpark_ready(*, session: Session) -> int:
     """Un-park the parked steps of running runs whose dependencies are all done; return how many.
 
-    The safety net for a park that raced with its dependency finishing; the worker runs it
-    every housekeeping pass (it reads only parked steps and their runs' step statuses).
+    The safety net for a park that raced with a step of its run finishing (a step still
+    waiting for a slot is parked again by the next claim); the worker runs it every
+    housekeeping pass (it reads only parked steps and their runs' step statuses).
     """
     parked = session.execute(
         select(Step.id, Step.run_id, Step.deps).join(Run, Run.id == Step.run_id)
@@ -196,11 +231,19 @@ def unpark_ready(*, session: Session) -> int:
 
 
 def unpark_dependents(*, session: Session, step: Step) -> None:
-    """Make the parked steps that depend on a finished step claimable again."""
+    """Make claimable again the parked steps of a finished step's run that may now start.
+
+    Those whose dependencies are all done: the finished step's dependants, and steps parked
+    waiting for an install or join slot, which a finished step may have freed.
+    """
     parked = session.execute(
         select(Step.id, Step.deps).where(Step.run_id == step.run_id,
                                          Step.next_check_at == PARKED)).all()
-    ids = [sid for sid, deps in parked if step.key in (deps or ())]
+    if not parked:
+        return
+    done = set(session.scalars(select(Step.key).where(Step.run_id == step.run_id,
+                                                      Step.status.in_(DONE_STEP))))
+    ids = [sid for sid, deps in parked if set(deps or ()) <= done | {step.key}]
     if ids:
         session.execute(update(Step).where(Step.id.in_(ids), Step.next_check_at == PARKED)
                         .values(next_check_at=None)
@@ -213,16 +256,16 @@ def next_step_moment(*, session: Session, now: datetime) -> datetime | None:
     Its next check, or the end of another worker's lease on it; parked steps wait for an
     event (a finished step), not for a moment.
     """
-    due = session.scalar(
-        select(func.min(Step.next_check_at)).join(Run, Run.id == Step.run_id)
-        .where(Run.status == RunStatus.RUNNING, Step.status.in_(CLAIMABLE_STEP),
-               Step.next_check_at > now, Step.next_check_at < PARKED))
-    lease = session.scalar(
-        select(func.min(Step.claimed_until)).join(Run, Run.id == Step.run_id)
-        .where(Run.status == RunStatus.RUNNING, Step.status.in_(CLAIMABLE_STEP),
-               Step.claimed_until > now,
-               and_(or_(Step.next_check_at.is_(None), Step.next_check_at < PARKED))))
-    moments = [m for m in (due, lease) if m is not None]
+    due = (select(func.min(Step.next_check_at)).join(Run, Run.id == Step.run_id)
+           .where(Run.status == RunStatus.RUNNING, Step.status.in_(CLAIMABLE_STEP),
+                  Step.next_check_at > now, Step.next_check_at < PARKED))
+    lease = (select(func.min(Step.claimed_until)).join(Run, Run.id == Step.run_id)
+             .where(Run.status == RunStatus.RUNNING, Step.status.in_(CLAIMABLE_STEP),
+                    Step.claimed_until > now,
+                    and_(or_(Step.next_check_at.is_(None), Step.next_check_at < PARKED))))
+    # One round trip: the dispatcher asks after every pass.
+    row = session.execute(select(due.scalar_subquery(), lease.scalar_subquery())).one()
+    moments = [m for m in row if m is not None]
     return min(moments) if moments else None
 
 

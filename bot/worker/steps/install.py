@@ -91,8 +91,7 @@ def install(ctx: StepContext) -> Outcome:
         # cluster that never comes back.
         return Outcome.checkpoint("applying", f"installing {ctx.to_version} on {ctx.cluster}",
                                   data={"apply_at": ctx.stamp(),
-                                        "servers_seen": seen_servers(ctx)},
-                                  board_state="installing")
+                                        "servers_seen": seen_servers(ctx)})
     try:
         sw = ctx.poll().installed_software()  # it may be restarting: polled, not retried
     except DmaNotReachable as exc:
@@ -170,7 +169,7 @@ def _silent_after_apply(ctx: StepContext, exc: DmaNotReachable | None) -> Outcom
     reason = exc.reason if exc else "still on the old version"
     if verdict == "wait":
         return Outcome.wait(ctx.poll_s, f"{ctx.cluster}: {reason}; installing, or unreachable",
-                            data=_overdue(ctx, applied_at, estimate), board_state="installing")
+                            data=_overdue(ctx, applied_at, estimate))
     waited = (ctx.now - applied_at).total_seconds()
     if exc is None:  # it answers, on the old version, at the deadline: verification names it
         return Outcome.done(f"{ctx.cluster} answers but did not install {ctx.to_version}",
@@ -224,8 +223,7 @@ def wait_login(ctx: StepContext) -> Outcome:
     if verdict == "wait" or version is not None:
         answered = {"answered_at": ctx.stamp()} if version is not None else {}
         return Outcome.wait(ctx.poll_s, f"waiting to log back in to {name} ({reason})",
-                            data={**times, **answered, **_overdue(ctx, applied_at, estimate)},
-                            board_state="installing")
+                            data={**times, **answered, **_overdue(ctx, applied_at, estimate)})
     deadline = login_deadline(applied_at, estimate, grace, ctx.timing.escalate_after)
     details: dict[str, Any] = {**times, "last_answer": reason, "deadline": deadline.isoformat(),
                                "done": _done(ctx, "started")}
@@ -253,7 +251,7 @@ def verify(ctx: StepContext) -> Outcome:
     result = report.to_json()
     if verdict.ok:
         return Outcome.done(f"{name} verified: {verdict.summary}", data=result,
-                            reports=(report,), board_state="verified")
+                            reports=(report,))
     assert verdict.condition is not None
     details = {**result, "done": _done(ctx, "started", "logged back in")}
     # The summary already says the condition in the vendor's words, then the first failure.

@@ -64,7 +64,7 @@ def rollback(ctx: StepContext) -> Outcome:
             return Outcome.done(f"{ctx.cluster} already runs {version}",
                                 data={"applied_at": ctx.stamp(), "already": True})
         return Outcome.checkpoint("applying", f"rolling {ctx.cluster} back to {version}",
-                                  data={"apply_at": ctx.stamp()}, board_state="rolling back")
+                                  data={"apply_at": ctx.stamp()})
     try:
         sw = ctx.client().installed_software()
     except DmaNotReachable as exc:  # restarting, most likely: the request got through
@@ -108,7 +108,7 @@ def _silent(ctx: StepContext, version: str, reason: str) -> Outcome:
                             factor=ctx.timing.escalate_after, logged_in=False)
     if verdict == "wait":
         return Outcome.wait(ctx.poll_s, f"{ctx.cluster}: {reason}; rolling back, or "
-                            "unreachable", board_state="rolling back")
+                            "unreachable")
     waited = (ctx.now - applied_at).total_seconds()
     details: dict[str, Any] = {"estimate_min": round(ctx.estimate_s / 60, 1),
                                "waited_min": round(waited / 60, 1), "last_answer": reason,

@@ -77,7 +77,7 @@ def join(ctx: StepContext) -> Outcome:
         version = str(ctx.params.get("version") or ctx.to_version)
         ctx.client().join_supercluster(fqdn=host, port=port, version=version)
         return Outcome.wait(ctx.poll_s, f"joining {name} to {seed} ({host})", phase="requested",
-                            data={"requested_at": ctx.stamp()}, board_state="joining")
+                            data={"requested_at": ctx.stamp()})
     return _watch_join(ctx, name, seed)
 
 
@@ -112,8 +112,7 @@ def _check_join(ctx: StepContext, name: str, seed: str) -> Outcome:
         ctx.timing.join_estimate + ctx.timing.login_grace)
     if not failed and ctx.elapsed_s() <= limit:
         return Outcome.wait(ctx.poll_s, f"{name} is listed in {seed}'s supercluster; "
-                            f"waiting for the join to settle ({verdict.summary})",
-                            board_state="joining")
+                            f"waiting for the join to settle ({verdict.summary})")
     details: dict[str, Any] = {
         "seed": seed, "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail}
                                  for c in verdict.checks],
@@ -137,8 +136,7 @@ def _watch_join(ctx: StepContext, name: str, seed: str) -> Outcome:
         return Outcome.escalate(Condition.JOIN_FAILED.value,
                                 CONDITION_TEXT[Condition.JOIN_FAILED], details)
     pct = f"{op.percentage_complete}%" if op else "restarting"
-    return Outcome.wait(ctx.poll_s, f"{name} joining {seed}: {pct}", phase="requested",
-                        board_state="joining")
+    return Outcome.wait(ctx.poll_s, f"{name} joining {seed}: {pct}", phase="requested")
 
 
 def final_check(ctx: StepContext) -> Outcome:
