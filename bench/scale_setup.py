@@ -40,7 +40,7 @@ def _base(speed: float, installs: int) -> dict[str, Any]:
         "packages": {"10.1.0.1": {"url": "https://files.example.com/dma/10.1.0.1.bin"}},
     }
     if "worker" in SettingsModel.model_fields:  # worker.concurrency exists after issue 9
-        config["worker"] = {"concurrency": 16}
+        config["worker"] = {"concurrency": int(os.environ.get("BENCH_CONCURRENCY", "16"))}
     return config
 
 

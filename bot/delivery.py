@@ -29,6 +29,9 @@ What may go now (decided by `choose`, a pure function):
   in flight, and no post takes the channel this round. Posts are chosen first and never count
   edits, so a run's thread replies never wait behind another run's board edits; among the runs
   of a busy channel, the board edited longest ago goes first.
+
+A board edit is queued as {BOARD: run id} and drawn by `boards` when it is sent, from the run as
+it stands then: the superseded edits are never drawn at all.
 """
 
 from __future__ import annotations
@@ -37,14 +40,15 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
-from bot.outbox import FindsSent, Outgoing, RetryLater, Sink
+from bot.outbox import BOARD, FindsSent, Outgoing, RetryLater, Sink
 from storage import repo
 from storage.db import unit_of_work
 from storage.enums import OutboxStatus
@@ -56,6 +60,8 @@ POSTS = ("post", "ephemeral", "upload")
 # Slack per method, not per channel: a notice never waits for a picture to be drawn.
 PACED = ("post",)
 EDIT_TURN_MEMORY = timedelta(hours=1)  # how far back a board's last edit counts for its turn
+# Draws a run's status board as it stands now (None: the run is gone), for {BOARD: run id} edits.
+Boards = Callable[[int], Mapping[str, Any] | None]
 
 
 @dataclass(frozen=True)
@@ -168,9 +174,10 @@ class Delivery:
     def __init__(self, sessions: sessionmaker[Session], sink: Sink, *, clock: Clock,
                  min_interval_s: float = 1.0, edit_interval_s: float = 3.0,
                  lease_s: float = 10.0, send_budget_s: float = 5.0,
-                 owner: str | None = None) -> None:
+                 owner: str | None = None, boards: Boards | None = None) -> None:
         self.sessions = sessions
         self.sink = sink
+        self.boards = boards
         self.clock = clock
         self.min_interval = timedelta(seconds=min_interval_s)
         self.edit_interval = timedelta(seconds=edit_interval_s)
@@ -255,6 +262,12 @@ class Delivery:
                     self._settle(claim, "sent", ts=found)
                     return 1
                 uncertain = False  # looked up: it is not there, so it was never posted
+            if message.kind == "update" and BOARD in message.payload:
+                board = self._draw_board(message)
+                if board is None:
+                    self._settle(claim, "sent")  # nothing to show: the edit is dropped
+                    return 0
+                message = replace(message, payload=board)
             ts = self.sink.send(message)
         except RetryLater as exc:
             self._retry_later(claim, exc, uncertain or exc.uncertain)
@@ -266,6 +279,17 @@ class Delivery:
             return 0
         self._settle(claim, "sent", ts=ts)
         return 1
+
+    def _draw_board(self, message: Outgoing) -> Mapping[str, Any] | None:
+        """The board an edit stands for, drawn now; None when there is none to draw."""
+        if self.boards is None:
+            log.warning("message %s edits a status board this deliverer cannot draw; dropped",
+                        message.id)
+            return None
+        board = self.boards(int(message.payload[BOARD]))
+        if board is None:
+            log.info("message %s edits the board of a run that is gone; dropped", message.id)
+        return board
 
     def _retry_later(self, claim: _Claim, exc: RetryLater, uncertain: bool) -> None:
         until = self.clock.now() + timedelta(seconds=max(exc.seconds, 1.0))

@@ -14,6 +14,11 @@ from typing import Any, Protocol, runtime_checkable
 
 log = logging.getLogger(__name__)
 
+# An edit whose payload is {BOARD: run id} carries no text yet: the deliverer draws the run's
+# status board when it sends it. Edits of one board are superseded while they wait (only the
+# newest goes), so drawing each when it is queued would mostly be thrown away.
+BOARD = "board"
+
 
 class RetryLater(Exception):
     """The destination cannot take the message now; try again after `seconds`.

@@ -216,7 +216,7 @@ class _Rehearsal:
         self.sink = ConsoleSink(out, clock, self.start)
         # No pacing: the console is not rate-limited, and the sink throttles board edits itself.
         self.outbox = Delivery(sessions, self.sink, clock=clock, min_interval_s=0,
-                               edit_interval_s=0)
+                               edit_interval_s=0, boards=self.services.render_board)
 
     def say(self, line: str) -> None:
         """Print a progress line stamped with the virtual time."""

@@ -185,6 +185,10 @@ class Services:
         """The file an upload in the outbox describes (the Slack sink calls this)."""
         return self.reports.render(spec)
 
+    def render_board(self, run_id: int) -> dict[str, Any] | None:
+        """The status board an edit in the outbox stands for, drawn now (the deliverer calls)."""
+        return self.reports.board(run_id)
+
     def request_evidence(self, ref: str | int, user: str) -> str:
         """Queue the run's evidence bundle for its thread; return the run's name."""
         return self.reports.request_evidence(ref, user)

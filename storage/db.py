@@ -10,6 +10,7 @@ that owns them.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +35,8 @@ _WRITE_STATEMENTS = ("INSERT", "UPDATE", "DELETE", "REPLACE", "SAVEPOINT", "CREA
                      "ALTER")
 # Execution option that makes a read begin the SQLite write transaction (see repo's run lock).
 SQLITE_WRITE_LOCK = "upgradebot_sqlite_write_lock"
+_HOLDS_GATE = "upgradebot_holds_write_gate"  # connection info: this connection has the turn
+POOL_SIZE = 20
 # Session.info flag: this unit of work changed a run or a step; a worker may have work now.
 WAKE_WORKER = "upgradebot_wake_worker"
 
@@ -83,13 +86,21 @@ def is_postgres(bind: Engine | Connection | Session) -> bool:
 def make_engine(url: str) -> Engine:
     """Create an engine configured for the bot (SQLite pragmas, PostgreSQL pre-ping)."""
     url = normalize_url(url)
+    # Enough pooled connections for a worker's visits, its dispatcher, delivery and the HTTP
+    # handlers: past the pool, every unit of work would open and close a connection of its own.
+    pool = {"pool_size": POOL_SIZE, "max_overflow": 10}
     if make_url(url).get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, **pool)
     engine = create_engine(
-        url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S}
+        url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S}, **pool
     )
+    gate = _WriteGate()
     event.listen(engine, "connect", _sqlite_on_connect)
-    event.listen(engine, "before_cursor_execute", _sqlite_begin_before_write)
+    event.listen(engine, "before_cursor_execute", gate.begin_before_write)
+    event.listen(engine, "commit", gate.transaction_ended)
+    event.listen(engine, "rollback", gate.transaction_ended)
+    event.listen(engine.pool, "reset", gate.connection_reset)
+    event.listen(engine.pool, "close", gate.connection_reset)
     return engine
 
 
@@ -103,19 +114,56 @@ def _sqlite_on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoo
     cursor.close()
 
 
-def _sqlite_begin_before_write(
-    conn: Connection, cursor: Any, statement: str, _parameters: Any,
-    context: ExecutionContext | None, _executemany: bool,
-) -> None:
-    """Begin an IMMEDIATE transaction before the first write of a SQLAlchemy transaction."""
-    dbapi_connection = cursor.connection
-    if dbapi_connection.in_transaction or not conn.in_transaction():
-        return
-    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
-        return  # nobody will COMMIT: let each statement stand alone
-    wants_lock = context is not None and context.execution_options.get(SQLITE_WRITE_LOCK, False)
-    if wants_lock or statement.lstrip()[:9].upper().startswith(_WRITE_STATEMENTS):
-        dbapi_connection.execute("BEGIN IMMEDIATE")
+class _WriteGate:
+    """Queues this process's SQLite writers on a lock before BEGIN IMMEDIATE.
+
+    SQLite lets one writer in at a time and makes the others poll with growing sleeps (up to
+    0.1 s each), so under load the database sat idle while a dozen threads slept. Threads of one
+    process now wait their turn on a lock handed over at once; other processes still queue on
+    the busy timeout. A turn not given back within the busy timeout (it never should be) is
+    not waited for: the writer falls back to SQLite's own queue.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def begin_before_write(
+        self, conn: Connection, cursor: Any, statement: str, _parameters: Any,
+        context: ExecutionContext | None, _executemany: bool,
+    ) -> None:
+        """Begin an IMMEDIATE transaction before the first write of a SQLAlchemy transaction."""
+        dbapi_connection = cursor.connection
+        if dbapi_connection.in_transaction or not conn.in_transaction():
+            return
+        if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            return  # nobody will COMMIT: let each statement stand alone
+        wants_lock = context is not None and context.execution_options.get(SQLITE_WRITE_LOCK,
+                                                                           False)
+        if wants_lock or statement.lstrip()[:9].upper().startswith(_WRITE_STATEMENTS):
+            if not conn.info.get(_HOLDS_GATE) and self._lock.acquire(
+                    timeout=SQLITE_BUSY_TIMEOUT_S):
+                conn.info[_HOLDS_GATE] = True
+            try:
+                dbapi_connection.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                self._give_back(conn.info)
+                raise
+
+    def transaction_ended(self, conn: Connection) -> None:
+        """Hand the turn to the next writer as the transaction commits or rolls back.
+
+        (Just before the COMMIT itself: the next writer may wait a millisecond on SQLite.)
+        """
+        self._give_back(conn.info)
+
+    def connection_reset(self, _dbapi_connection: DBAPIConnection,
+                         record: ConnectionPoolEntry, *_rest: Any) -> None:
+        """A connection given back to the pool (or closed) mid-transaction gives its turn back."""
+        self._give_back(record.info)
+
+    def _give_back(self, info: dict[Any, Any]) -> None:
+        if info.pop(_HOLDS_GATE, False):
+            self._lock.release()
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -125,6 +125,7 @@ def serve(settings: Settings, env: Environment, *, stop: threading.Event,
     metrics.watch_state(health.stored_state, link.up)
     _add_jobs(scheduler, worker.worker_id, health, options, complete, Delivery(
         sessions, SlackSink(outbox, files=services.render_file), clock=clock,
+        boards=services.render_board,
         min_interval_s=options.min_interval_s,
         edit_interval_s=options.edit_interval_s, owner=worker.worker_id,
         lease_s=lease_s, send_budget_s=send_s), reconciler,

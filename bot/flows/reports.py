@@ -8,7 +8,7 @@ from typing import Any
 from bot.flows.base import Flow, ServiceError
 from bot.flows.evidence import evidence_zip
 from bot.runs.pictures import timeline_png
-from bot.runs.posting import upload
+from bot.runs.posting import render_board, upload
 from storage import repo
 from storage.db import unit_of_work
 
@@ -38,6 +38,11 @@ class Reports(Flow):
         if what == "evidence":
             return self.evidence(ref)[1]
         raise ServiceError(f"unknown file {what!r}: expected timeline or evidence")
+
+    def board(self, run_id: int) -> dict[str, Any] | None:
+        """The run's status board drawn now, for an edit being delivered (None: run gone)."""
+        with unit_of_work(self.sessions) as session:
+            return render_board(session, run_id, self.clock.now())
 
     def request_evidence(self, ref: str | int, user: str) -> str:
         """Queue the evidence bundle for the run's thread (rendered when delivered)."""

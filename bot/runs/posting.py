@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from bot.outbox import BOARD
 from bot.runs.board import board_payload
 from storage import repo
 from storage.models import Run
@@ -41,6 +42,16 @@ def upload(session: Session, run: Run, what: str, now: datetime, *, comment: str
 
 
 def update_board(session: Session, run: Run, now: datetime) -> None:
-    """Queue an edit of the plan message into a status board (the outbox coalesces edits)."""
-    repo.enqueue_message(session=session, at=now, payload=board_payload(session, run, now),
+    """Queue an edit of the plan message into the status board, drawn when it is delivered.
+
+    The outbox coalesces edits (only the newest of a run goes), so the board is drawn once per
+    edit sent, from the state at that moment, not once per change.
+    """
+    repo.enqueue_message(session=session, at=now, payload={BOARD: run.id},
                          channel=run.channel, run_id=run.id, kind="update")
+
+
+def render_board(session: Session, run_id: int, now: datetime) -> dict[str, Any] | None:
+    """The status board of a run as it stands now (None if the run is gone)."""
+    run = session.get(Run, run_id)
+    return None if run is None else board_payload(session, run, now)

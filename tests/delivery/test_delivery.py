@@ -4,6 +4,7 @@ and safe when several processes share the database."""
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import FakeClock, SystemClock
 from bot.delivery import Delivery, Queued, Recent, choose
-from bot.outbox import Outgoing, RetryLater
+from bot.outbox import BOARD, Outgoing, RetryLater
 from storage import repo
 from storage.db import unit_of_work
 from storage.models import OutboxMessage
@@ -173,6 +174,47 @@ def test_delivery_posts_the_plan_first_then_threads_and_edits_it(
         assert repo.get_run(session=session, ref=run).message_ts == "1700000000.000001"
         assert session.get(OutboxMessage, plan).status == "sent"
         assert repo.outbox_backlog(session=session, now=T0) == (0, None)
+
+
+def test_a_board_edit_is_drawn_when_it_is_sent_and_a_superseded_one_never(
+        session_factory: sessionmaker[Session]) -> None:
+    run = add_run(session_factory)
+    enqueue(session_factory, run, "plan", key=f"{run}:plan")
+    for _ in range(5):  # five changes before the next delivery: one edit goes, drawn once
+        with unit_of_work(session_factory) as session:
+            repo.enqueue_message(session=session, at=T0, payload={BOARD: run}, channel="C1",
+                                 run_id=run, kind="update")
+    drawn: list[int] = []
+
+    def boards(run_id: int) -> dict[str, str]:
+        drawn.append(run_id)
+        return {"text": f"board of run {run_id}, drawn #{len(drawn)}"}
+
+    sink = Recorder()
+    delivery = Delivery(session_factory, sink, clock=FakeClock(T0), min_interval_s=0,
+                        edit_interval_s=0, boards=boards)
+    assert delivery.deliver() == 2
+    assert drawn == [run]
+    assert [(m.kind, m.payload["text"]) for m, _ in sink.sent] == [
+        ("post", "plan"), ("update", f"board of run {run}, drawn #1")]
+
+
+def test_a_board_edit_nobody_can_draw_is_dropped_not_sent_raw(
+        session_factory: sessionmaker[Session], caplog: pytest.LogCaptureFixture) -> None:
+    run = add_run(session_factory)
+    enqueue(session_factory, run, "plan", key=f"{run}:plan")
+    with unit_of_work(session_factory) as session:
+        edit = repo.enqueue_message(session=session, at=T0, payload={BOARD: run},
+                                    channel="C1", run_id=run, kind="update").id
+    sink = Recorder()
+    delivery = Delivery(session_factory, sink, clock=FakeClock(T0), min_interval_s=0,
+                        edit_interval_s=0, boards=lambda _run_id: None)  # the run is gone
+    with caplog.at_level(logging.INFO, logger="bot.delivery"):
+        delivery.deliver()
+    assert [m.kind for m, _ in sink.sent] == ["post"]
+    with unit_of_work(session_factory) as session:
+        assert session.get(OutboxMessage, edit).status == "sent"  # settled, never retried
+    assert "gone; dropped" in caplog.text
 
 
 def test_an_outage_loses_nothing_and_keeps_the_order(

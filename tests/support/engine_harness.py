@@ -181,7 +181,7 @@ def harness(database_url: str, *, config: str = "supercluster.yml",
         sink = RecordingSink()
         yield Harness(settings, clock, sim, sessions, services, worker, sink,
                       Delivery(sessions, sink, clock=clock, min_interval_s=0,
-                               edit_interval_s=0))
+                               edit_interval_s=0, boards=services.render_board))
 
 
 @contextmanager

@@ -240,7 +240,8 @@ def workspace(directory: Path, *, usergroups: bool = True, faults: Iterable[str]
                         signing_secret=SECRET, kit=kit, listener_executor=InlineExecutor(),
                         signature_clock=UnixClock(unix_now) if unix_now else None)
         sink = SlackSink(client, files=services.render_file)
-        delivery = Delivery(sessions, sink, clock=clock, min_interval_s=0, edit_interval_s=0)
+        delivery = Delivery(sessions, sink, clock=clock, min_interval_s=0, edit_interval_s=0,
+                            boards=services.render_board)
         worker = Worker(session_factory=sessions, settings=settings, clock=clock,
                         clients=clients, worker_id="test-worker")
         yield Workspace(slack, settings, clock, sim, sessions, services, app, delivery, worker,
