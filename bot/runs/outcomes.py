@@ -12,7 +12,7 @@ from bot import messages
 from bot.config import Settings
 from bot.engine.durations import say_duration
 from bot.engine.plans import StepKind
-from bot.engine.states import DONE_STEP, RunEvent, RunStatus, StepEvent
+from bot.engine.states import RunEvent, RunStatus, StepEvent
 from bot.runs.escalations import escalate, note_overdue
 from bot.runs.outcome import Outcome
 from bot.runs.posting import post, update_board, upload
@@ -121,8 +121,8 @@ def _finish_step(session: Session, run: Run, step: Step, outcome: Outcome, *, no
                                   cluster=step.cluster,
                                   seconds=(now - step.started_at).total_seconds(),
                                   estimate_s=step.estimate_s, at=now)
-    steps = repo.steps_of(session=session, run_id=run.id)
-    if all(s.status in DONE_STEP for s in steps) and run.status == RunStatus.RUNNING:
+    if run.status == RunStatus.RUNNING and not repo.unfinished_steps(session=session,
+                                                                      run_id=run.id):
         transition_run(session, run, RunEvent.COMPLETE, now=now, actor=actor)
         took = (now - run.started_at).total_seconds() if run.started_at else 0.0
         done = (f"{run.strategy} of {run.target} done (recovers R{run.recovers})"

@@ -45,8 +45,12 @@ def update_board(session: Session, run: Run, now: datetime) -> None:
     """Queue an edit of the plan message into the status board, drawn when it is delivered.
 
     The outbox coalesces edits (only the newest of a run goes), so the board is drawn once per
-    edit sent, from the state at that moment, not once per change.
+    edit sent, from the state at that moment, not once per change. When the newest edit still
+    waiting is already a board, it will show this change too: nothing more is queued.
     """
+    waiting = repo.newest_unsent_edit(session=session, run_id=run.id)
+    if waiting is not None and BOARD in waiting.payload:
+        return
     repo.enqueue_message(session=session, at=now, payload={BOARD: run.id},
                          channel=run.channel, run_id=run.id, kind="update")
 

@@ -41,7 +41,7 @@ from bot.runs.waiting import ask_overrun, housekeeping, overrun_needed, wake_mom
 from bot.worker.context import StepContext
 from bot.worker.packet import with_packet
 from bot.worker.reverify import reverify_due
-from bot.worker.steps import HANDLERS
+from bot.worker.steps import HANDLERS, NEEDS_SNAPSHOT
 from storage import repo
 from storage.db import unit_of_work
 from storage.models import Run, Step
@@ -197,8 +197,9 @@ class Worker:
             cluster=step.cluster, params=dict(step.params or {}), data=dict(step.data or {}),
             phase=step.phase, estimate_s=step.estimate_s, started_at=step.started_at, plan=plan,
             timing=self.settings.timing, inventory=self._inventory, package=package,
-            client_for=self.clients, snapshot=repo.territory_snapshot(session=session,
-                                                                      run_id=run.id),
+            client_for=self.clients,
+            snapshot=(repo.territory_snapshot(session=session, run_id=run.id)
+                      if step.kind in NEEDS_SNAPSHOT else []),
             step_data=_step_data(session, run.id))
 
     # -- act --------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from storage.repo.outbox import (
     last_edited,
     last_sent,
     lock_outbox,
+    newest_unsent_edit,
     outbox_backlog,
     pending_messages,
     sent_by_run,
@@ -73,7 +74,7 @@ from storage.repo.runs import (
     runs_with_plan_message,
     set_message_ts,
 )
-from storage.repo.steps import add_steps, steps_of
+from storage.repo.steps import add_steps, steps_of, unfinished_steps
 
 __all__ = [
     "OUTBOX_LOCK_KEY",
@@ -104,6 +105,7 @@ __all__ = [
     "list_runs",
     "lock_outbox",
     "lock_run",
+    "newest_unsent_edit",
     "next_reverification",
     "next_step_moment",
     "open_escalations",
@@ -130,6 +132,7 @@ __all__ = [
     "supersede_messages",
     "territory_snapshot",
     "unacknowledged_escalations",
+    "unfinished_steps",
     "unpark_dependents",
     "unpark_ready",
     "unsent_messages",

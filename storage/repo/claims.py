@@ -32,6 +32,7 @@ from storage.repo._shared import same
 _NO_LIMITS: Mapping[str, int] = MappingProxyType({})
 # A pending step waiting for its dependencies: far enough never to be due, never shown.
 PARKED = datetime(3000, 1, 1, tzinfo=UTC)
+_UNPARKED = "upgradebot_unparked"  # session info: steps whose dependants this transaction freed
 _ROUNDS = 3  # candidate reads per claim, for those the run rules hold back
 
 
@@ -65,9 +66,12 @@ def _candidates(session: Session, now: datetime, statuses: tuple[RunStatus | str
 
 def _views(session: Session, run_ids: Iterable[int], now: datetime) -> dict[int, list[SlotView]]:
     """What the run rules need of every step of these runs (light columns, no objects)."""
+    run_ids = tuple(run_ids)
+    if not run_ids:
+        return {}
     rows = session.execute(
         select(Step.run_id, Step.key, Step.kind, Step.cluster, Step.status, Step.claimed_until)
-        .where(Step.run_id.in_(tuple(run_ids)))).all()
+        .where(Step.run_id.in_(run_ids))).all()
     views: dict[int, list[SlotView]] = defaultdict(list)
     for run_id, key, kind, cluster, status, until in rows:
         views[run_id].append(SlotView(key, kind, cluster, StepStatus(status),
@@ -234,8 +238,16 @@ def unpark_dependents(*, session: Session, step: Step) -> None:
     """Make claimable again the parked steps of a finished step's run that may now start.
 
     Those whose dependencies are all done: the finished step's dependants, and steps parked
-    waiting for an install or join slot, which a finished step may have freed.
+    waiting for an install or join slot, which a finished step may have freed. Once per step
+    and transaction: the state machine and the release both ask.
     """
+    transaction = session.get_transaction()
+    seen: tuple[object, set[int]] | None = session.info.get(_UNPARKED)
+    if seen is None or seen[0] is not transaction:
+        seen = session.info[_UNPARKED] = (transaction, set())
+    if step.id in seen[1]:
+        return
+    seen[1].add(step.id)
     parked = session.execute(
         select(Step.id, Step.deps).where(Step.run_id == step.run_id,
                                          Step.next_check_at == PARKED)).all()

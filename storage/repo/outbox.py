@@ -42,6 +42,20 @@ def enqueue_message(
     return found or message
 
 
+def newest_unsent_edit(*, session: Session, run_id: int) -> OutboxMessage | None:
+    """The newest edit of a run's plan message not yet claimed for sending, row-locked.
+
+    Locked (PostgreSQL: the row; SQLite: the database) so that a deliverer cannot claim it
+    between this look and the caller's commit: an edit found here is sent after that commit.
+    """
+    return session.scalar(
+        select(OutboxMessage)
+        .where(OutboxMessage.run_id == run_id, OutboxMessage.kind == OutboxKind.UPDATE,
+               OutboxMessage.status == OutboxStatus.PENDING)
+        .order_by(OutboxMessage.id.desc()).limit(1)
+        .with_for_update().execution_options(**{SQLITE_WRITE_LOCK: True}))
+
+
 def _message_by_key(session: Session, key: str) -> OutboxMessage | None:
     return session.scalar(select(OutboxMessage).where(OutboxMessage.key == key))
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.engine.states import DONE_STEP
 from storage.models import Run, Step
 from storage.repo.claims import PARKED
 
@@ -24,6 +25,12 @@ def add_steps(*, session: Session, run: Run, steps: Iterable[Mapping[str, Any]])
     session.add_all(rows)
     session.flush()
     return rows
+
+
+def unfinished_steps(*, session: Session, run_id: int) -> int:
+    """How many steps of a run are not done or skipped yet (one count, no step objects)."""
+    return int(session.scalar(select(func.count()).select_from(Step).where(
+        Step.run_id == run_id, Step.status.not_in(DONE_STEP))) or 0)
 
 
 def steps_of(*, session: Session, run_id: int) -> list[Step]:

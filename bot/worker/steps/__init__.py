@@ -11,6 +11,9 @@ from bot.worker.steps import install, rollback, service, supercluster, territori
 
 Handler = Callable[[StepContext], Outcome]
 
+# The steps that read the territories recorded at the start (loaded for these only).
+NEEDS_SNAPSHOT = frozenset({StepKind.MOVE_TERRITORIES, StepKind.RESTORE_TERRITORIES})
+
 HANDLERS: dict[StepKind, Handler] = {
     StepKind.PREFLIGHT: supercluster.preflight,
     StepKind.UPLOAD: install.upload,
