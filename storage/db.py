@@ -100,7 +100,7 @@ def make_engine(url: str) -> Engine:
     event.listen(engine, "commit", gate.transaction_ended)
     event.listen(engine, "rollback", gate.transaction_ended)
     event.listen(engine.pool, "reset", gate.connection_reset)
-    event.listen(engine.pool, "close", gate.connection_reset)
+    event.listen(engine.pool, "close", gate.connection_closed)
     return engine
 
 
@@ -156,10 +156,15 @@ class _WriteGate:
         """
         self._give_back(conn.info)
 
-    def connection_reset(self, _dbapi_connection: DBAPIConnection,
-                         record: ConnectionPoolEntry, *_rest: Any) -> None:
-        """A connection given back to the pool (or closed) mid-transaction gives its turn back."""
-        self._give_back(record.info)
+    def connection_reset(self, dbapi_connection: DBAPIConnection,
+                         connection_record: ConnectionPoolEntry, reset_state: Any) -> None:
+        """A connection given back to the pool mid-transaction gives its turn back."""
+        self._give_back(connection_record.info)
+
+    def connection_closed(self, dbapi_connection: DBAPIConnection,
+                          connection_record: ConnectionPoolEntry) -> None:
+        """A connection closed mid-transaction gives its turn back."""
+        self._give_back(connection_record.info)
 
     def _give_back(self, info: dict[Any, Any]) -> None:
         if info.pop(_HOLDS_GATE, False):

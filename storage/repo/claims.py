@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session, contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -112,9 +112,10 @@ def _take(session: Session, step: Step, worker_id: str, now: datetime, lease: ti
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return False
-    session.add(StepClaim(step_id=step.id, run_id=step.run_id, worker_id=worker_id,
-                          claimed_at=now, lease_until=now + lease, took_over_from=previous))
-    session.flush()
+    # The claim log row, written with the claim (a plain insert: no object to flush).
+    session.execute(insert(StepClaim).values(
+        step_id=step.id, run_id=step.run_id, worker_id=worker_id, claimed_at=now,
+        lease_until=now + lease, took_over_from=previous))
     # What the update wrote, without reading the row back.
     for name, value in (("claimed_by", worker_id), ("claimed_until", now + lease),
                         ("attempts", step.attempts + 1)):
