@@ -235,9 +235,9 @@ def run_trials(trials: list[Trial], tmp_path: Path, sim: DmaSimulator,
 
 
 def draw(rng: random.Random, mode: str, moments: list[str]) -> list[Trial]:
-    """Trials at the given moments, SIGINT for about one in three, seeded random delays."""
-    return [Trial(mode, signal.SIGINT if rng.random() < 0.33 else signal.SIGTERM, moment,
-                  rng.uniform(0.0, DELAY_UP_TO_S[moment])) for moment in moments]
+    """Trials at the given moments, SIGTERM and SIGINT in turn, seeded random delays."""
+    return [Trial(mode, signal.SIGINT if n % 2 else signal.SIGTERM, moment,
+                  rng.uniform(0.0, DELAY_UP_TO_S[moment])) for n, moment in enumerate(moments)]
 
 
 def check(outcomes: list[Outcome], label: str) -> None:
@@ -262,7 +262,8 @@ def slack() -> Iterator[SlackDouble]:
 
 def test_the_worker_stops_in_time_during_the_sync_a_stuck_visit_or_anytime(
         tmp_path: Path) -> None:
-    trials = draw(random.Random(SEED), "worker", ["sync"] * 4 + ["visit"] * 3 + ["random"] * 3)
+    # One batch of PARALLEL processes: each signal during the sync, one of each after it.
+    trials = draw(random.Random(SEED), "worker", ["sync", "sync", "visit", "random"])
     with simulator() as sim:
         outcomes = run_trials(trials, tmp_path, sim)
     check(outcomes, "worker")
@@ -273,8 +274,8 @@ def test_the_worker_stops_in_time_during_the_sync_a_stuck_visit_or_anytime(
 @pytest.mark.parametrize("mode", ["http", "socket"])
 def test_serve_stops_in_time_during_a_stuck_visit_or_anytime(
         tmp_path: Path, slack: SlackDouble, mode: str) -> None:
-    trials = draw(random.Random(f"{SEED}-{mode}"), mode,
-                  ["ready"] * 2 + ["visit"] * 3 + ["random"] * 3)
+    # One batch of PARALLEL processes: each signal during a stuck visit, one of each besides.
+    trials = draw(random.Random(f"{SEED}-{mode}"), mode, ["ready", "visit", "visit", "random"])
     env = {"SLACK_BOT_TOKEN": "xoxb-e2e", "SLACK_SIGNING_SECRET": SECRET,
            "SLACK_API_URL": slack.base_url}
     with SocketModeDouble() as socket, simulator() as sim:
