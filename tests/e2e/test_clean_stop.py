@@ -155,10 +155,12 @@ def base_env(folder: Path, config: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def config_text(sim: DmaSimulator, lab_url: str, dma_timeout: str = "5s") -> str:
+def config_text(sim: DmaSimulator, lab_url: str, dma_timeout: str = "5s",
+                lease: str = "5s") -> str:
     """The e2e config with `lab` behind `lab_url` (dallas and denver answer directly)."""
     text = CONFIG.format(dallas=sim.url_for("dallas"), denver=sim.url_for("denver"), lab=lab_url)
-    return text.replace("timeout: 5s", f"timeout: {dma_timeout}")
+    return text.replace("timeout: 5s", f"timeout: {dma_timeout}").replace(
+        "lease: 5s", f"lease: {lease}")
 
 
 def seed_database(path: Path, sim: DmaSimulator, *, windows: int) -> None:
@@ -287,11 +289,12 @@ def test_serve_stops_in_time_during_a_stuck_visit_or_anytime(
 
 
 def test_a_visit_abandoned_at_the_stop_is_finished_by_another_worker(tmp_path: Path) -> None:
-    with simulator() as sim, SlowCluster(sim.base_url, lambda method, path: (
+    # x1500 and a 3 s lease (one worker at a time here): the second worker need not wait long.
+    with simulator(speed=1500) as sim, SlowCluster(sim.base_url, lambda method, path: (
             method == "POST" and path.endswith(APPLY))) as lab:
         seed_database(tmp_path / "bot.db", sim, windows=0)
         config = tmp_path / "upgradebot.yml"
-        config.write_text(config_text(sim, lab.url_for("lab"), dma_timeout="60s"))
+        config.write_text(config_text(sim, lab.url_for("lab"), dma_timeout="60s", lease="3s"))
         env = base_env(tmp_path, config)
         # The first worker asks lab to install; lab installs but its answer does not come.
         first = start("worker", tmp_path, env, "first")
