@@ -16,9 +16,10 @@ import yaml
 from bot.cli import main
 from bot.config import load_settings
 from bot.sandbox import build_simulator
+from tests.cli.conftest import Rehearsed
 
 ROOT = Path(__file__).resolve().parents[2]
-FAST = ["--speed", "3000"]
+FAST = ["--speed", "100000"]  # as fast as the machine goes: a rehearsal never sleeps
 # `upgradebot` with Ctrl-C working even when the test run itself was started in the background,
 # where SIGINT is inherited ignored and Python would keep it so.
 CTRL_C_STOPS = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
@@ -26,9 +27,9 @@ CTRL_C_STOPS = ("import signal, sys; signal.signal(signal.SIGINT, signal.default
 
 
 @pytest.mark.slow
-def test_rehearsal_on_its_embedded_default_completes(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["rehearse", *FAST]) == 0
-    out = capsys.readouterr().out
+def test_rehearsal_on_its_embedded_default_completes(default_rehearsal: Rehearsed) -> None:
+    assert default_rehearsal.status == 0
+    out = default_rehearsal.out
     # The plan as it would be posted, progress, verification replies and the summary.
     assert "upgrade plan for supercluster *global*" in out
     assert "system-wide maintenance window" in out

@@ -14,6 +14,7 @@ from bot.cli import _log_at_info, main
 from bot.config import STARTER_EXAMPLE, load_settings
 from bot.sandbox import build_simulator
 from bot.simulator import FaultKind
+from tests.cli.conftest import Rehearsed
 from tests.support.engine_harness import harness
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -137,10 +138,11 @@ def test_long_running_processes_log_at_info() -> None:
 
 
 @pytest.mark.slow
-def test_rehearse_writes_its_timeline(tmp_path: Path) -> None:
-    picture = tmp_path / "rehearsal.png"
-    assert main(["rehearse", "--speed", "3000", "--timeline", str(picture)]) == 0
-    assert picture.read_bytes().startswith(b"\x89PNG")
+def test_rehearse_writes_its_timeline(default_rehearsal: Rehearsed, tmp_path: Path) -> None:
+    # The default rehearsal ran with --timeline FILE (tests/cli/conftest.py).
+    assert default_rehearsal.status == 0
+    assert f"timeline picture written to {default_rehearsal.timeline}" in default_rehearsal.out
+    assert default_rehearsal.timeline.read_bytes().startswith(b"\x89PNG")
     assert main(["rehearse", "--timeline", str(tmp_path / "nowhere" / "x.png")]) == 2
 
 

@@ -1,8 +1,9 @@
 """A real `upgradebot serve` process against the Slack double and a DMA simulator.
 
 The simulator runs in the test process on the wall clock at speed 600 (a 35-minute install takes
-3.5 s); the bot's configuration points every cluster at it, with short timings. Requests go to the
-bot the way Slack sends them: signed bodies over HTTP, or envelopes over Socket Mode.
+3.5 s; a test may ask for faster); the bot's configuration points every cluster at it, with short
+timings. Requests go to the bot the way Slack sends them: signed bodies over HTTP, or envelopes
+over Socket Mode.
 """
 
 from __future__ import annotations
@@ -71,11 +72,11 @@ PLACEHOLDER = "http://127.0.0.1:9/{}/api/rest"
 
 
 @contextmanager
-def simulator(faults: tuple[str, ...] = ()) -> Iterator[DmaSimulator]:
-    """The DMA simulator on the wall clock, 600 times faster than real clusters."""
+def simulator(faults: tuple[str, ...] = (), speed: float = 600) -> Iterator[DmaSimulator]:
+    """The DMA simulator on the wall clock, 600 (or `speed`) times faster than real clusters."""
     names = {n: PLACEHOLDER.format(n) for n in ("dallas", "denver", "lab")}
     settings = load_settings_text(CONFIG.format(**names))
-    sim = build_simulator(settings, clock=SystemClock(), speed=600, faults=faults,
+    sim = build_simulator(settings, clock=SystemClock(), speed=speed, faults=faults,
                           username=SIM_USER, password=SIM_PASSWORD)
     with sim:
         yield sim

@@ -155,10 +155,12 @@ def base_env(folder: Path, config: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def config_text(sim: DmaSimulator, lab_url: str, dma_timeout: str = "5s") -> str:
+def config_text(sim: DmaSimulator, lab_url: str, dma_timeout: str = "5s",
+                lease: str = "5s") -> str:
     """The e2e config with `lab` behind `lab_url` (dallas and denver answer directly)."""
     text = CONFIG.format(dallas=sim.url_for("dallas"), denver=sim.url_for("denver"), lab=lab_url)
-    return text.replace("timeout: 5s", f"timeout: {dma_timeout}")
+    return text.replace("timeout: 5s", f"timeout: {dma_timeout}").replace(
+        "lease: 5s", f"lease: {lease}")
 
 
 def seed_database(path: Path, sim: DmaSimulator, *, windows: int) -> None:
@@ -235,9 +237,9 @@ def run_trials(trials: list[Trial], tmp_path: Path, sim: DmaSimulator,
 
 
 def draw(rng: random.Random, mode: str, moments: list[str]) -> list[Trial]:
-    """Trials at the given moments, SIGINT for about one in three, seeded random delays."""
-    return [Trial(mode, signal.SIGINT if rng.random() < 0.33 else signal.SIGTERM, moment,
-                  rng.uniform(0.0, DELAY_UP_TO_S[moment])) for moment in moments]
+    """Trials at the given moments, SIGTERM and SIGINT in turn, seeded random delays."""
+    return [Trial(mode, signal.SIGINT if n % 2 else signal.SIGTERM, moment,
+                  rng.uniform(0.0, DELAY_UP_TO_S[moment])) for n, moment in enumerate(moments)]
 
 
 def check(outcomes: list[Outcome], label: str) -> None:
@@ -262,7 +264,8 @@ def slack() -> Iterator[SlackDouble]:
 
 def test_the_worker_stops_in_time_during_the_sync_a_stuck_visit_or_anytime(
         tmp_path: Path) -> None:
-    trials = draw(random.Random(SEED), "worker", ["sync"] * 4 + ["visit"] * 3 + ["random"] * 3)
+    # One batch of PARALLEL processes: each signal during the sync, one of each after it.
+    trials = draw(random.Random(SEED), "worker", ["sync", "sync", "visit", "random"])
     with simulator() as sim:
         outcomes = run_trials(trials, tmp_path, sim)
     check(outcomes, "worker")
@@ -273,8 +276,8 @@ def test_the_worker_stops_in_time_during_the_sync_a_stuck_visit_or_anytime(
 @pytest.mark.parametrize("mode", ["http", "socket"])
 def test_serve_stops_in_time_during_a_stuck_visit_or_anytime(
         tmp_path: Path, slack: SlackDouble, mode: str) -> None:
-    trials = draw(random.Random(f"{SEED}-{mode}"), mode,
-                  ["ready"] * 2 + ["visit"] * 3 + ["random"] * 3)
+    # One batch of PARALLEL processes: each signal during a stuck visit, one of each besides.
+    trials = draw(random.Random(f"{SEED}-{mode}"), mode, ["ready", "visit", "visit", "random"])
     env = {"SLACK_BOT_TOKEN": "xoxb-e2e", "SLACK_SIGNING_SECRET": SECRET,
            "SLACK_API_URL": slack.base_url}
     with SocketModeDouble() as socket, simulator() as sim:
@@ -286,11 +289,12 @@ def test_serve_stops_in_time_during_a_stuck_visit_or_anytime(
 
 
 def test_a_visit_abandoned_at_the_stop_is_finished_by_another_worker(tmp_path: Path) -> None:
-    with simulator() as sim, SlowCluster(sim.base_url, lambda method, path: (
+    # x1500 and a 3 s lease (one worker at a time here): the second worker need not wait long.
+    with simulator(speed=1500) as sim, SlowCluster(sim.base_url, lambda method, path: (
             method == "POST" and path.endswith(APPLY))) as lab:
         seed_database(tmp_path / "bot.db", sim, windows=0)
         config = tmp_path / "upgradebot.yml"
-        config.write_text(config_text(sim, lab.url_for("lab"), dma_timeout="60s"))
+        config.write_text(config_text(sim, lab.url_for("lab"), dma_timeout="60s", lease="3s"))
         env = base_env(tmp_path, config)
         # The first worker asks lab to install; lab installs but its answer does not come.
         first = start("worker", tmp_path, env, "first")

@@ -35,7 +35,7 @@ def click(bot: BotProcess, slack: SlackDouble, action_id: str, user: str, ts: st
 
 
 def test_approvals_while_stopped_then_an_escalation(tmp_path: Path, slack: SlackDouble) -> None:
-    with simulator(faults=("dallas=one-server",)) as sim:
+    with simulator(faults=("dallas=one-server",), speed=1500) as sim:
         bot = BotProcess(tmp_path, slack_api_url=slack.base_url,
                          config=write_config(tmp_path / "upgradebot.yml", sim))
         try:

@@ -34,7 +34,7 @@ def slack() -> Iterator[SlackDouble]:
 
 def test_a_whole_upgrade_over_socket_mode(tmp_path: Path, slack: SlackDouble) -> None:
     latencies = Latencies()
-    with SocketModeDouble() as socket, simulator() as sim:
+    with SocketModeDouble() as socket, simulator(speed=1500) as sim:
         socket.attach(slack)
         bot = BotProcess(tmp_path, slack_api_url=slack.base_url, app_token="xapp-e2e",
                          config=write_config(tmp_path / "upgradebot.yml", sim))

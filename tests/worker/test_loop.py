@@ -59,7 +59,7 @@ class SlowLink(BaseAdapter):
 
     def __init__(self, inner: BaseAdapter, delay_s: float) -> None:
         super().__init__()
-        self.inner, self.delay_s = inner, delay_s
+        self.inner, self.delay_s = inner, delay_s  # a test may mend the link by zeroing it
 
     def send(self, request: Any, **kwargs: Any) -> requests.Response:
         """Wait, then deliver."""
@@ -73,8 +73,9 @@ class SlowLink(BaseAdapter):
 
 @contextmanager
 def served(settings: Settings, url: str, slow: dict[str, float] | None = None
-           ) -> Iterator[tuple[Services, Worker, DmaSimulator]]:
-    """A simulator in real time (x600), services and a started worker; stopped after."""
+           ) -> Iterator[tuple[Services, Worker, DmaSimulator, dict[str, SlowLink]]]:
+    """A simulator in real time (x600), services, a started worker and the slow links (by
+    cluster); stopped after."""
     clock = SystemClock()
     sim = build_simulator(settings, clock=clock, speed=SPEED, username="u", password="p")
     engine = make_engine(url)
@@ -86,16 +87,18 @@ def served(settings: Settings, url: str, slow: dict[str, float] | None = None
     clients = ClientFactory(settings, username="u", password="p", retries=0,
                             urls={c.name: sim.url_for(c.name) for c in settings.all_clusters()},
                             session_factory=session_for)
+    links: dict[str, SlowLink] = {}
     for name, delay in (slow or {}).items():
         session = clients(name)._session  # the test puts the slow link in place
         prefix = f"{IN_PROCESS_URL}/"
-        session.mount(prefix, SlowLink(session.adapters[prefix], delay))
+        links[name] = SlowLink(session.adapters[prefix], delay)
+        session.mount(prefix, links[name])
     services = Services(settings=settings, sessions=sessions, clock=clock, clients=clients)
     worker = Worker(session_factory=sessions, settings=settings, clock=clock, clients=clients,
                     worker_id="loop-test")
     scheduler, _ = start_worker(worker)
     try:
-        yield services, worker, sim
+        yield services, worker, sim, links
     finally:
         stop_worker(scheduler, worker, Deadline.after(5))
         engine.dispose()
@@ -126,7 +129,7 @@ def test_a_step_due_in_a_fraction_of_a_second_is_visited_then_not_at_the_next_ti
 ) -> None:
     # The tick is 20 s: a worker that only woke on its tick would take minutes.
     settings = settings_for(tmp_path, ["lab"], poll_s=0.3, tick_s=20, concurrency=4)
-    with served(settings, sqlite_url) as (services, _worker, _sim):
+    with served(settings, sqlite_url) as (services, _worker, _sim, _links):
         began = time.monotonic()
         name = start_run(services, "lab")
         wait_for(services, [name], "completed", within_s=15)
@@ -147,15 +150,19 @@ def test_a_step_due_in_a_fraction_of_a_second_is_visited_then_not_at_the_next_ti
 
 def test_a_slow_cluster_never_delays_another_run(tmp_path: Path, sqlite_url: str) -> None:
     settings = settings_for(tmp_path, ["slow", "fast"], poll_s=0.2, tick_s=20, concurrency=4)
-    # Every request to `slow` takes 0.8 s: with one visit at a time, `fast` would wait behind
-    # each of them (a dozen visits of one to three requests).
-    with served(settings, sqlite_url, slow={"slow": 0.8}) as (services, _worker, _sim):
+    # Once its run is under way, every request to `slow` takes 0.8 s: with one visit at a time,
+    # `fast` would wait behind each of them (a dozen visits of one to three requests). (Its
+    # plan, read before, need not be slow too: that would only delay the test.)
+    with served(settings, sqlite_url, slow={"slow": 0.0}) as (services, _worker, _sim, links):
         slow = start_run(services, "slow")
+        links["slow"].delay_s = 0.8
         fast = start_run(services, "fast")
         began = time.monotonic()
         wait_for(services, [fast], "completed", within_s=20)
         fast_s = time.monotonic() - began
         assert services.run_status(slow)[0] == "running"  # still busy with its slow link
+        # The link is mended (the slow run has made its point): its run still completes.
+        links["slow"].delay_s = 0.0
         wait_for(services, [slow], "completed", within_s=60)
     assert fast_s < 6, f"the fast cluster's upgrade took {fast_s:.1f} s"
 
@@ -163,12 +170,16 @@ def test_a_slow_cluster_never_delays_another_run(tmp_path: Path, sqlite_url: str
 def test_the_worker_visits_at_most_its_concurrency_at_once(
     tmp_path: Path, sqlite_url: str,
 ) -> None:
-    names = [f"c{i}" for i in range(6)]
+    # Three runs for two visits at once: a third visit is due often enough to show a broken bound.
+    names = [f"c{i}" for i in range(3)]
     settings = settings_for(tmp_path, names, poll_s=0.2, tick_s=20, concurrency=2)
     most = 0
-    with served(settings, sqlite_url, slow=dict.fromkeys(names, 0.3)) as (services, worker,
-                                                                         _sim):
+    # Every request takes 0.1 s once the runs are under way (their plans are read at once).
+    with served(settings, sqlite_url, slow=dict.fromkeys(names, 0.0)) as (services, worker,
+                                                                          _sim, links):
         runs = [start_run(services, c) for c in names]
+        for link in links.values():
+            link.delay_s = 0.1
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             busy = worker.visiting

@@ -49,9 +49,11 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
 
 
 @contextmanager
-def setting_up(tmp_path: Path, database_url: str) -> Iterator[tuple[DmaSimulator, Path, Services]]:
-    """A fast simulator, a config pointing at it with short real-time timing, and services."""
-    sim = build_simulator(load_settings(FIXTURE), speed=600, username=USER, password=PASSWORD)
+def setting_up(tmp_path: Path, database_url: str, speed: float = 1200
+               ) -> Iterator[tuple[DmaSimulator, Path, Services]]:
+    """A fast simulator (x1200: a 35-minute install takes 1.75 s), a config pointing at it with
+    short real-time timing, and services."""
+    sim = build_simulator(load_settings(FIXTURE), speed=speed, username=USER, password=PASSWORD)
     with sim:
         raw = yaml.safe_load(FIXTURE.read_text())
         for sc in raw["superclusters"]:
@@ -132,7 +134,8 @@ def submit(services: Services) -> str:
 
 def test_worker_killed_mid_install_is_taken_over_without_a_second_install(
         tmp_path: Path, database_url: str) -> None:
-    with setting_up(tmp_path, database_url) as (sim, config, services):
+    # x1000: denver's 30-minute install takes 1.8 s, the margin for the kill to land during it.
+    with setting_up(tmp_path, database_url, speed=1000) as (sim, config, services):
         name = submit(services)
         first = start_worker("first", config, database_url)
         try:
