@@ -3,23 +3,32 @@
 from __future__ import annotations
 
 import threading
+from typing import TypedDict
 
 import pytest
 
 from bot.app.serve import ServeOptions, _require, serve, watch_slack
 from bot.app.slack import web_client
 from bot.clock import FakeClock
-from bot.config import Environment
 from bot.flows.health import SlackLink
 from bot.rehearsal import bundled_settings
 from bot.services import ServiceError
+from tests.support.environment import make_environment
 from tests.support.slack_double import SlackDouble
 
-DMA = {"dma_username": "admin", "dma_password": "pw"}
+
+class DmaLogin(TypedDict):
+    """The DMA login fields of `Environment`, the only keys `DMA` holds."""
+
+    dma_username: str
+    dma_password: str
+
+
+DMA: DmaLogin = {"dma_username": "admin", "dma_password": "pw"}
 
 
 def test_http_mode_without_a_signing_secret_is_refused_and_says_why() -> None:
-    env = Environment(slack_bot_token="xoxb-1", **DMA)
+    env = make_environment(slack_bot_token="xoxb-1", **DMA)
     with pytest.raises(ServiceError) as refused:
         serve(bundled_settings(), env, stop=threading.Event())
     said = str(refused.value)
@@ -28,9 +37,9 @@ def test_http_mode_without_a_signing_secret_is_refused_and_says_why() -> None:
 
 
 def test_socket_mode_needs_the_two_tokens_only() -> None:
-    _require(Environment(slack_bot_token="xoxb-1", slack_app_token="xapp-1", **DMA))
+    _require(make_environment(slack_bot_token="xoxb-1", slack_app_token="xapp-1", **DMA))
     with pytest.raises(ServiceError, match="set SLACK_BOT_TOKEN: Socket Mode"):
-        _require(Environment(slack_app_token="xapp-1", **DMA))
+        _require(make_environment(slack_app_token="xapp-1", **DMA))
 
 
 def test_health_listens_on_loopback_in_socket_mode_unless_told() -> None:
@@ -43,7 +52,7 @@ def test_the_slack_watch_samples_the_socket_and_probes_a_quiet_api() -> None:
     clock = FakeClock()
     link = SlackLink(clock, socket_mode=True)
     with SlackDouble() as slack:
-        probe = web_client(Environment(slack_api_url=slack.base_url, slack_bot_token="xoxb-t"),
+        probe = web_client(make_environment(slack_api_url=slack.base_url, slack_bot_token="xoxb-t"),
                            blocking_retries=False, reachable=link.api_call)
         slack.outage(True)
         watch_slack(lambda: False, link, probe)

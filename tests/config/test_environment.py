@@ -8,11 +8,12 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from bot.config import Environment
+from tests.support.environment import make_environment
 
 
 def test_environment_defaults():
     env = Environment.from_env({})
-    assert env == Environment()
+    assert env == make_environment()
     assert (env.slack_api_url, env.database_url, env.config_path) == \
         ("https://slack.com/api/", "sqlite:///upgradebot.db", "upgradebot.yml")
     assert env.slack_bot_token is None and env.dma_password is None and not env.socket_mode
@@ -25,10 +26,10 @@ def test_environment_reads_each_variable_and_treats_blank_as_unset():
         "UPGRADEBOT_CONFIG": "/etc/upgradebot.yml", "DMA_USERNAME": "admin",
         "DMA_PASSWORD": "pw", "HOME": "/root",
     })
-    assert env == Environment(slack_bot_token="xoxb-1", slack_signing_secret="sig",
-                              slack_api_url="http://127.0.0.1:9000/api/",
-                              config_path="/etc/upgradebot.yml", dma_username="admin",
-                              dma_password="pw")
+    assert env == make_environment(slack_bot_token="xoxb-1", slack_signing_secret="sig",
+                                   slack_api_url="http://127.0.0.1:9000/api/",
+                                   config_path="/etc/upgradebot.yml", dma_username="admin",
+                                   dma_password="pw")
     assert not env.socket_mode
     assert Environment.from_env({"SLACK_APP_TOKEN": "xapp-1"}).socket_mode
 
@@ -91,12 +92,12 @@ def test_socket_mode_is_chosen_by_an_app_token(variables: dict[str, str], socket
 def test_only_from_env_reads_variables(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-from-the-process")
     monkeypatch.setenv("UPGRADEBOT_CONFIG", "/elsewhere.yml")
-    assert Environment().slack_bot_token is None
-    assert Environment().config_path == "upgradebot.yml"
-    assert Environment.from_env({}) == Environment()
+    assert make_environment().slack_bot_token is None
+    assert make_environment().config_path == "upgradebot.yml"
+    assert Environment.from_env({}) == make_environment()
 
 
 def test_an_environment_is_frozen():
-    env = Environment(dma_username="admin")
+    env = make_environment(dma_username="admin")
     with pytest.raises(ValidationError):
         env.dma_username = "root"  # type: ignore[misc]

@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import metrics
 from bot.app.slack import web_client
 from bot.clock import FakeClock
-from bot.config import Environment
 from bot.flows.health import Health, SlackLink
 from storage import repo
 from storage.db import make_engine, make_session_factory, unit_of_work
 from tests.support.databases import fresh_sqlite
+from tests.support.environment import make_environment
 from tests.support.slack_double import SlackDouble
 
 
@@ -98,7 +98,7 @@ def test_the_web_client_reports_every_attempt_429s_included(tmp_path: Path) -> N
     previous = metrics.install(mine)
     try:
         with SlackDouble() as slack:
-            env = Environment(slack_api_url=slack.base_url, slack_bot_token="xoxb-test")
+            env = make_environment(slack_api_url=slack.base_url, slack_bot_token="xoxb-test")
             blocking = web_client(env, blocking_retries=True, reachable=link.api_call)
             quick: WebClient = web_client(env, blocking_retries=False, reachable=link.api_call)
             slack.fail("auth.test", retry_after=0, times=1)

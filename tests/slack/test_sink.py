@@ -10,10 +10,10 @@ import pytest
 from slack_sdk import WebClient
 
 from bot.app.slack import web_client
-from bot.config import Environment
 from bot.flows.base import NoSuchRun
 from bot.outbox import Outgoing, RetryLater
 from bot.slack.sink import SlackSink
+from tests.support.environment import make_environment
 from tests.support.slack_double import SlackDouble
 
 CHANNEL = "C0UPGRADES"
@@ -29,7 +29,7 @@ def slack() -> Iterator[SlackDouble]:
 
 @pytest.fixture
 def sink(slack: SlackDouble) -> SlackSink:
-    env = Environment(slack_bot_token="xoxb-test", slack_api_url=slack.base_url)
+    env = make_environment(slack_bot_token="xoxb-test", slack_api_url=slack.base_url)
     return SlackSink(web_client(env, blocking_retries=False, timeout_s=2))
 
 
@@ -71,7 +71,7 @@ def test_trouble_becomes_retry_later_without_waiting(slack: SlackDouble, sink: S
 
 
 def test_an_unreachable_slack_is_retried_later(slack: SlackDouble) -> None:
-    env = Environment(slack_bot_token="xoxb-test", slack_api_url=slack.base_url)
+    env = make_environment(slack_bot_token="xoxb-test", slack_api_url=slack.base_url)
     slack.stop()
     with pytest.raises(RetryLater, match="unreachable"):
         SlackSink(web_client(env, blocking_retries=False, timeout_s=1)).send(out())
@@ -91,7 +91,7 @@ def test_an_edit_of_a_deleted_message_is_dropped(slack: SlackDouble, sink: Slack
 
 
 def test_the_client_has_no_blocking_retry_handlers(slack: SlackDouble) -> None:
-    env = Environment(slack_bot_token="xoxb-test", slack_api_url=slack.base_url)
+    env = make_environment(slack_bot_token="xoxb-test", slack_api_url=slack.base_url)
     fast = web_client(env, blocking_retries=False)
     patient = web_client(env, blocking_retries=True)
     names = lambda c: {type(h).__name__ for h in c.retry_handlers}  # noqa: E731
@@ -123,7 +123,7 @@ def _upload(**spec: str) -> Outgoing:
 
 
 def _files_sink(slack: SlackDouble, render: Any) -> SlackSink:
-    env = Environment(slack_bot_token="xoxb-test", slack_api_url=slack.base_url)
+    env = make_environment(slack_bot_token="xoxb-test", slack_api_url=slack.base_url)
     return SlackSink(web_client(env, blocking_retries=False, timeout_s=2), files=render)
 
 
