@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -12,7 +12,7 @@ from slack_sdk import WebClient
 from bot.app.slack import web_client
 from bot.flows.base import NoSuchRun
 from bot.outbox import Outgoing, RetryLater
-from bot.slack.sink import SlackSink
+from bot.slack.sink import FileRenderer, SlackSink
 from tests.support.environment import make_environment
 from tests.support.slack_double import SlackDouble
 
@@ -122,14 +122,19 @@ def _upload(**spec: str) -> Outgoing:
                         "title": "R1 timeline", **spec}})
 
 
-def _files_sink(slack: SlackDouble, render: Any) -> SlackSink:
+def _files_sink(slack: SlackDouble, render: FileRenderer | None) -> SlackSink:
     env = make_environment(slack_bot_token="xoxb-test", slack_api_url=slack.base_url)
     return SlackSink(web_client(env, blocking_retries=False, timeout_s=2), files=render)
 
 
 def test_an_upload_renders_the_file_when_delivered_and_shares_it(slack: SlackDouble) -> None:
     asked: list[dict[str, Any]] = []
-    sink = _files_sink(slack, lambda spec: asked.append(dict(spec)) or PNG)
+
+    def render(spec: Mapping[str, Any]) -> bytes:
+        asked.append(dict(spec))
+        return PNG
+
+    sink = _files_sink(slack, render)
     assert sink.send(_upload()) is None
     assert asked[0]["what"] == "timeline" and asked[0]["run"] == "R1"
     assert [c.method for c in slack.calls] == [
@@ -165,7 +170,7 @@ def test_an_upload_whose_bytes_are_refused_is_tried_again(slack: SlackDouble) ->
 
 
 def test_a_file_that_cannot_be_rendered_any_more_is_dropped(slack: SlackDouble) -> None:
-    def gone(spec: Any) -> bytes:
+    def gone(spec: Mapping[str, Any]) -> bytes:
         raise NoSuchRun("R1")
 
     assert _files_sink(slack, gone).send(_upload()) is None

@@ -27,7 +27,10 @@ class FileUploads:
     _outage: bool
     _files: dict[str, dict[str, Any]]
     bot_user_id: str
-    base_url: str
+
+    @property
+    def base_url(self) -> str:
+        raise NotImplementedError
 
     def _channel(self, channel: Any) -> str:
         raise NotImplementedError
