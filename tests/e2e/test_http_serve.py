@@ -86,8 +86,11 @@ class Slack:
                                      action_id=action_id, value="R1",
                                      response_url=self.slack.response_url(rid))
             assert self.bot.post(body)[0] == 200
-            self.slack.wait_for(lambda rid=rid: bool(self.slack.responses_posted(rid)), 10,
-                                what=f"the answer to {rid}")
+
+            def answered(rid: str = rid) -> bool:
+                return bool(self.slack.responses_posted(rid))
+
+            self.slack.wait_for(answered, 10, what=f"the answer to {rid}")
 
     def thread(self, ts: str) -> list[str]:
         return [m["text"] for m in self.slack.thread(CHANNEL, ts)]
@@ -195,17 +198,18 @@ def _story(s: Slack) -> None:
 
     # The process's own metrics, in Prometheus' text format, tell the same story.
     status, text = bot.get("/metrics")
-    found = {(m.name, tuple(sorted(m.labels.items()))): m.value
-             for f in text_string_to_metric_families(text) for m in f.samples}
-    assert status == 200 and found[("upgradebot_runs", (("status", "completed"),))] == 1
-    assert found[("upgradebot_slash_command_ack_seconds_count", ())] == len(s.latencies.seconds)
-    assert found[("upgradebot_steps_started_total", (("kind", "install"),))] == 2
-    assert found[("upgradebot_slack_api_calls_total",
-                  (("method", "chat.postMessage"), ("outcome", "ok")))] >= len(thread) + 1
-    assert found[("upgradebot_dma_requests_total",
-                  (("cluster", "dallas"), ("method", "POST"), ("outcome", "ok")))] >= 1
-    assert found[("upgradebot_worker_tick_lag_seconds_count", ())] >= 10
-    assert found[("upgradebot_worker_claim_seconds_count", ())] >= 10
+    sampled: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {
+        (m.name, tuple(sorted(m.labels.items()))): m.value
+        for f in text_string_to_metric_families(text) for m in f.samples}
+    assert status == 200 and sampled[("upgradebot_runs", (("status", "completed"),))] == 1
+    assert sampled[("upgradebot_slash_command_ack_seconds_count", ())] == len(s.latencies.seconds)
+    assert sampled[("upgradebot_steps_started_total", (("kind", "install"),))] == 2
+    assert sampled[("upgradebot_slack_api_calls_total",
+                    (("method", "chat.postMessage"), ("outcome", "ok")))] >= len(thread) + 1
+    assert sampled[("upgradebot_dma_requests_total",
+                    (("cluster", "dallas"), ("method", "POST"), ("outcome", "ok")))] >= 1
+    assert sampled[("upgradebot_worker_tick_lag_seconds_count", ())] >= 10
+    assert sampled[("upgradebot_worker_claim_seconds_count", ())] >= 10
 
     s.latencies.report("HTTP mode")
     assert max(s.latencies.seconds) < 3.0

@@ -66,8 +66,11 @@ def test_a_whole_upgrade_over_socket_mode(tmp_path: Path, slack: SlackDouble) ->
                 socket.wait_for_ack(socket.send("interactive", block_action_payload(
                     user=OPERATOR, channel=CHANNEL, message_ts=ts, action_id=action_id,
                     value="R1", response_url=slack.response_url(f"a{n}"))), 10)
-                slack.wait_for(lambda n=n: bool(slack.responses_posted(f"a{n}")), 10,
-                               what="the acknowledgement")
+
+                def acknowledged(n: int = n) -> bool:
+                    return bool(slack.responses_posted(f"a{n}"))
+
+                slack.wait_for(acknowledged, 10, what="the acknowledgement")
             for n, user in enumerate((APPROVERS[0], APPROVERS[1])):
                 slack.add_reaction(CHANNEL, ts, "white_check_mark", user)
                 event = reaction_event("reaction_added", user=user, reaction="white_check_mark",
