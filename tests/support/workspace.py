@@ -10,11 +10,11 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk import WebClient
@@ -36,6 +36,7 @@ from bot.worker.runner import Worker
 from storage.db import make_engine, make_session_factory
 from tests.support.databases import fresh_sqlite
 from tests.support.engine_harness import drive_worker, serving, simulated_clients
+from tests.support.pausing import pause_on
 from tests.support.signing import (
     block_action_body,
     event_body,
@@ -103,8 +104,9 @@ class Workspace:
     def dispatch(self, body: str, *, timestamp: int | None = None,
                  headers: dict[str, str] | None = None) -> BoltResponse:
         """Sign a raw body as Slack does and dispatch it to the app."""
-        signed = {**sign(SECRET, body, int(time.time()) if timestamp is None else timestamp),
-                  **(headers or {})}
+        signed: dict[str, str | Sequence[str]] = {
+            **sign(SECRET, body, int(time.time()) if timestamp is None else timestamp),
+            **(headers or {})}
         return self.app.dispatch(BoltRequest(body=body, headers=signed))
 
     def command(self, text: str, *, user: str = OPERATOR) -> Reply:
@@ -123,7 +125,8 @@ class Workspace:
         if retry is None:  # a retry re-sends an event; the reaction itself happened once
             change = self.slack.remove_reaction if removed else self.slack.add_reaction
             change(CHANNEL, ts, reaction, user)
-        kind = "reaction_removed" if removed else "reaction_added"
+        kind: Literal["reaction_added", "reaction_removed"] = \
+            "reaction_removed" if removed else "reaction_added"
         event = reaction_event(kind, user=user, reaction=reaction, channel=CHANNEL, ts=ts,
                                item_user="UBOT")
         raw = event_body(event, event_id=event_id or f"Ev{next(self._ids):08d}",
@@ -232,7 +235,7 @@ def workspace(directory: Path, *, usergroups: bool = True, faults: Iterable[str]
         sessions = make_session_factory(engine)
         clients = simulated_clients(settings, sim, username=SIM_USER, password=SIM_PASSWORD)
         services = Services(settings=settings, sessions=sessions, clock=clock, clients=clients,
-                            pause=clock.advance)
+                            pause=pause_on(clock))
         client = WebClient(token="xoxb-test", base_url=slack.base_url)
         membership = Membership(client)
         kit = Toolkit(membership, InlineExecutor())

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 def drive_through_pauses(h: Harness, name: str) -> tuple[str, list[str]]:
     """Drive the run; at each people's-work pause an operator says "Done, continue"."""
-    pauses = []
+    pauses: list[str] = []
     while True:
         status = h.drive(name)
         blocked = [s for s in h.steps(name).values() if s.status == "blocked"]
