@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TypedDict
 
 from bot.engine.impact import ServiceImpact, service_impact
 from bot.engine.plans import TerritoryFacts
@@ -62,8 +63,18 @@ def test_impact_is_unknown_when_no_cluster_answered() -> None:
     assert ServiceImpact(known=False).lines() == ["unknown: it could not be read"]
 
 
+class OverdueArgs(TypedDict):
+    """`overdue`'s arguments other than `now`."""
+
+    applied_at: datetime
+    estimate_s: float
+    login_grace_s: float
+    factor: float
+
+
 def test_overdue_starts_after_estimate_plus_grace_and_says_when_escalation_comes() -> None:
-    args = {"applied_at": T0, "estimate_s": 30 * 60.0, "login_grace_s": 5 * 60.0, "factor": 2.0}
+    args: OverdueArgs = {"applied_at": T0, "estimate_s": 30 * 60.0, "login_grace_s": 5 * 60.0,
+                         "factor": 2.0}
     assert overdue(now=T0 + timedelta(minutes=35), **args) is None
     late = overdue(now=T0 + timedelta(minutes=42), **args)
     assert late == {"waited_min": 42.0, "estimate_min": 30.0, "past_min": 12.0,

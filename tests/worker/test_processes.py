@@ -93,10 +93,14 @@ def start_worker(worker_id: str, config: Path, database_url: str,
 def metrics_of(proc: subprocess.Popen[bytes]) -> dict[str, float]:
     """The worker's own /metrics (it was started with --port 0), summed by metric name."""
     found: list[re.Match[str]] = []
-    wait_until(lambda: bool(found.extend(re.finditer(
-        r"listening on http://127\.0\.0\.1:(\d+) ",
-        Path(proc.log_path).read_text(errors="replace"))) or found),  # type: ignore[attr-defined]
-        15, "the worker's metrics port")
+
+    def listening() -> bool:
+        found.extend(re.finditer(
+            r"listening on http://127\.0\.0\.1:(\d+) ",
+            Path(proc.log_path).read_text(errors="replace")))  # type: ignore[attr-defined]
+        return bool(found)
+
+    wait_until(listening, 15, "the worker's metrics port")
     url = f"http://127.0.0.1:{found[0].group(1)}/metrics"
     with urllib.request.urlopen(url, timeout=5) as answer:
         text = answer.read().decode()
