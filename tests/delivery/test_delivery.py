@@ -171,8 +171,12 @@ def test_delivery_posts_the_plan_first_then_threads_and_edits_it(
     assert set(kinds[1:]) == {("post", "started", "1700000000.000001"),
                               ("update", "board 2", "1700000000.000001")}
     with unit_of_work(session_factory) as session:
-        assert repo.get_run(session=session, ref=run).message_ts == "1700000000.000001"
-        assert session.get(OutboxMessage, plan).status == "sent"
+        stored_run = repo.get_run(session=session, ref=run)
+        assert stored_run is not None
+        assert stored_run.message_ts == "1700000000.000001"
+        plan_message = session.get(OutboxMessage, plan)
+        assert plan_message is not None
+        assert plan_message.status == "sent"
         assert repo.outbox_backlog(session=session, now=T0) == (0, None)
 
 
@@ -213,7 +217,9 @@ def test_a_board_edit_nobody_can_draw_is_dropped_not_sent_raw(
         delivery.deliver()
     assert [m.kind for m, _ in sink.sent] == ["post"]
     with unit_of_work(session_factory) as session:
-        assert session.get(OutboxMessage, edit).status == "sent"  # settled, never retried
+        edit_message = session.get(OutboxMessage, edit)
+        assert edit_message is not None
+        assert edit_message.status == "sent"  # settled, never retried
     assert "gone; dropped" in caplog.text
 
 

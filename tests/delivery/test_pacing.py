@@ -63,7 +63,8 @@ def enqueue(sessions: sessionmaker[Session], clock: FakeClock, run_id: int, text
                              thread=kind == "post" and key is None, key=key)
 
 
-def waiting_edits(sessions: sessionmaker[Session]) -> dict[int, int]:
+# Keyed by run id; an edit need not belong to a run (its run_id column is nullable).
+def waiting_edits(sessions: sessionmaker[Session]) -> dict[int | None, int]:
     with unit_of_work(sessions) as session:
         rows = session.execute(
             select(OutboxMessage.run_id, func.count()).where(

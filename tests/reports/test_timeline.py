@@ -33,6 +33,7 @@ def _red_pixels(png: bytes) -> int:
     image = Image.open(io.BytesIO(png)).convert("RGB")
     width, height = image.size
     pixels = image.load()
+    assert pixels is not None  # a loaded RGB image always has its pixels
     return sum(1 for x in range(width) for y in range(height) if pixels[x, y] == red)
 
 

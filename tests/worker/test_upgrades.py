@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import datetime
 
 import pytest
 
@@ -16,7 +17,13 @@ TERRITORIES = {"t-americas": ("dallas", "denver"), "t-west": ("denver", "austin"
                "t-south": ("austin", "dallas")}
 
 
-def assignments(h, via: str = "dallas") -> dict[str, tuple[str | None, str | None]]:
+def at(when: datetime | None) -> datetime:
+    """A step's start or finish, which a completed run's steps all have."""
+    assert when is not None
+    return when
+
+
+def assignments(h: Harness, via: str = "dallas") -> dict[str, tuple[str | None, str | None]]:
     return {t.territory_id: (t.primary, t.backup) for t in h.sim.territories_of(via)}
 
 
@@ -58,8 +65,8 @@ def test_full_outage_installs_side_by_side(sqlite_url: str) -> None:
         steps = h.steps(name)
         installs = [steps[f"wait_login:{c}"] for c in ("dallas", "denver", "austin")]
         # The three clusters restart at the same time: their installs overlap.
-        latest_start = max(steps[f"install:{c}"].started_at for c in ("denver", "austin"))
-        assert all(s.finished_at > latest_start for s in installs)
+        latest_start = max(at(steps[f"install:{c}"].started_at) for c in ("denver", "austin"))
+        assert all(at(s.finished_at) > latest_start for s in installs)
 
 
 def test_incremental_takes_longer_than_full_outage(database_url: str) -> None:
@@ -137,7 +144,8 @@ def test_install_limit_keeps_restarts_apart(sqlite_url: str) -> None:
         assert h.drive(name) == "completed"
         steps = h.steps(name)
         # With one slot, a cluster's install starts only once the previous one is verified.
-        windows = sorted((steps[f"install:{c}"].started_at, steps[f"verify:{c}"].finished_at)
+        windows = sorted((at(steps[f"install:{c}"].started_at),
+                          at(steps[f"verify:{c}"].finished_at))
                          for c in ("dallas", "denver", "austin"))
         for (_, verified), (started, _) in itertools.pairwise(windows):
             assert started >= verified

@@ -28,6 +28,7 @@ def test_run_waits_for_its_window(sqlite_url: str) -> None:
         h.clock.advance(timedelta(minutes=1))
         assert h.drive(name) == "completed"
         run = h.run(name)
+        assert run.started_at is not None and run.finished_at is not None
         assert run.started_at >= window.start and run.finished_at <= window.end
 
 
