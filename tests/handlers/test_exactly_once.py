@@ -19,7 +19,8 @@ from tests.support.workspace import APPROVERS, CHANNEL, OPERATOR, Workspace
 def test_a_listener_that_fails_lets_slacks_retry_count(
         ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     ws.command("plan lab 10.1.0.1")
-    real_audit, failures = repo.audit, []
+    real_audit = repo.audit
+    failures: list[dict[str, Any]] = []
 
     def audit_failing_once(**kwargs: Any) -> Any:
         if not failures:

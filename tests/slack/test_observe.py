@@ -39,5 +39,5 @@ def test_commands_clicks_reactions_and_changes_are_logged_with_who(
                for m, _, _ in changes)
     # Both commands were acked and timed.
     assert mine.command_ack._sum.get() > 0
-    assert sum(s.value for s in mine.registry.collect() for s in s.samples
+    assert sum(s.value for family in mine.registry.collect() for s in family.samples
                if s.name == "upgradebot_slash_command_ack_seconds_count") == 2

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
+from requests import PreparedRequest
 from requests.adapters import BaseAdapter
 
 from bot.clients import ClientFactory
@@ -61,10 +62,10 @@ class SlowLink(BaseAdapter):
         super().__init__()
         self.inner, self.delay_s = inner, delay_s  # a test may mend the link by zeroing it
 
-    def send(self, request: Any, **kwargs: Any) -> requests.Response:
+    def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
         """Wait, then deliver."""
         time.sleep(self.delay_s)
-        return self.inner.send(request, **kwargs)
+        return self.inner.send(request, *args, **kwargs)
 
     def close(self) -> None:
         """Close the real adapter."""

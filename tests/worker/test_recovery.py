@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
+from bot.dma.client import DmaClient
 from bot.engine.recovery import RecoveryError
 from bot.simulator.kinds import parse_fault
 from bot.worker.runner import Worker
@@ -197,7 +198,7 @@ class Crash(BaseException):
 class CrashAfterRollback:
     """A client that sends the rollback for real, then takes its worker down with it."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: DmaClient) -> None:
         self._client = client
 
     def rollback(self) -> Any:
@@ -216,7 +217,9 @@ def test_a_worker_dying_right_after_the_rollback_request_is_taken_over_without_a
         name, _ = h.services.rollback(first, "lab", requester=OPERATOR)
         h.services.approve(name, "U0APPROVER1")
         dying = Worker(session_factory=h.sessions, settings=h.settings, clock=h.clock,
-                       clients=lambda c: CrashAfterRollback(h.services.clients(c)),
+                       # It stands in for a DmaClient: every other call goes to the real one.
+                       clients=lambda c: cast(DmaClient,
+                                              CrashAfterRollback(h.services.clients(c))),
                        worker_id="dying")
         with pytest.raises(Crash):
             for _ in range(50):
