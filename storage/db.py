@@ -91,8 +91,10 @@ def make_engine(url: str) -> Engine:
     pool = {"pool_size": POOL_SIZE, "max_overflow": 10}
     if make_url(url).get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, **pool)
+    in_memory = make_url(url).database in (None, "", ":memory:")  # one connection, no pool
     engine = create_engine(
-        url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S}, **pool
+        url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
+        **({} if in_memory else pool)
     )
     gate = _WriteGate()
     event.listen(engine, "connect", _sqlite_on_connect)
