@@ -173,7 +173,8 @@ class Worker:
             started = time.perf_counter()  # claim latency: the query, whoever calls (tick or loop)
             steps = repo.claim_due_steps(
                 session=session, worker_id=self.worker_id, now=now, lease=timing.lease,
-                limit=limit, kind_limits={k.value: n for k, n in step_limits(
+                limit=limit, slot_recheck=timing.poll_interval,
+                kind_limits={k.value: n for k, n in step_limits(
                     timing.max_parallel_installs).items()})
             metrics.claim_latency(time.perf_counter() - started)
             for step in steps:

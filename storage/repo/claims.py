@@ -4,12 +4,12 @@ A claim costs the same whatever the number of runs: one indexed query finds the 
 running runs across every run, ordered by due time, and only the steps taken are locked
 (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the database write lock on SQLite). The run-level rules
 (dependencies, install slots) are checked for those candidates only. A pending step whose
-dependencies are not done, or whose install or join slot is taken, is parked (its
-`next_check_at` set to `PARKED`) so that later claims never look at it again; finishing a step
-un-parks the steps of its run that may now start. A candidate that would take an install slot
-locks its run first, so two workers never both take the last slot. A claim is a compare-and-set
-on the step's (claimed_by, claimed_until); every claim is logged in `step_claims`, with the
-worker whose expired lease it took over.
+dependencies are not done is parked (its `next_check_at` set to `PARKED`) so that later claims
+never look at it again; one whose install or join slot is taken waits for a later check.
+Finishing a step makes the steps of its run that may now start claimable at once. A candidate
+that would take an install slot locks its run first, so two workers never both take the last
+slot. A claim is a compare-and-set on the step's (claimed_by, claimed_until); every claim is
+logged in `step_claims`, with the worker whose expired lease it took over.
 """
 
 from __future__ import annotations
@@ -127,6 +127,7 @@ def claim_due_steps(
     *, session: Session, worker_id: str, now: datetime, lease: timedelta, limit: int = 1,
     kind_limits: Mapping[str, int] = _NO_LIMITS,
     run_statuses: Iterable[RunStatus | str] = (RunStatus.RUNNING,),
+    slot_recheck: timedelta = timedelta(seconds=30),
 ) -> list[Step]:
     """Claim up to `limit` due steps across all runs, earliest due first, under leases.
 
@@ -144,14 +145,15 @@ def claim_due_steps(
         found = _candidates(session, now, statuses, want, exclude=seen)
         seen.update(s.id for s in found)
         taken += _take_allowed(session, found, worker_id=worker_id, now=now, lease=lease,
-                               kind_limits=kind_limits)
+                               kind_limits=kind_limits, slot_recheck=slot_recheck)
         if len(taken) >= limit or len(found) < want:
             break
     return taken
 
 
 def _take_allowed(session: Session, found: list[Step], *, worker_id: str, now: datetime,
-                  lease: timedelta, kind_limits: Mapping[str, int]) -> list[Step]:
+                  lease: timedelta, kind_limits: Mapping[str, int],
+                  slot_recheck: timedelta) -> list[Step]:
     """Take the candidates their runs' rules allow; park those whose dependencies are not done."""
     # Only a step about to start needs its run's rules (dependencies, slots); a step already
     # under way (a poll) is simply due again.
@@ -175,9 +177,10 @@ def _take_allowed(session: Session, found: list[Step], *, worker_id: str, now: d
             run_views = views[step.run_id] = _views(session, (step.run_id,), now)[step.run_id]
             mine = next(v for v in run_views if v.key == step.key)
             if not may_start(mine, slots_held(run_views), kind_limits):
-                # Parked until a step of its run finishes (a slot frees only then), so that
+                # Looked at again when a step of its run finishes (a slot frees only then),
+                # or after `slot_recheck` should that finish race with this claim; meanwhile
                 # a queue of waiting installs or joins never hides a due poll from claims.
-                _park(session, step)
+                _defer(session, step, now + slot_recheck)
                 continue
         if _take(session, step, worker_id, now, lease):
             taken.append(step)
@@ -210,6 +213,13 @@ def _park(session: Session, step: Step) -> None:
     step.next_check_at = PARKED
 
 
+def _defer(session: Session, step: Step, until: datetime) -> None:
+    """Look at a pending step again at `until` (it waits for an install or join slot)."""
+    session.execute(update(Step).where(Step.id == step.id, Step.status == StepStatus.PENDING)
+                    .values(next_check_at=until).execution_options(synchronize_session=False))
+    step.next_check_at = until
+
+
 def unpark_ready(*, session: Session) -> int:
     """Un-park the parked steps of running runs whose dependencies are all done; return how many.
 
@@ -236,11 +246,13 @@ def unpark_ready(*, session: Session) -> int:
 
 
 def unpark_dependents(*, session: Session, step: Step) -> None:
-    """Make claimable again the parked steps of a finished step's run that may now start.
+    """Make claimable again the steps of a finished step's run that may now start.
 
-    Those whose dependencies are all done: the finished step's dependants, and steps parked
-    waiting for an install or join slot, which a finished step may have freed. Once per step
-    and transaction: the state machine and the release both ask.
+    Its parked dependants (a claim parks one again if another dependency is still not done:
+    several dependencies finishing in concurrent transactions each see the others unfinished,
+    so none may wait for "all done" here), and the steps waiting for an install or join slot,
+    which a finished step may have freed. Once per step and transaction: the state machine and
+    the release both ask.
     """
     transaction = session.get_transaction()
     seen: tuple[object, set[int]] | None = session.info.get(_UNPARKED)
@@ -249,16 +261,14 @@ def unpark_dependents(*, session: Session, step: Step) -> None:
     if step.id in seen[1]:
         return
     seen[1].add(step.id)
-    parked = session.execute(
-        select(Step.id, Step.deps).where(Step.run_id == step.run_id,
-                                         Step.next_check_at == PARKED)).all()
-    if not parked:
-        return
-    done = set(session.scalars(select(Step.key).where(Step.run_id == step.run_id,
-                                                      Step.status.in_(DONE_STEP))))
-    ids = [sid for sid, deps in parked if set(deps or ()) <= done | {step.key}]
+    waiting = session.execute(
+        select(Step.id, Step.deps, Step.next_check_at).where(
+            Step.run_id == step.run_id,
+            or_(Step.next_check_at == PARKED,
+                and_(Step.status == StepStatus.PENDING, Step.next_check_at.is_not(None))))).all()
+    ids = [sid for sid, deps, at in waiting if at != PARKED or step.key in (deps or ())]
     if ids:
-        session.execute(update(Step).where(Step.id.in_(ids), Step.next_check_at == PARKED)
+        session.execute(update(Step).where(Step.id.in_(ids))
                         .values(next_check_at=None)
                         .execution_options(synchronize_session=False))
 

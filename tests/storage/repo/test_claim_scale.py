@@ -172,3 +172,41 @@ def test_two_processes_on_postgresql_keep_the_slots_exact_and_claim_each_step_on
     assert len(slots) == 2
     claimed = Counter(i for o in outs for i in o["checks"] + o["slots"] if i in checks)
     assert set(claimed) == set(checks) and set(claimed.values()) == {1}
+
+
+def test_a_step_whose_dependencies_finish_in_concurrent_transactions_is_not_left_parked(
+    postgres_url: str,
+) -> None:
+    # Two uploads finish at once in two workers; each transaction sees the other upload still
+    # unfinished. The step after both must still be claimable at once, not at the next
+    # housekeeping pass half a minute later.
+    engine = make_engine(postgres_url)
+    factory = make_session_factory(engine)
+    try:
+        with unit_of_work(factory) as session:
+            repo.add_steps(session=session, run=make_run(session), steps=[
+                step("upload:dallas", 0), step("upload:denver", 1),
+                step("record_territories", 2, deps=["upload:dallas", "upload:denver"])])
+        with unit_of_work(factory) as session:
+            assert sorted(s.key for s in due(session)) == ["upload:dallas", "upload:denver"]
+
+        def finish(key: str, session: Session) -> None:
+            held = session.scalar(select(Step).where(Step.key == key))
+            assert held is not None
+            held.status = "done"
+            repo.release_step(session=session, step=held, worker_id="w1", now=T0,
+                              next_check_at=None)
+
+        with factory() as first, factory() as second:
+            finish("upload:dallas", first)
+            with ThreadPoolExecutor(1) as pool:
+                # The second waits for the first's row lock on the dependant, if it takes one.
+                later = pool.submit(finish, "upload:denver", second)
+                time.sleep(0.2)
+                first.commit()
+                later.result(timeout=30)
+            second.commit()
+        with unit_of_work(factory) as session:
+            assert [s.key for s in due(session)] == ["record_territories"]
+    finally:
+        engine.dispose()
