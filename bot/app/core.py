@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -61,3 +62,17 @@ def make_worker(core: Core, *, worker_id: str | None = None,
     """A worker on the core's database and clients."""
     return Worker(session_factory=core.sessions, settings=core.settings, clock=core.clock,
                   clients=core.clients, worker_id=worker_id, progress=progress)
+
+
+MAIN_WAKE_S = 0.25
+
+
+def wait_until_stopped(stop: threading.Event) -> None:
+    """Block the main thread until `stop` is set, waking it every MAIN_WAKE_S.
+
+    A signal may be delivered to any thread; its Python handler runs only when the main thread
+    executes Python code. A main thread blocked in one untimed wait would then never run it, and
+    SIGTERM would go unnoticed (seen once under load: a stop that took over 8 s).
+    """
+    while not stop.wait(MAIN_WAKE_S):
+        pass

@@ -24,7 +24,13 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 
 from bot import metrics
-from bot.app.core import build_core, dma_clients, make_worker, open_database
+from bot.app.core import (
+    build_core,
+    dma_clients,
+    make_worker,
+    open_database,
+    wait_until_stopped,
+)
 from bot.app.slack import build_app, check_token, web_client
 from bot.clock import Clock, SystemClock
 from bot.config import Environment, Settings
@@ -145,7 +151,7 @@ def serve(settings: Settings, env: Environment, *, stop: threading.Event,
                                        "Slack: /slack/events, health: /healthz, metrics: "
                                        "/metrics"))
             _watch(scheduler, None, link, fast)
-        stop.wait()
+        wait_until_stopped(stop)
     finally:
         abandoned = _shut_down(closers, scheduler, worker, kit)
         metrics.watch_state(None)

@@ -12,7 +12,13 @@ from collections.abc import Callable
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 
 from bot import metrics
-from bot.app.core import build_core, dma_clients, make_worker, open_database
+from bot.app.core import (
+    build_core,
+    dma_clients,
+    make_worker,
+    open_database,
+    wait_until_stopped,
+)
 from bot.clock import SystemClock
 from bot.config import Environment, Settings
 from bot.flows.health import Health
@@ -47,7 +53,7 @@ def run_worker(settings: Settings, env: Environment, *, stop: threading.Event,
             server.start()
             announce(f"worker {worker.worker_id} listening on http://{host}:{server.port} "
                      "(health: /healthz, metrics: /metrics)")
-        stop.wait()
+        wait_until_stopped(stop)
         return stop_worker(scheduler, worker, Deadline.for_stop())
     finally:
         if server is not None:

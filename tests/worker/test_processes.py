@@ -208,3 +208,36 @@ def session_count_starts(services: Services, run_id: int) -> int:
     with unit_of_work(services.sessions) as session:
         return sum(1 for e in repo.audit_trail(session=session, run_id=run_id)
                    if e.action == "step.start")
+
+
+TGKILL = {"x86_64": 234, "aarch64": 131}.get(os.uname().machine)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or TGKILL is None,
+                    reason="sends a signal to one thread with Linux's tgkill")
+def test_a_sigterm_delivered_to_another_thread_than_the_main_one_still_stops_the_worker(
+        tmp_path: Path, sqlite_url: str) -> None:
+    # The kernel hands a process's signal to any of its threads; Python runs the handler only
+    # in the main thread, when it runs Python code. A main thread asleep in one untimed wait
+    # never did: the worker went on for good after SIGTERM.
+    import ctypes
+
+    with setting_up(tmp_path, sqlite_url) as (_sim, config, services):
+        submit(services)
+        proc = start_worker("gamma", config, sqlite_url)
+        try:
+            wait_until(lambda: "running" in stop_log(proc), 30, "the worker to start")
+            time.sleep(0.5)  # its visit threads are up
+            others = [int(t) for t in os.listdir(f"/proc/{proc.pid}/task") if int(t) != proc.pid]
+            assert others, "the worker runs threads besides its main one"
+            libc = ctypes.CDLL(None, use_errno=True)
+            assert libc.syscall(TGKILL, proc.pid, others[0], int(signal.SIGTERM)) == 0
+            proc.wait(timeout=10)
+        finally:
+            log = stop(proc)
+        assert proc.returncode == 0, log
+
+
+def stop_log(proc: subprocess.Popen[bytes]) -> str:
+    """What the process logged so far."""
+    return Path(proc.log_path).read_text(errors="replace")  # type: ignore[attr-defined]
