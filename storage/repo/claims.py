@@ -86,13 +86,6 @@ def _lock_run(session: Session, run_id: int) -> bool:
     return session.scalar(query) is not None
 
 
-def _lock_step(session: Session, step_id: int) -> bool:
-    """Lock one step row, skipping it if another worker is claiming it now."""
-    query = (select(Step.id).where(Step.id == step_id).with_for_update(skip_locked=True)
-             .execution_options(**{SQLITE_WRITE_LOCK: True}))
-    return session.scalar(query) is not None
-
-
 def _take(session: Session, step: Step, worker_id: str, now: datetime, lease: timedelta) -> bool:
     """Claim one step if nobody changed its claim since we read it (compare-and-set).
 
@@ -203,18 +196,14 @@ def claim_next_step(
 def _park(session: Session, step: Step) -> None:
     """Keep a pending step whose dependencies are not done out of later claims.
 
-    Never waits for a row another worker holds (it is simply not parked now). A dependency
-    finishing while this transaction is open may miss it: `unpark_ready` repairs that.
+    The claim that read it holds its row (see `_candidates`). A dependency finishing while this
+    transaction is open may miss it: `unpark_ready` repairs that.
     """
-    if not _lock_step(session, step.id):
-        return
-    session.execute(update(Step).where(Step.id == step.id, Step.status == StepStatus.PENDING)
-                    .values(next_check_at=PARKED).execution_options(synchronize_session=False))
-    step.next_check_at = PARKED
+    _defer(session, step, PARKED)
 
 
 def _defer(session: Session, step: Step, until: datetime) -> None:
-    """Look at a pending step again at `until` (it waits for an install or join slot)."""
+    """Look at a pending step again at `until` (PARKED: when a dependency finishes)."""
     session.execute(update(Step).where(Step.id == step.id, Step.status == StepStatus.PENDING)
                     .values(next_check_at=until).execution_options(synchronize_session=False))
     step.next_check_at = until
