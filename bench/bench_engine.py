@@ -22,6 +22,9 @@ from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from scale_setup import seed_runs  # noqa: E402
 
 from bot.engine.durations import say_duration  # noqa: E402
 from bot.engine.planner import ClusterFacts, PlanRequest, Strategy, TerritoryFacts, make_plan  # noqa: E402
@@ -76,24 +79,10 @@ def rehearsals(speed: float) -> None:
     print()
 
 
-def _seed(url: str, runs: int, steps: int) -> None:
-    now = datetime.now(UTC)
-    with unit_of_work(make_session_factory(make_engine(url))) as session:
-        for r in range(runs):
-            run = repo.add_run(session=session, target=f"t{r}", target_kind="cluster",
-                               to_version="1.0.0", strategy="basic", strategy_reason="",
-                               status="running", requester="bench", plan={}, plan_digest="x",
-                               created_at=now, updated_at=now)
-            repo.add_steps(session=session, run=run, steps=[
-                {"seq": i, "key": f"s{i}", "kind": "verify", "cluster": None, "deps": [],
-                 "params": {}, "estimate_s": 1.0, "title": "", "safe_point": False}
-                for i in range(steps)])
-
-
 def claims(url: str, label: str, workers: int, runs: int = 20, steps: int = 20) -> None:
     """Claim, mark done and release every step; report claims per second."""
     upgrade_database(url)
-    _seed(url, runs, steps)
+    seed_runs(url, runs, steps)
     engine = make_engine(url)
     sessions = make_session_factory(engine)
     done = [0] * workers

@@ -33,6 +33,7 @@ from scale_setup import (  # noqa: E402
     ClaimTimer,
     database,
     pg_base,
+    seed_runs,
     standalone_settings,
     supercluster_settings,
 )
@@ -240,23 +241,15 @@ def concurrent_runs(kind: str, n: int, install_min: float) -> None:
 
 def _seed_waiting(url: str, runs: int) -> None:
     """Running runs, each with a step polling a restarting cluster (due in an hour)."""
-    now = datetime.now(UTC)
-    with unit_of_work(make_session_factory(make_engine(url))) as session:
-        for r in range(runs):
-            run = repo.add_run(session=session, target=f"t{r}", target_kind="cluster",
-                               to_version="1.0.0", strategy="basic", strategy_reason="",
-                               status="running", requester="bench", plan={}, plan_digest="x",
-                               created_at=now, updated_at=now)
-            steps = repo.add_steps(session=session, run=run, steps=[
-                {"seq": i, "key": f"s{i}", "kind": "verify", "cluster": None,
-                 "deps": [f"s{i - 1}"] if i else [], "params": {}, "estimate_s": 1.0,
-                 "title": "", "safe_point": False} for i in range(6)])
-            del steps
-        session.flush()
-        session.execute(update(Step).where(Step.seq == 0)
-                        .values(status="done"))
-        session.execute(update(Step).where(Step.seq == 1)
-                        .values(status="active", next_check_at=now + timedelta(hours=1)))
+    seed_runs(url, runs, 6, chained=True)
+    engine = make_engine(url)
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            session.execute(update(Step).where(Step.seq == 0).values(status="done"))
+            session.execute(update(Step).where(Step.seq == 1).values(
+                status="active", next_check_at=datetime.now(UTC) + timedelta(hours=1)))
+    finally:
+        engine.dispose()
 
 
 def claim_latency(kind: str, runs: int, rounds: int = 60) -> float:

@@ -5,13 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-from scale_setup import database
+from scale_setup import database, seed_runs
 
-from storage import repo
-from storage.db import make_engine, make_session_factory, unit_of_work, upgrade_database
+from storage.db import upgrade_database
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,19 +42,7 @@ def claim_throughput(procs: int, runs: int = 40, steps: int = 20) -> float:
     """Steps per second claimed, finished and released by `procs` processes on PostgreSQL."""
     with database("postgresql") as url:
         upgrade_database(url)
-        now = datetime.now(UTC)
-        engine = make_engine(url)
-        with unit_of_work(make_session_factory(engine)) as session:
-            for r in range(runs):
-                run = repo.add_run(session=session, target=f"t{r}", target_kind="cluster",
-                                   to_version="1.0.0", strategy="basic", strategy_reason="",
-                                   status="running", requester="bench", plan={},
-                                   plan_digest="x", created_at=now, updated_at=now)
-                repo.add_steps(session=session, run=run, steps=[
-                    {"seq": i, "key": f"s{i}", "kind": "verify", "cluster": None, "deps": [],
-                     "params": {}, "estimate_s": 1.0, "title": "", "safe_point": False}
-                    for i in range(steps)])
-        engine.dispose()
+        seed_runs(url, runs, steps)
         start = time.time() + 1.5
         children = [subprocess.Popen([sys.executable, "-c", _CLAIMER, url, f"p{i}", str(start)],
                                      cwd=ROOT, stdout=subprocess.PIPE, text=True)

@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy.engine import make_url
 from bot.config import Settings, load_settings
 from bot.config.schema import Settings as SettingsModel
 from storage import repo
+from storage.db import make_engine, make_session_factory, unit_of_work
 
 SPEED = 300.0  # simulator speed: a 35-minute install takes 7 s
 POLL_S = 0.2
@@ -72,6 +74,26 @@ def _write(tmp: Path, config: dict[str, Any]) -> Settings:
     path = tmp / f"bench-{uuid.uuid4().hex[:6]}.yml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return load_settings(path)
+
+
+def seed_runs(url: str, runs: int, steps: int, *, chained: bool = False) -> None:
+    """Running stand-alone runs of `steps` verify steps each (in a chain if `chained`)."""
+    now = datetime.now(UTC)
+    engine = make_engine(url)
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            for r in range(runs):
+                run = repo.add_run(session=session, target=f"t{r}", target_kind="cluster",
+                                   to_version="1.0.0", strategy="basic", strategy_reason="",
+                                   status="running", requester="bench", plan={},
+                                   plan_digest="x", created_at=now, updated_at=now)
+                repo.add_steps(session=session, run=run, steps=[
+                    {"seq": i, "key": f"s{i}", "kind": "verify", "cluster": None,
+                     "deps": [f"s{i - 1}"] if chained and i else [], "params": {},
+                     "estimate_s": 1.0, "title": "", "safe_point": False}
+                    for i in range(steps)])
+    finally:
+        engine.dispose()
 
 
 def pg_base() -> str | None:
