@@ -57,8 +57,10 @@ def _candidates(session: Session, now: datetime, statuses: tuple[RunStatus | str
         .order_by(Step.next_check_at.is_not(None), Step.next_check_at, Step.id)
         .limit(limit)
         # PostgreSQL: lock what is read, skipping rows another worker is claiming, so that two
-        # workers read different candidates instead of racing for the same first few.
-        .with_for_update(of=Step, skip_locked=True)
+        # workers read different candidates instead of racing for the same first few. The run
+        # is locked with its steps: a run's slots are decided by one worker at a time, holding
+        # all of that run's candidates, never split between two that each hold a part.
+        .with_for_update(of=(Step, Run), skip_locked=True)
         .execution_options(populate_existing=True, **{SQLITE_WRITE_LOCK: True})
     )
     return list(session.scalars(query).unique())
