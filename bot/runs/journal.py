@@ -1,10 +1,11 @@
 """The audit trail, told to the log and the metrics once it is committed.
 
 Every approval, rejection, withdrawal, control and state change writes an audit entry in the
-unit of work that makes it (`bot.runs.transitions`, the flows). Here a session listener collects
-the entries (and escalations) each flush adds and, only after the commit, logs one line per entry
-(who, what, run, step, cluster) and counts steps and escalations; a rolled-back unit of work
-logs and counts nothing. `install()` registers the listeners once per process.
+unit of work that makes it (`bot.runs.transitions`, the flows). Here session listeners collect
+the entries the unit of work wrote (and the escalations each flush adds) and, only after the
+commit, log one line per entry (who, what, run, step, cluster) and count steps and
+escalations; a rolled-back unit of work logs and counts nothing. `install()` registers the
+listeners once per process.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.orm.util import identity_key
 
 from bot import metrics
 from storage.models import AuditEntry, Escalation, Run, Step
+from storage.repo import AUDIT_WRITTEN
 
 log = logging.getLogger("upgradebot.audit")
 _PENDING = "upgradebot_journal"
@@ -37,7 +39,7 @@ def install() -> None:
 def _collect(session: Session, _flush: UOWTransaction) -> None:
     effects: list[Effect] = session.info.setdefault(_PENDING, [])
     for obj in session.new:
-        if isinstance(obj, AuditEntry):
+        if isinstance(obj, AuditEntry):  # one added as an object (the repository inserts plainly)
             effects.append(_entry_effect(session, obj))
         elif isinstance(obj, Escalation):
             effects.append(_escalation_effect(obj.condition))
@@ -48,7 +50,9 @@ def _escalation_effect(condition: str) -> Effect:
 
 
 def _emit(session: Session) -> None:
-    for effect in session.info.pop(_PENDING, []):
+    effects = session.info.pop(_PENDING, [])
+    effects += [_entry_effect(session, entry) for entry in session.info.pop(AUDIT_WRITTEN, [])]
+    for effect in effects:
         try:
             effect()
         except Exception:  # telling must never break the work that was just committed
@@ -57,6 +61,7 @@ def _emit(session: Session) -> None:
 
 def _drop(session: Session) -> None:
     session.info.pop(_PENDING, None)
+    session.info.pop(AUDIT_WRITTEN, None)
 
 
 def _loaded(session: Session, model: type[Any], ident: int | None) -> Any:

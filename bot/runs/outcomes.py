@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -57,6 +58,21 @@ def apply_outcome(session: Session, run: Run, step: Step, outcome: Outcome, *, n
     update_board(session, run, now)
 
 
+def plain_wait(data: Mapping[str, Any], outcome: Outcome, now: datetime) -> dict[str, Any] | None:
+    """The step's new data when a waiting outcome changes nothing but that data, else None.
+
+    `data` is the step's data as the visit began. Such a wait (most polls of a restarting
+    cluster) needs no thread reply, no overdue note and no board edit, so it may be recorded
+    the lean way (`repo.record_poll`) with exactly what `apply_outcome` would have stored.
+    """
+    if outcome.kind != "wait" or outcome.reports or outcome.snapshot is not None:
+        return None
+    merged = {k: v for k, v in {**data, **outcome.data}.items() if v is not None}
+    if merged.get("overdue") or _behind(merged, now, overdue_before=data.get("overdue")):
+        return None
+    return merged
+
+
 def _board_behind(step: Step, now: datetime, *, overdue_before: object) -> bool:
     """True when a waiting step changed what the board shows, or its times grew stale.
 
@@ -65,7 +81,10 @@ def _board_behind(step: Step, now: datetime, *, overdue_before: object) -> bool:
     every poll: a hundred runs polling restarting clusters would otherwise render a hundred
     boards a poll.
     """
-    data = step.data or {}
+    return _behind(step.data or {}, now, overdue_before=overdue_before)
+
+
+def _behind(data: Mapping[str, Any], now: datetime, *, overdue_before: object) -> bool:
     if BOARD_AT not in data or data.get("overdue") != overdue_before:
         return True
     return now - datetime.fromisoformat(data[BOARD_AT]) >= BOARD_REFRESH

@@ -15,12 +15,12 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from bot import logs, metrics
@@ -34,14 +34,14 @@ from bot.engine.slots import step_limits
 from bot.engine.states import StepEvent, StepStatus
 from bot.runs.escalations import renotify_due, renotify_moments
 from bot.runs.outcome import Outcome
-from bot.runs.outcomes import apply_outcome
+from bot.runs.outcomes import apply_outcome, plain_wait
 from bot.runs.plans import plan_of
 from bot.runs.transitions import transition_step
 from bot.runs.waiting import ask_overrun, housekeeping, overrun_needed, wake_moments
 from bot.worker.context import StepContext
 from bot.worker.packet import with_packet
 from bot.worker.reverify import reverify_due
-from bot.worker.steps import HANDLERS, NEEDS_SNAPSHOT
+from bot.worker.steps import HANDLERS, NEEDS_SNAPSHOT, NEEDS_STEP_DATA
 from storage import repo
 from storage.db import unit_of_work
 from storage.models import Run, Step
@@ -49,6 +49,8 @@ from storage.models import Run, Step
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
+_STEP_AND_RUN = (select(Step).options(joinedload(Step.run))  # built once, keyed once
+                 .where(Step.id == bindparam("sid")))
 
 
 @dataclass
@@ -177,6 +179,7 @@ class Worker:
                 kind_limits={k.value: n for k, n in step_limits(
                     timing.max_parallel_installs).items()})
             metrics.claim_latency(time.perf_counter() - started)
+            known = _step_data(session, {s.run_id for s in steps if s.kind in NEEDS_STEP_DATA})
             for step in steps:
                 run = step.run
                 if step.status == StepStatus.PENDING:
@@ -187,10 +190,13 @@ class Worker:
                         continue
                     transition_step(session, step, StepEvent.START, now=now, actor=self.actor)
                     self.progress(f"{run.name} {step.title}")
-                visits.append(Visit(step.id, run.id, self._context(session, run, step, now)))
+                data = known.get(run.id) or LazyStepData(self.sessions, run.id)
+                visits.append(Visit(step.id, run.id,
+                                    self._context(session, run, step, now, data)))
         return visits
 
-    def _context(self, session: Session, run: Run, step: Step, now: datetime) -> StepContext:
+    def _context(self, session: Session, run: Run, step: Step, now: datetime,
+                 step_data: Mapping[str, dict[str, Any]]) -> StepContext:
         plan = plan_of(run)
         package = self.settings.packages.get(run.to_version)
         return StepContext(
@@ -201,7 +207,7 @@ class Worker:
             client_for=self.clients,
             snapshot=(repo.territory_snapshot(session=session, run_id=run.id)
                       if step.kind in NEEDS_SNAPSHOT else []),
-            step_data=_step_data(session, run.id))
+            step_data=step_data)
 
     # -- act --------------------------------------------------------------------------------
 
@@ -251,13 +257,25 @@ class Worker:
     def _record(self, visit: Visit, outcome: Outcome,
                 requests: Sequence[journal.Exchange] = ()) -> None:
         now = self.clock.now()
+        next_check = (now + timedelta(seconds=outcome.wait_s)
+                      if outcome.kind == "wait" and outcome.wait_s is not None else None)
+        plain = plain_wait(visit.ctx.data, outcome, now)
         with unit_of_work(self.sessions) as session:
             # Kept whatever becomes of the lease: these requests reached the cluster.
             repo.add_dma_requests(session=session, run_id=visit.run_id, step_id=visit.step_id,
                                   entries=[r.to_json() for r in requests], at=visit.ctx.now)
+            if plain is not None:  # a poll that changes only the step's data: the lean way
+                kept = repo.record_poll(session=session, step_id=visit.step_id,
+                                        worker_id=self.worker_id, seen=visit.ctx.data,
+                                        data=plain, phase=outcome.phase, now=now,
+                                        next_check_at=next_check)
+                if kept is repo.PollRecord.LOST:
+                    log.warning("lease on %s lost; dropping this visit's outcome",
+                                visit.ctx.key)
+                if kept is not repo.PollRecord.CHANGED:
+                    return
             # The step and its run in one read.
-            step = session.scalars(select(Step).options(joinedload(Step.run))
-                                   .where(Step.id == visit.step_id)).one()
+            step = session.scalars(_STEP_AND_RUN, {"sid": visit.step_id}).one()
             if step.claimed_by != self.worker_id:
                 log.warning("lease on %s lost to %s; dropping this visit's outcome",
                             step.key, step.claimed_by)
@@ -268,15 +286,40 @@ class Worker:
                                              supercluster=run.target,
                                              territories=outcome.snapshot, at=now)
             apply_outcome(session, run, step, outcome, now=now, actor=self.actor,
-                                    settings=self.settings, progress=self.progress)
-            next_check = (now + timedelta(seconds=outcome.wait_s)
-                          if outcome.kind == "wait" and outcome.wait_s is not None else None)
+                          settings=self.settings, progress=self.progress)
             repo.release_step(session=session, step=step, worker_id=self.worker_id, now=now,
                               next_check_at=next_check)
 
 
 
-def _step_data(session: Session, run_id: int) -> dict[str, dict[str, Any]]:
-    """Every step's stored data by key (one light query, no step objects)."""
-    rows = session.execute(select(Step.key, Step.data).where(Step.run_id == run_id)).all()
-    return {key: dict(data or {}) for key, data in rows}
+def _step_data(session: Session, run_ids: set[int]) -> dict[int, dict[str, dict[str, Any]]]:
+    """Every step's stored data by run and key (one light query for all, no step objects)."""
+    found: dict[int, dict[str, dict[str, Any]]] = {}
+    if run_ids:
+        for run_id, key, data in session.execute(
+                select(Step.run_id, Step.key, Step.data).where(Step.run_id.in_(run_ids))):
+            found.setdefault(run_id, {})[key] = dict(data or {})
+    return found
+
+
+class LazyStepData(Mapping[str, dict[str, Any]]):
+    """The run's step data, read on first use: most handlers never look at other steps."""
+
+    def __init__(self, sessions: sessionmaker[Session], run_id: int) -> None:
+        self._sessions, self._run_id = sessions, run_id
+        self._data: dict[str, dict[str, Any]] | None = None
+
+    def _load(self) -> dict[str, dict[str, Any]]:
+        if self._data is None:
+            with unit_of_work(self._sessions) as session:
+                self._data = _step_data(session, {self._run_id}).get(self._run_id, {})
+        return self._data
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        return self._load()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())

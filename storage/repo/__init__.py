@@ -15,6 +15,7 @@ from storage.repo.approvals import (
     set_approval,
     withdraw_approval,
 )
+from storage.repo.audits import WRITTEN as AUDIT_WRITTEN
 from storage.repo.audits import audit, audit_trail
 from storage.repo.claims import (
     PARKED,
@@ -44,6 +45,7 @@ from storage.repo.outbox import (
     supersede_messages,
     unsent_messages,
 )
+from storage.repo.polls import PollRecord, record_poll
 from storage.repo.records import (
     add_escalation,
     duration_history,
@@ -77,9 +79,11 @@ from storage.repo.runs import (
 from storage.repo.steps import add_steps, steps_of, unfinished_steps
 
 __all__ = [
+    "AUDIT_WRITTEN",
     "OUTBOX_LOCK_KEY",
     "PARKED",
     "LeaseLost",
+    "PollRecord",
     "active_approvals",
     "active_approvals_by_kind",
     "add_dma_requests",
@@ -115,6 +119,7 @@ __all__ = [
     "ping",
     "purge_event_ids",
     "record_event_id",
+    "record_poll",
     "record_step_duration",
     "release_step",
     "renew_lease",

@@ -1,11 +1,11 @@
-"""Helpers shared by the repository modules: race-safe inserts and NULL-safe comparisons."""
+"""Helpers shared by the repository modules: race-safe inserts, NULL-safe comparisons, tables."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, Table
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -34,3 +34,8 @@ def insert_or_find(session: Session, row: _R, find: Callable[[], _R | None]) -> 
 def same(column: InstrumentedAttribute[Any], value: Any) -> ColumnElement[bool]:
     """Compare a column with a value in SQL, where None means IS NULL."""
     return column.is_(None) if value is None else column == value
+
+
+def table(model: type[Base]) -> Table:
+    """A model's table, for the plain statements of hot paths (no ORM objects, no flush)."""
+    return cast(Table, model.__table__)

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session, contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -27,13 +27,68 @@ from bot.engine.slots import SlotView, may_start, slots_held
 from bot.engine.states import CLAIMABLE_STEP, DONE_STEP, RunStatus, StepStatus
 from storage.db import SQLITE_WRITE_LOCK
 from storage.models import Run, Step, StepClaim
-from storage.repo._shared import same
+from storage.repo._shared import table
 
 _NO_LIMITS: Mapping[str, int] = MappingProxyType({})
 # A pending step waiting for its dependencies: far enough never to be due, never shown.
 PARKED = datetime(3000, 1, 1, tzinfo=UTC)
 _UNPARKED = "upgradebot_unparked"  # session info: steps whose dependants this transaction freed
 _ROUNDS = 3  # candidate reads per claim, for those the run rules hold back
+
+# The statements of every claim and release, built once: a statement object keeps its cache
+# key, so the claim loop never pays for building and keying the same SQL again.
+_steps, _claims = table(Step), table(StepClaim)
+_TAKE = (
+    update(_steps)
+    # `attempts` grows with every claim: a step claimed, finished and released since we read
+    # it (its claim columns empty again) is not taken a second time.
+    .where(_steps.c.id == bindparam("sid"),
+           _steps.c.claimed_by.is_not_distinct_from(bindparam("was_by")),
+           _steps.c.claimed_until.is_not_distinct_from(
+               bindparam("was_until", type_=_steps.c.claimed_until.type)),
+           _steps.c.attempts == bindparam("was_attempts"),
+           _steps.c.status == bindparam("was_status", type_=_steps.c.status.type))
+    .values(claimed_by=bindparam("me"),
+            claimed_until=bindparam("until", type_=_steps.c.claimed_until.type),
+            attempts=_steps.c.attempts + 1))
+_LOG_CLAIM = insert(_claims)
+_CANDIDATES = (
+    select(Step).join(Run, Run.id == Step.run_id).options(contains_eager(Step.run))
+    .where(Step.status.in_(CLAIMABLE_STEP), Run.status.in_(bindparam("statuses", expanding=True)),
+           or_(Step.next_check_at.is_(None), Step.next_check_at <= bindparam("now")),
+           or_(Step.claimed_until.is_(None), Step.claimed_until <= bindparam("now")),
+           Step.id.not_in(bindparam("exclude", expanding=True)))
+    # NULL (never looked at) first, then by due time; the id keeps older runs first.
+    .order_by(Step.next_check_at.is_not(None), Step.next_check_at, Step.id)
+    .limit(bindparam("lim"))
+    # PostgreSQL: lock what is read, skipping rows another worker is claiming, so that two
+    # workers read different candidates instead of racing for the same first few. The run is
+    # locked with its steps: a run's slots are decided by one worker at a time, holding all of
+    # that run's candidates, never split between two that each hold a part.
+    .with_for_update(of=(Step, Run), skip_locked=True)
+    .execution_options(populate_existing=True, **{SQLITE_WRITE_LOCK: True}))
+_RELEASE = (update(_steps)
+            .where(_steps.c.id == bindparam("sid"), _steps.c.claimed_by == bindparam("me"))
+            .values(claimed_by=None, claimed_until=None,
+                    next_check_at=bindparam("next_at", type_=_steps.c.next_check_at.type)))
+_LOG_RELEASE = (update(_claims)
+                .where(_claims.c.step_id == bindparam("sid"),
+                       _claims.c.worker_id == bindparam("me"), _claims.c.released_at.is_(None))
+                .values(released_at=bindparam("at", type_=_claims.c.released_at.type)))
+_VIEWS = select(_steps.c.run_id, _steps.c.key, _steps.c.kind, _steps.c.cluster, _steps.c.status,
+                _steps.c.claimed_until).where(_steps.c.run_id.in_(bindparam("runs",
+                                                                            expanding=True)))
+_LOCK_RUN = (select(table(Run).c.id).where(table(Run).c.id == bindparam("rid"))
+             .with_for_update(skip_locked=True).execution_options(**{SQLITE_WRITE_LOCK: True}))
+_WAITING = select(_steps.c.id, _steps.c.deps, _steps.c.next_check_at).where(
+    _steps.c.run_id == bindparam("rid"),
+    or_(_steps.c.next_check_at == PARKED,
+        and_(_steps.c.status == StepStatus.PENDING.value, _steps.c.next_check_at.is_not(None))))
+_WAKE = (update(_steps).where(_steps.c.id.in_(bindparam("ids", expanding=True)))
+         .values(next_check_at=None))
+_DEFER = (update(_steps)
+          .where(_steps.c.id == bindparam("sid"), _steps.c.status == StepStatus.PENDING.value)
+          .values(next_check_at=bindparam("until", type_=_steps.c.next_check_at.type)))
 
 
 class LeaseLost(RuntimeError):
@@ -47,23 +102,8 @@ def _leased(claimed_until: datetime | None, now: datetime) -> bool:
 def _candidates(session: Session, now: datetime, statuses: tuple[RunStatus | str, ...],
                 limit: int, exclude: Iterable[int] = ()) -> list[Step]:
     """The due, unleased steps of runs in `statuses`, earliest due first, locked, with their run."""
-    query = (
-        select(Step).join(Run, Run.id == Step.run_id).options(contains_eager(Step.run))
-        .where(Step.status.in_(CLAIMABLE_STEP), Run.status.in_(statuses),
-               or_(Step.next_check_at.is_(None), Step.next_check_at <= now),
-               or_(Step.claimed_until.is_(None), Step.claimed_until <= now),
-               Step.id.not_in(tuple(exclude)))
-        # NULL (never looked at) first, then by due time; the id keeps older runs first.
-        .order_by(Step.next_check_at.is_not(None), Step.next_check_at, Step.id)
-        .limit(limit)
-        # PostgreSQL: lock what is read, skipping rows another worker is claiming, so that two
-        # workers read different candidates instead of racing for the same first few. The run
-        # is locked with its steps: a run's slots are decided by one worker at a time, holding
-        # all of that run's candidates, never split between two that each hold a part.
-        .with_for_update(of=(Step, Run), skip_locked=True)
-        .execution_options(populate_existing=True, **{SQLITE_WRITE_LOCK: True})
-    )
-    return list(session.scalars(query).unique())
+    return list(session.scalars(_CANDIDATES, {"statuses": statuses, "now": now, "lim": limit,
+                                              "exclude": tuple(exclude)}).unique())
 
 
 def _views(session: Session, run_ids: Iterable[int], now: datetime) -> dict[int, list[SlotView]]:
@@ -71,9 +111,7 @@ def _views(session: Session, run_ids: Iterable[int], now: datetime) -> dict[int,
     run_ids = tuple(run_ids)
     if not run_ids:
         return {}
-    rows = session.execute(
-        select(Step.run_id, Step.key, Step.kind, Step.cluster, Step.status, Step.claimed_until)
-        .where(Step.run_id.in_(run_ids))).all()
+    rows = session.execute(_VIEWS, {"runs": run_ids}).all()
     views: dict[int, list[SlotView]] = defaultdict(list)
     for run_id, key, kind, cluster, status, until in rows:
         views[run_id].append(SlotView(key, kind, cluster, StepStatus(status),
@@ -83,9 +121,7 @@ def _views(session: Session, run_ids: Iterable[int], now: datetime) -> dict[int,
 
 def _lock_run(session: Session, run_id: int) -> bool:
     """Lock a run row, skipping it if another worker holds it (it is deciding a slot)."""
-    query = (select(Run.id).where(Run.id == run_id).with_for_update(skip_locked=True)
-             .execution_options(**{SQLITE_WRITE_LOCK: True}))
-    return session.scalar(query) is not None
+    return session.execute(_LOCK_RUN, {"rid": run_id}).scalar() is not None
 
 
 def _take(session: Session, step: Step, worker_id: str, now: datetime, lease: timedelta) -> bool:
@@ -95,22 +131,16 @@ def _take(session: Session, step: Step, worker_id: str, now: datetime, lease: ti
     compare-and-set is the last word all the same.
     """
     previous = step.claimed_by  # still set only when its lease expired without a release
-    result = session.execute(
-        update(Step)
-        # `attempts` grows with every claim: a step claimed, finished and released since we
-        # read it (its claim columns empty again) is not taken a second time.
-        .where(Step.id == step.id, same(Step.claimed_by, previous),
-               same(Step.claimed_until, step.claimed_until), Step.attempts == step.attempts,
-               Step.status == step.status)
-        .values(claimed_by=worker_id, claimed_until=now + lease, attempts=Step.attempts + 1)
-        .execution_options(synchronize_session=False)
-    )
+    result = session.execute(_TAKE, {
+        "sid": step.id, "was_by": previous, "was_until": step.claimed_until,
+        "was_attempts": step.attempts, "was_status": step.status, "me": worker_id,
+        "until": now + lease})
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return False
     # The claim log row, written with the claim (a plain insert: no object to flush).
-    session.execute(insert(StepClaim).values(
-        step_id=step.id, run_id=step.run_id, worker_id=worker_id, claimed_at=now,
-        lease_until=now + lease, took_over_from=previous))
+    session.execute(_LOG_CLAIM, {
+        "step_id": step.id, "run_id": step.run_id, "worker_id": worker_id, "claimed_at": now,
+        "lease_until": now + lease, "took_over_from": previous})
     # What the update wrote, without reading the row back.
     for name, value in (("claimed_by", worker_id), ("claimed_until", now + lease),
                         ("attempts", step.attempts + 1)):
@@ -206,9 +236,8 @@ def _park(session: Session, step: Step) -> None:
 
 def _defer(session: Session, step: Step, until: datetime) -> None:
     """Look at a pending step again at `until` (PARKED: when a dependency finishes)."""
-    session.execute(update(Step).where(Step.id == step.id, Step.status == StepStatus.PENDING)
-                    .values(next_check_at=until).execution_options(synchronize_session=False))
-    step.next_check_at = until
+    session.execute(_DEFER, {"sid": step.id, "until": until})
+    set_committed_value(step, "next_check_at", until)
 
 
 def unpark_ready(*, session: Session) -> int:
@@ -252,16 +281,11 @@ def unpark_dependents(*, session: Session, step: Step) -> None:
     if step.id in seen[1]:
         return
     seen[1].add(step.id)
-    waiting = session.execute(
-        select(Step.id, Step.deps, Step.next_check_at).where(
-            Step.run_id == step.run_id,
-            or_(Step.next_check_at == PARKED,
-                and_(Step.status == StepStatus.PENDING, Step.next_check_at.is_not(None))))).all()
+    session.flush()  # a plain statement does not flush the caller's changes by itself
+    waiting = session.execute(_WAITING, {"rid": step.run_id}).all()
     ids = [sid for sid, deps, at in waiting if at != PARKED or step.key in (deps or ())]
     if ids:
-        session.execute(update(Step).where(Step.id.in_(ids))
-                        .values(next_check_at=None)
-                        .execution_options(synchronize_session=False))
+        session.execute(_WAKE, {"ids": ids})
 
 
 def next_step_moment(*, session: Session, now: datetime) -> datetime | None:
@@ -313,18 +337,14 @@ def release_step(
     another worker owns the step now.
     """
     session.flush()  # the caller's changes to the step go first
-    result = session.execute(
-        update(Step).where(Step.id == step.id, Step.claimed_by == worker_id)
-        .values(claimed_by=None, claimed_until=None, next_check_at=next_check_at)
-    )
+    result = session.execute(_RELEASE, {"sid": step.id, "me": worker_id,
+                                        "next_at": next_check_at})
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise LeaseLost(f"step {step.id} ({step.key}) is not held by {worker_id}")
-    session.execute(
-        update(StepClaim)
-        .where(StepClaim.step_id == step.id, StepClaim.worker_id == worker_id,
-               StepClaim.released_at.is_(None))
-        .values(released_at=now)
-    )
+    for name, value in (("claimed_by", None), ("claimed_until", None),
+                        ("next_check_at", next_check_at)):
+        set_committed_value(step, name, value)  # what the update wrote, without a read
+    session.execute(_LOG_RELEASE, {"sid": step.id, "me": worker_id, "at": now})
     if step.status in DONE_STEP:
         unpark_dependents(session=session, step=step)
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, literal, select, update
+from sqlalchemy import bindparam, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from storage.db import SQLITE_WRITE_LOCK
@@ -20,6 +20,13 @@ from storage.models import OutboxMessage
 from storage.repo._shared import insert_or_find
 
 OUTBOX_LOCK_KEY = 0x0757B0C5  # any constant shared by every process of the bot
+# Asked at every change of a run's board: built once (a statement object keeps its cache key).
+_NEWEST_EDIT = (select(OutboxMessage)
+                .where(OutboxMessage.run_id == bindparam("rid"),
+                       OutboxMessage.kind == OutboxKind.UPDATE,
+                       OutboxMessage.status == OutboxStatus.PENDING)
+                .order_by(OutboxMessage.id.desc()).limit(1)
+                .with_for_update().execution_options(**{SQLITE_WRITE_LOCK: True}))
 
 
 def enqueue_message(
@@ -48,12 +55,7 @@ def newest_unsent_edit(*, session: Session, run_id: int) -> OutboxMessage | None
     Locked (PostgreSQL: the row; SQLite: the database) so that a deliverer cannot claim it
     between this look and the caller's commit: an edit found here is sent after that commit.
     """
-    return session.scalar(
-        select(OutboxMessage)
-        .where(OutboxMessage.run_id == run_id, OutboxMessage.kind == OutboxKind.UPDATE,
-               OutboxMessage.status == OutboxStatus.PENDING)
-        .order_by(OutboxMessage.id.desc()).limit(1)
-        .with_for_update().execution_options(**{SQLITE_WRITE_LOCK: True}))
+    return session.scalars(_NEWEST_EDIT, {"rid": run_id}).first()
 
 
 def _message_by_key(session: Session, key: str) -> OutboxMessage | None:

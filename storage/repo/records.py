@@ -6,12 +6,14 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.dma.models import Territory
 from storage.models import Escalation, StepDuration, TerritorySnapshot
-from storage.repo._shared import insert_or_find, same
+from storage.repo._shared import insert_or_find, same, table
+
+_INSERT_DURATION = insert(table(StepDuration))
 
 
 def save_territory_snapshot(
@@ -45,9 +47,9 @@ def record_step_duration(
     estimate_s: float, at: datetime,
 ) -> None:
     """Record how long a step took, beside what it was estimated to take."""
-    session.add(StepDuration(run_id=run_id, kind=kind, cluster=cluster, seconds=seconds,
-                             estimate_s=estimate_s, recorded_at=at))
-    session.flush()
+    session.execute(_INSERT_DURATION, {"run_id": run_id, "kind": kind, "cluster": cluster,
+                                       "seconds": seconds, "estimate_s": estimate_s,
+                                       "recorded_at": at})
 
 
 def duration_history(

@@ -5,12 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from bot.engine.states import DONE_STEP
 from storage.models import Run, Step
+from storage.repo._shared import table
 from storage.repo.claims import PARKED
+
+_steps = table(Step)
+_UNFINISHED = select(func.count()).select_from(_steps).where(
+    _steps.c.run_id == bindparam("rid"), _steps.c.status.not_in([s.value for s in DONE_STEP]))
 
 
 def add_steps(*, session: Session, run: Run, steps: Iterable[Mapping[str, Any]]) -> list[Step]:
@@ -29,8 +34,8 @@ def add_steps(*, session: Session, run: Run, steps: Iterable[Mapping[str, Any]])
 
 def unfinished_steps(*, session: Session, run_id: int) -> int:
     """How many steps of a run are not done or skipped yet (one count, no step objects)."""
-    return int(session.scalar(select(func.count()).select_from(Step).where(
-        Step.run_id == run_id, Step.status.not_in(DONE_STEP))) or 0)
+    session.flush()  # a plain statement does not flush the caller's changes by itself
+    return int(session.execute(_UNFINISHED, {"rid": run_id}).scalar() or 0)
 
 
 def steps_of(*, session: Session, run_id: int) -> list[Step]:

@@ -13,6 +13,9 @@ Handler = Callable[[StepContext], Outcome]
 
 # The steps that read the territories recorded at the start (loaded for these only).
 NEEDS_SNAPSHOT = frozenset({StepKind.MOVE_TERRITORIES, StepKind.RESTORE_TERRITORIES})
+# The kinds that read other steps' data at (nearly) every visit: read with the claim. Others
+# read it lazily (an escalation's evidence packet, say).
+NEEDS_STEP_DATA = frozenset({StepKind.INSTALL, StepKind.WAIT_LOGIN, StepKind.VERIFY})
 
 HANDLERS: dict[StepKind, Handler] = {
     StepKind.PREFLIGHT: supercluster.preflight,

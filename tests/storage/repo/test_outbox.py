@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from storage import repo
 from storage.db import unit_of_work
-from storage.models import OutboxMessage, SlackEvent
+from storage.models import AuditEntry, OutboxMessage, SlackEvent
 from storage.repo._shared import insert_or_find
 from storage.repo.outbox import _message_by_key
 from tests.storage.factories import T0, make_run
@@ -39,7 +39,7 @@ def test_a_key_enqueued_meanwhile_by_another_process_is_returned(
         repo.enqueue_message(session=other, at=T0, payload={"text": "theirs"}, channel="C1",
                              key="R1:plan")
     with unit_of_work(session_factory) as session:
-        audit = repo.audit(session=session, at=T0, actor="system", action="tick")
+        audit_id = repo.audit(session=session, at=T0, actor="system", action="tick")
         # As if the look-up had raced: insert straight away and let the constraint decide.
         clash = OutboxMessage(channel="C1", kind="post", thread=False, key="R1:plan",
                               payload={"text": "mine"}, status="pending", attempts=0,
@@ -47,7 +47,7 @@ def test_a_key_enqueued_meanwhile_by_another_process_is_returned(
         found = insert_or_find(session, clash, lambda: _message_by_key(session, "R1:plan"))
         assert found is not None and found.payload == {"text": "theirs"}
     with session_factory() as session:
-        assert session.get(type(audit), audit.id) is not None  # the transaction survived
+        assert session.get(AuditEntry, audit_id) is not None  # the transaction survived
         assert len(repo.pending_messages(session=session, now=T0)) == 1
 
 
