@@ -10,7 +10,9 @@ that owns them.
 
 from __future__ import annotations
 
+import functools
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +22,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, literal, make_url, select
 from sqlalchemy.engine.interfaces import DBAPIConnection, ExecutionContext
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -37,6 +39,8 @@ _WRITE_STATEMENTS = ("INSERT", "UPDATE", "DELETE", "REPLACE", "SAVEPOINT", "CREA
 SQLITE_WRITE_LOCK = "upgradebot_sqlite_write_lock"
 _HOLDS_GATE = "upgradebot_holds_write_gate"  # connection info: this connection has the turn
 POOL_SIZE = 20
+PING_AFTER_IDLE_S = 2.0  # a pooled PostgreSQL connection idle longer is checked before use
+_IDLE_SINCE = "upgradebot_idle_since"  # connection record info: when it was given back
 # Session.info flag: this unit of work changed a run or a step; a worker may have work now.
 WAKE_WORKER = "upgradebot_wake_worker"
 
@@ -84,13 +88,17 @@ def is_postgres(bind: Engine | Connection | Session) -> bool:
 
 
 def make_engine(url: str) -> Engine:
-    """Create an engine configured for the bot (SQLite pragmas, PostgreSQL pre-ping)."""
+    """Create an engine configured for the bot (SQLite pragmas, PostgreSQL idle ping)."""
     url = normalize_url(url)
     # Enough pooled connections for a worker's visits, its dispatcher, delivery and the HTTP
     # handlers: past the pool, every unit of work would open and close a connection of its own.
     pool = {"pool_size": POOL_SIZE, "max_overflow": 10}
     if make_url(url).get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, **pool)
+        engine = create_engine(url, **pool)
+        event.listen(engine.pool, "connect", _note_checkin)  # a new connection needs no ping
+        event.listen(engine.pool, "checkin", _note_checkin)
+        event.listen(engine.pool, "checkout", functools.partial(_ping_if_idle, engine))
+        return engine
     in_memory = make_url(url).database in (None, "", ":memory:")  # one connection, no pool
     engine = create_engine(
         url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
@@ -104,6 +112,30 @@ def make_engine(url: str) -> Engine:
     event.listen(engine.pool, "reset", gate.connection_reset)
     event.listen(engine.pool, "close", gate.connection_closed)
     return engine
+
+
+def _note_checkin(_dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
+    record.info[_IDLE_SINCE] = time.monotonic()
+
+
+def _ping_if_idle(engine: Engine, dbapi_connection: DBAPIConnection,
+                  record: ConnectionPoolEntry, _proxy: Any) -> None:
+    """Check a pooled PostgreSQL connection that sat idle before handing it out.
+
+    What `pool_pre_ping` does, except for connections given back moments ago: under load every
+    unit of work paid a round trip for it. A server that went away since is noticed here (the
+    pool then opens a new connection); one that goes away mid-burst fails that unit of work,
+    as it would have with a ping, and the pool is renewed.
+    """
+    idle_since = record.info.get(_IDLE_SINCE)
+    if idle_since is not None and time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+        return
+    try:
+        alive = engine.dialect.do_ping(dbapi_connection)
+    except engine.dialect.loaded_dbapi.Error as exc:
+        raise DisconnectionError(f"pooled connection is gone: {type(exc).__name__}") from exc
+    if not alive:
+        raise DisconnectionError("pooled connection is gone")
 
 
 def _sqlite_on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:

@@ -6,6 +6,7 @@ client expects, nor that urllib3 does not resend a request by itself. These test
 
 from __future__ import annotations
 
+import http.server
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -17,7 +18,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from bot.dma.client import DmaClient
-from bot.dma.errors import DmaNotReachable
+from bot.dma.errors import DmaError, DmaNotReachable
 
 PASSWORD = "Tr0ub4dor&3-dma"
 
@@ -136,3 +137,37 @@ def test_a_post_without_answer_times_out_once(make: Callable[..., DmaClient],
         client.rollback()
     assert info.value.reason == "timeout" and info.value.request_sent
     assert server.connections == 1 and sleeps == []
+
+
+def test_the_proxy_the_environment_names_is_used_with_the_credentials(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTP_PROXY is honoured (read once per client, not per request), credentials included."""
+    seen: list[tuple[str, str | None]] = []
+
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append((self.requestline, self.headers.get("Authorization")))
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        client = DmaClient("http://dma-dallas.example/api/rest", username="admin",
+                           password=PASSWORD, retries=0, timeout=2.0)
+        for _ in range(2):
+            with pytest.raises(DmaError):
+                client.installed_software()
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert [line for line, _ in seen] == [
+        "GET http://dma-dallas.example/api/rest/installed-software HTTP/1.1"] * 2
+    assert all(auth and auth.startswith("Basic ") for _, auth in seen)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -155,3 +156,40 @@ def test_a_savepoint_stays_inside_the_transaction_that_rolls_back(
         raise RuntimeError("boom")
     with session_factory() as session:
         assert session.get(SlackEvent, "Ev1") is None
+
+
+def test_a_pooled_postgres_connection_killed_while_idle_is_replaced_unseen(
+        database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server dropped an idle pooled connection (a restart, a timeout): the next unit of
+    work gets a live one, as pool_pre_ping gave; a connection given back moments ago is not
+    pinged at all."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a PostgreSQL server's connection; SQLite has none to lose")
+    engine = make_engine(database_url)
+    pings: list[object] = []
+    real_ping = engine.dialect.do_ping
+
+    def counted_ping(connection: Any) -> bool:
+        pings.append(connection)
+        return real_ping(connection)
+
+    monkeypatch.setattr(engine.dialect, "do_ping", counted_ping)
+    sessions = make_session_factory(engine)
+    try:
+        with unit_of_work(sessions) as session:
+            victim = session.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        with unit_of_work(sessions) as session:  # given back moments ago: no ping
+            assert session.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() == victim
+        assert pings == []
+        killer = make_engine(database_url)
+        with killer.connect() as other:
+            assert other.execute(sa.text("SELECT pg_terminate_backend(:p)"),
+                                 {"p": victim}).scalar_one()
+        killer.dispose()
+        monkeypatch.setattr("storage.db.PING_AFTER_IDLE_S", 0.0)  # as if idle for long
+        with unit_of_work(sessions) as session:
+            assert session.execute(sa.text("SELECT 1")).scalar_one() == 1
+            assert session.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() != victim
+        assert len(pings) >= 1
+    finally:
+        engine.dispose()
