@@ -58,19 +58,23 @@ def apply_outcome(session: Session, run: Run, step: Step, outcome: Outcome, *, n
     update_board(session, run, now)
 
 
-def plain_wait(data: Mapping[str, Any], outcome: Outcome, now: datetime) -> dict[str, Any] | None:
-    """The step's new data when a waiting outcome changes nothing but that data, else None.
+def plain_wait(data: Mapping[str, Any], outcome: Outcome,
+               now: datetime) -> tuple[dict[str, Any], bool] | None:
+    """The step's new data, and whether the board needs an edit, for a plain wait; else None.
 
-    `data` is the step's data as the visit began. Such a wait (most polls of a restarting
-    cluster) needs no thread reply, no overdue note and no board edit, so it may be recorded
-    the lean way (`repo.record_poll`) with exactly what `apply_outcome` would have stored.
+    A plain wait (most polls of a restarting cluster) posts no thread reply and no overdue
+    note: it may be recorded the lean way (`repo.record_poll`, then `queue_board` if told)
+    with exactly what `apply_outcome` would have stored. `data` is the step's data as the
+    visit began.
     """
     if outcome.kind != "wait" or outcome.reports or outcome.snapshot is not None:
         return None
     merged = {k: v for k, v in {**data, **outcome.data}.items() if v is not None}
-    if merged.get("overdue") or _behind(merged, now, overdue_before=data.get("overdue")):
+    if merged.get("overdue"):
         return None
-    return merged
+    if _behind(merged, now, overdue_before=data.get("overdue")):
+        return {**merged, BOARD_AT: now.isoformat()}, True
+    return merged, False
 
 
 def _board_behind(step: Step, now: datetime, *, overdue_before: object) -> bool:

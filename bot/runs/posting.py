@@ -48,11 +48,16 @@ def update_board(session: Session, run: Run, now: datetime) -> None:
     edit sent, from the state at that moment, not once per change. When the newest edit still
     waiting is already a board, it will show this change too: nothing more is queued.
     """
-    waiting = repo.newest_unsent_edit(session=session, run_id=run.id)
-    if waiting is not None and BOARD in waiting.payload:
+    queue_board(session, run.id, run.channel, now)
+
+
+def queue_board(session: Session, run_id: int, channel: str | None, now: datetime) -> None:
+    """`update_board` for a caller that holds the run's id and channel, not the run."""
+    waiting = repo.newest_unsent_edit(session=session, run_id=run_id)
+    if waiting is not None and BOARD in waiting:
         return
-    repo.enqueue_message(session=session, at=now, payload={BOARD: run.id},
-                         channel=run.channel, run_id=run.id, kind="update")
+    repo.enqueue_message(session=session, at=now, payload={BOARD: run_id}, channel=channel,
+                         run_id=run_id, kind="update")
 
 
 def render_board(session: Session, run_id: int, now: datetime) -> dict[str, Any] | None:

@@ -36,6 +36,7 @@ from bot.runs.escalations import renotify_due, renotify_moments
 from bot.runs.outcome import Outcome
 from bot.runs.outcomes import apply_outcome, plain_wait
 from bot.runs.plans import plan_of
+from bot.runs.posting import queue_board
 from bot.runs.transitions import transition_step
 from bot.runs.waiting import ask_overrun, housekeeping, overrun_needed, wake_moments
 from bot.worker.context import StepContext
@@ -60,6 +61,7 @@ class Visit:
     step_id: int
     run_id: int
     ctx: StepContext
+    channel: str | None = None  # the run's, where its board is
 
 
 class Worker:
@@ -192,7 +194,7 @@ class Worker:
                     self.progress(f"{run.name} {step.title}")
                 data = known.get(run.id) or LazyStepData(self.sessions, run.id)
                 visits.append(Visit(step.id, run.id,
-                                    self._context(session, run, step, now, data)))
+                                    self._context(session, run, step, now, data), run.channel))
         return visits
 
     def _context(self, session: Session, run: Run, step: Step, now: datetime,
@@ -265,13 +267,16 @@ class Worker:
             repo.add_dma_requests(session=session, run_id=visit.run_id, step_id=visit.step_id,
                                   entries=[r.to_json() for r in requests], at=visit.ctx.now)
             if plain is not None:  # a poll that changes only the step's data: the lean way
+                data, board = plain
                 kept = repo.record_poll(session=session, step_id=visit.step_id,
                                         worker_id=self.worker_id, seen=visit.ctx.data,
-                                        data=plain, phase=outcome.phase, now=now,
+                                        data=data, phase=outcome.phase, now=now,
                                         next_check_at=next_check)
                 if kept is repo.PollRecord.LOST:
                     log.warning("lease on %s lost; dropping this visit's outcome",
                                 visit.ctx.key)
+                elif kept is repo.PollRecord.KEPT and board:
+                    queue_board(session, visit.run_id, visit.channel, now)
                 if kept is not repo.PollRecord.CHANGED:
                     return
             # The step and its run in one read.

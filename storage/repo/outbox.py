@@ -17,15 +17,16 @@ from sqlalchemy.orm import Session
 from storage.db import SQLITE_WRITE_LOCK
 from storage.enums import UNSENT, OutboxKind, OutboxStatus, member
 from storage.models import OutboxMessage
-from storage.repo._shared import insert_or_find
+from storage.repo._shared import insert_or_find, table
 
 OUTBOX_LOCK_KEY = 0x0757B0C5  # any constant shared by every process of the bot
 # Asked at every change of a run's board: built once (a statement object keeps its cache key).
-_NEWEST_EDIT = (select(OutboxMessage)
-                .where(OutboxMessage.run_id == bindparam("rid"),
-                       OutboxMessage.kind == OutboxKind.UPDATE,
-                       OutboxMessage.status == OutboxStatus.PENDING)
-                .order_by(OutboxMessage.id.desc()).limit(1)
+_outbox = table(OutboxMessage)
+_NEWEST_EDIT = (select(_outbox.c.payload)
+                .where(_outbox.c.run_id == bindparam("rid"),
+                       _outbox.c.kind == OutboxKind.UPDATE.value,
+                       _outbox.c.status == OutboxStatus.PENDING.value)
+                .order_by(_outbox.c.id.desc()).limit(1)
                 .with_for_update().execution_options(**{SQLITE_WRITE_LOCK: True}))
 
 
@@ -49,13 +50,15 @@ def enqueue_message(
     return found or message
 
 
-def newest_unsent_edit(*, session: Session, run_id: int) -> OutboxMessage | None:
-    """The newest edit of a run's plan message not yet claimed for sending, row-locked.
+def newest_unsent_edit(*, session: Session, run_id: int) -> dict[str, Any] | None:
+    """The payload of the newest edit of a run's plan message not yet claimed, row-locked.
 
     Locked (PostgreSQL: the row; SQLite: the database) so that a deliverer cannot claim it
     between this look and the caller's commit: an edit found here is sent after that commit.
     """
-    return session.scalars(_NEWEST_EDIT, {"rid": run_id}).first()
+    session.flush()  # a plain statement does not flush the caller's changes by itself
+    payload = session.execute(_NEWEST_EDIT, {"rid": run_id}).scalar()
+    return None if payload is None else dict(payload)
 
 
 def _message_by_key(session: Session, key: str) -> OutboxMessage | None:
