@@ -11,7 +11,7 @@ listeners once per process.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import event
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, UOWTransaction
 from sqlalchemy.orm.util import identity_key
 
 from bot import metrics
-from storage.models import AuditEntry, Escalation, Run, Step
+from storage.models import Escalation, Run, Step
 from storage.repo import AUDIT_WRITTEN
 
 log = logging.getLogger("upgradebot.audit")
@@ -39,9 +39,7 @@ def install() -> None:
 def _collect(session: Session, _flush: UOWTransaction) -> None:
     effects: list[Effect] = session.info.setdefault(_PENDING, [])
     for obj in session.new:
-        if isinstance(obj, AuditEntry):  # one added as an object (the repository inserts plainly)
-            effects.append(_entry_effect(session, obj))
-        elif isinstance(obj, Escalation):
+        if isinstance(obj, Escalation):
             effects.append(_escalation_effect(obj.condition))
 
 
@@ -71,17 +69,18 @@ def _loaded(session: Session, model: type[Any], ident: int | None) -> Any:
     return session.identity_map.get(identity_key(model, ident))
 
 
-def _entry_effect(session: Session, entry: AuditEntry) -> Effect:
-    run: Run | None = _loaded(session, Run, entry.run_id)
-    step: Step | None = _loaded(session, Step, entry.step_id)
-    detail = dict(entry.detail or {})
-    fields = {"run": run.name if run is not None else
-              (f"run #{entry.run_id}" if entry.run_id else None),
+def _entry_effect(session: Session, entry: Mapping[str, Any]) -> Effect:
+    """What one audit row (as `repo.audit` wrote it) tells the log and the metrics."""
+    run_id, action, actor = entry["run_id"], entry["action"], entry["actor"]
+    run: Run | None = _loaded(session, Run, run_id)
+    step: Step | None = _loaded(session, Step, entry["step_id"])
+    detail = dict(entry["detail"] or {})
+    fields = {"run": run.name if run is not None else (f"run #{run_id}" if run_id else None),
               "step": step.key if step is not None else detail.get("step"),
-              "cluster": step.cluster if step is not None else None, "actor": entry.actor}
-    line = _describe(entry.action, entry.actor, detail, fields["run"])
+              "cluster": step.cluster if step is not None else None, "actor": actor}
+    line = _describe(action, actor, detail, fields["run"])
     kind, seconds = (str(step.kind), _took(step)) if step is not None else ("", None)
-    step_event = entry.action.removeprefix("step.") if entry.action.startswith("step.") else ""
+    step_event = action.removeprefix("step.") if action.startswith("step.") else ""
 
     def effect() -> None:
         log.info("%s", line, extra=fields)

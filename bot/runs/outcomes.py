@@ -31,7 +31,7 @@ def apply_outcome(session: Session, run: Run, step: Step, outcome: Outcome, *, n
                   actor: str, settings: Settings, progress: Progress) -> None:
     """Move the step and its run as the outcome says, and queue what the thread must show."""
     overdue = (step.data or {}).get("overdue")
-    step.data = {k: v for k, v in {**(step.data or {}), **outcome.data}.items() if v is not None}
+    step.data = _merged(step.data or {}, outcome)
     if outcome.phase is not None:
         step.phase = outcome.phase
     for report in outcome.reports:
@@ -69,12 +69,17 @@ def plain_wait(data: Mapping[str, Any], outcome: Outcome,
     """
     if outcome.kind != "wait" or outcome.reports or outcome.snapshot is not None:
         return None
-    merged = {k: v for k, v in {**data, **outcome.data}.items() if v is not None}
+    merged = _merged(data, outcome)
     if merged.get("overdue"):
         return None
     if _behind(merged, now, overdue_before=data.get("overdue")):
         return {**merged, BOARD_AT: now.isoformat()}, True
     return merged, False
+
+
+def _merged(data: Mapping[str, Any], outcome: Outcome) -> dict[str, Any]:
+    """The step's data with the outcome's on top; a None in the outcome removes a key."""
+    return {k: v for k, v in {**data, **outcome.data}.items() if v is not None}
 
 
 def _board_behind(step: Step, now: datetime, *, overdue_before: object) -> bool:

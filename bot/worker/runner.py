@@ -61,7 +61,7 @@ class Visit:
     step_id: int
     run_id: int
     ctx: StepContext
-    channel: str | None = None  # the run's, where its board is
+    channel: str | None  # the run's, where its board is
 
 
 class Worker:

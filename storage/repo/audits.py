@@ -21,7 +21,7 @@ from storage.models import AuditEntry
 from storage.repo._shared import table
 
 _INSERT = insert(table(AuditEntry))
-WRITTEN = "upgradebot_audit_written"  # session info: the entries this unit of work wrote
+WRITTEN = "upgradebot_audit_written"  # session info: the rows this unit of work inserted
 _UNWRITTEN = "upgradebot_audit_unwritten"  # session info: rows to insert before the commit
 
 
@@ -33,9 +33,6 @@ def audit(
     values = {"at": at, "actor": actor, "action": action, "run_id": run_id,
               "step_id": step_id, "detail": dict(detail or {})}
     session.info.setdefault(_UNWRITTEN, []).append(values)
-    # Told to the log and the metrics once committed (`bot.runs.journal`); never added to the
-    # session, so never flushed.
-    session.info.setdefault(WRITTEN, []).append(AuditEntry(**values))
 
 
 def write_audit(session: Session) -> None:
@@ -45,6 +42,8 @@ def write_audit(session: Session) -> None:
     rows = session.info.pop(_UNWRITTEN, None)
     if rows:
         session.execute(_INSERT, rows)
+        # Told to the log and the metrics once committed (`bot.runs.journal`).
+        session.info.setdefault(WRITTEN, []).extend(rows)
 
 
 def _forget(session: Session, transaction: SessionTransaction) -> None:

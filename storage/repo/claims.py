@@ -281,7 +281,6 @@ def unpark_dependents(*, session: Session, step: Step) -> None:
     if step.id in seen[1]:
         return
     seen[1].add(step.id)
-    session.flush()  # a plain statement does not flush the caller's changes by itself
     waiting = session.execute(_WAITING, {"rid": step.run_id}).all()
     ids = [sid for sid, deps, at in waiting if at != PARKED or step.key in (deps or ())]
     if ids:
@@ -344,9 +343,14 @@ def release_step(
     for name, value in (("claimed_by", None), ("claimed_until", None),
                         ("next_check_at", next_check_at)):
         set_committed_value(step, name, value)  # what the update wrote, without a read
-    session.execute(_LOG_RELEASE, {"sid": step.id, "me": worker_id, "at": now})
+    log_release(session=session, step_id=step.id, worker_id=worker_id, now=now)
     if step.status in DONE_STEP:
         unpark_dependents(session=session, step=step)
+
+
+def log_release(*, session: Session, step_id: int, worker_id: str, now: datetime) -> None:
+    """Close this worker's open claim of a step in the claim log (the step was given back)."""
+    session.execute(_LOG_RELEASE, {"sid": step_id, "me": worker_id, "at": now})
 
 
 def claims_of(*, session: Session, step_id: int) -> list[StepClaim]:

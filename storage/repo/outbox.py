@@ -56,7 +56,6 @@ def newest_unsent_edit(*, session: Session, run_id: int) -> dict[str, Any] | Non
     Locked (PostgreSQL: the row; SQLite: the database) so that a deliverer cannot claim it
     between this look and the caller's commit: an edit found here is sent after that commit.
     """
-    session.flush()  # a plain statement does not flush the caller's changes by itself
     payload = session.execute(_NEWEST_EDIT, {"rid": run_id}).scalar()
     return None if payload is None else dict(payload)
 

@@ -1,10 +1,10 @@
 """The lean record of a poll: a step that waits on its cluster gives its lease back.
 
 Most visits of a run are polls of a busy cluster (a restart takes dozens of them) whose outcome
-only moves the step's data and its next check. Those are written by three prepared Core
-statements instead of through ORM objects: one locked read of the row, one update, one update of
-the claim log. Whatever else a visit decides (a transition, a thread reply, a board edit) goes
-through the full record in `bot.worker.runner`.
+only moves the step's data and its next check. Those are written by prepared Core statements
+instead of through ORM objects: one locked read of the row, one update, and the claim log's
+release (`claims.log_release`, as for every release). Whatever else a visit decides (a
+transition, a thread reply) goes through the full record in `bot.worker.runner`.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from storage.db import SQLITE_WRITE_LOCK
-from storage.models import Step, StepClaim
+from storage.models import Step
 from storage.repo._shared import table
+from storage.repo.claims import log_release
 
 _steps = table(Step)
-_claims = table(StepClaim)
 
 # Built once: a statement object keeps its compiled form's cache key, so a poll never pays
 # for building and keying its SQL again.
@@ -34,10 +34,6 @@ _WRITE = (update(_steps)
                   claimed_by=None, claimed_until=None,
                   next_check_at=bindparam("next_at", type_=_steps.c.next_check_at.type)))
 _WRITE_PHASE = _WRITE.values(phase=bindparam("phase"))
-_RELEASED = (update(_claims)
-             .where(_claims.c.step_id == bindparam("sid"), _claims.c.worker_id == bindparam("me"),
-                    _claims.c.released_at.is_(None))
-             .values(released_at=bindparam("at", type_=_claims.c.released_at.type)))
 
 
 class PollRecord(enum.Enum):
@@ -67,5 +63,5 @@ def record_poll(*, session: Session, step_id: int, worker_id: str, seen: Mapping
     if phase is not None:
         params["phase"] = phase
     session.execute(_WRITE_PHASE if phase is not None else _WRITE, params)
-    session.execute(_RELEASED, {"sid": step_id, "me": worker_id, "at": now})
+    log_release(session=session, step_id=step_id, worker_id=worker_id, now=now)
     return PollRecord.KEPT

@@ -34,7 +34,6 @@ def add_steps(*, session: Session, run: Run, steps: Iterable[Mapping[str, Any]])
 
 def unfinished_steps(*, session: Session, run_id: int) -> int:
     """How many steps of a run are not done or skipped yet (one count, no step objects)."""
-    session.flush()  # a plain statement does not flush the caller's changes by itself
     return int(session.execute(_UNFINISHED, {"rid": run_id}).scalar() or 0)
 
 
